@@ -7,7 +7,9 @@ import numpy as np
 
 
 def _disk(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    # OpenCV's MORPH_ELLIPSE is not symmetric under transposition; a Euclidean disk is.
+    offsets = np.arange(-radius, radius + 1)
+    return (offsets[:, None] ** 2 + offsets[None, :] ** 2 <= radius * radius).astype(np.uint8)
 
 
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:

@@ -1,0 +1,252 @@
+"""Command-line front end. Thin: parses arguments, calls the library, prints one-line errors.
+
+Every command imports what it needs inside its handler, so ``hrinpaint --help`` does not load OpenCV or a model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def _size(text: str) -> tuple[int, int]:
+    """Parses ``WIDTHxHEIGHT`` into ``(height, width)``."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, for example 4000x3000, got {text!r}") from None
+    if width < 1 or height < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return height, width
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--method", "-m", default=None, help="filler+lifter or alias (default: the measured best)")
+    parser.add_argument("--working-size", type=int, default=512, help="long side of the working resolution")
+    parser.add_argument("--invert-mask", action="store_true", help="mask is zero (black) where the hole is")
+    parser.add_argument("--max-pixels", type=int, default=400_000_000, help="largest image accepted, in pixels")
+    parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the output (1-100)")
+    parser.add_argument("--overwrite", action="store_true", help="allow the output to replace an input file")
+    parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+
+
+def _progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A progress callback that shows a bar only when the work lasts over a second."""
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, desc=description, unit="region", delay=1.0, disable=quiet, leave=False)
+        bar["bar"].n = done
+        bar["bar"].refresh()
+
+    def close() -> None:
+        if "bar" in bar:
+            bar["bar"].close()
+
+    return update, close
+
+
+def _inpaint_file(
+    image_path: str, mask_path: str, output: str, args: argparse.Namespace, inpainter: Any
+) -> str:
+    """Inpaints one file pair; returns a one-line summary. Raises InpaintError on bad input."""
+    from hrinpaint import io
+
+    io.check_output_path(output, [image_path, mask_path], overwrite=args.overwrite)
+    loaded = io.read_image(image_path, max_pixels=args.max_pixels)
+    mask = io.read_mask(mask_path, shape=loaded.pixels.shape[:2], invert=args.invert_mask, max_pixels=args.max_pixels)
+    if not mask.any():
+        if Path(image_path).suffix.lower() == Path(output).suffix.lower():
+            io.atomic_copy(image_path, output)
+        else:
+            io.write_image(output, loaded.pixels, loaded.info, quality=args.quality, overwrite=args.overwrite)
+        return f"{image_path}: the mask is empty, copied the image unchanged to {output}"
+    update, close = _progress_bar(args.quiet, Path(image_path).name)
+    try:
+        result = inpainter(loaded.pixels, mask, progress=update)
+    finally:
+        close()
+    io.write_image(output, result, loaded.info, quality=args.quality, overwrite=args.overwrite)
+    return f"{image_path}: filled {int(mask.sum()):,} pixels with {inpainter.name} -> {output}"
+
+
+def _build_inpainter(args: argparse.Namespace) -> Any:
+    from hrinpaint.pipeline import Inpainter
+
+    return Inpainter.from_method(args.method, working_size=args.working_size, max_pixels=args.max_pixels)
+
+
+def cmd_inpaint(args: argparse.Namespace) -> int:
+    inpainter = _build_inpainter(args)  # an unknown method fails before any file is read
+    message = _inpaint_file(args.image, args.mask, args.output, args, inpainter)
+    if not args.quiet:
+        print(message)
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from hrinpaint.errors import InpaintError, InputError
+    from hrinpaint.io import IMAGE_SUFFIXES
+
+    inpainter = _build_inpainter(args)
+    images_dir, masks_dir, output_dir = Path(args.images), Path(args.masks), Path(args.output)
+    for folder in (images_dir, masks_dir):
+        if not folder.is_dir():
+            raise InputError(f"'{folder}' is not a directory")
+    images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    masks = {p.stem: p for p in sorted(masks_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
+    if not images:
+        raise InputError(f"no images in '{images_dir}'")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for image_path in images:
+        try:
+            mask_path = masks.get(image_path.stem)
+            if mask_path is None:
+                raise InputError(f"no mask named '{image_path.stem}.*' in '{masks_dir}'")
+            message = _inpaint_file(str(image_path), str(mask_path), str(output_dir / image_path.name), args, inpainter)
+            if not args.quiet:
+                print(message)
+        except InpaintError as error:
+            failures += 1
+            print(f"hrinpaint: error: {image_path}: {error}", file=sys.stderr)
+    if not args.quiet or failures:
+        print(f"{len(images) - failures} of {len(images)} images done, {failures} failed", file=sys.stderr)
+    return EXIT_ERROR if failures else 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from hrinpaint.fillers import FILLERS
+    from hrinpaint.lifters import LIFTERS
+    from hrinpaint.methods import ALIASES, DEFAULT_METHOD, available_methods
+
+    print(f"default: {DEFAULT_METHOD}")
+    print("\nmethods (filler+lifter):")
+    for name in available_methods():
+        alias = f"  (= {ALIASES[name]})" if name in ALIASES else ""
+        print(f"  {name}{alias}")
+    print("\nfillers:")
+    for name in FILLERS:
+        print(f"  {name:<12} {FILLERS.help(name)}")
+    print("\nlifters:")
+    for name in LIFTERS:
+        print(f"  {name:<12} {LIFTERS.help(name)}")
+    return 0
+
+
+def cmd_masks(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from hrinpaint import io
+    from hrinpaint.masks import generate_mask
+
+    io.check_output_path(args.output, overwrite=True)
+    mask = generate_mask(args.kind, args.size, args.seed)
+    pixels = np.repeat((mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
+    io.write_image(args.output, pixels, io.ImageInfo.plain(grayscale=True), overwrite=True)
+    if not args.quiet:
+        print(f"{args.output}: {args.kind} mask, seed {args.seed}, {mask.mean():.1%} hole")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from hrinpaint.eval.bench import BenchConfig, run_bench
+
+    config = BenchConfig(
+        data=args.data,
+        masks=tuple(args.masks),
+        sizes=tuple(int(size) for size in args.sizes),
+        methods=tuple(args.methods),
+        peers=tuple(args.peers),
+        out=args.out,
+        limit=args.limit,
+        seed=args.seed,
+        peer_timeout=args.peer_timeout,
+        working_size=args.working_size,
+        save_images=not args.no_images,
+    )
+    run_bench(config, quiet=args.quiet)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hrinpaint import __version__
+
+    parser = argparse.ArgumentParser(prog="hrinpaint", description="Fill masked regions of photos at any resolution.")
+    parser.add_argument("--version", action="version", version=f"hrinpaint {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    inpaint = commands.add_parser("inpaint", help="fill the hole of one image")
+    inpaint.add_argument("image", help="photo (JPEG, PNG, WebP, TIFF)")
+    inpaint.add_argument("mask", help="mask image of the same size; non-zero = hole")
+    inpaint.add_argument("-o", "--output", required=True, help="output file; the format follows the extension")
+    _add_pipeline_options(inpaint)
+    inpaint.set_defaults(handler=cmd_inpaint)
+
+    batch = commands.add_parser("batch", help="fill every image of a folder; masks matched by file stem")
+    batch.add_argument("images", help="folder of photos")
+    batch.add_argument("masks", help="folder of masks (same stems as the photos)")
+    batch.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
+    _add_pipeline_options(batch)
+    batch.set_defaults(handler=cmd_batch)
+
+    methods = commands.add_parser("methods", help="list the available methods")
+    methods.set_defaults(handler=cmd_methods)
+
+    masks = commands.add_parser("masks", help="write a generated hole mask (255 = hole)")
+    masks.add_argument("--kind", default="thick", help="thin, medium, thick, deepfill, center, box")
+    masks.add_argument("--seed", type=int, default=0)
+    masks.add_argument("--size", type=_size, default=(512, 512), help="WIDTHxHEIGHT")
+    masks.add_argument("-o", "--output", required=True)
+    masks.add_argument("--quiet", "-q", action="store_true")
+    masks.set_defaults(handler=cmd_masks)
+
+    bench = commands.add_parser("bench", help="measure methods and peers on photos with generated holes")
+    bench.add_argument("--data", required=True, help="folder of ground-truth photos")
+    bench.add_argument("--masks", type=_csv, default=["thick", "box"], help="mask kinds, comma-separated")
+    bench.add_argument("--sizes", type=_csv, default=["512"], help="long sides, comma-separated")
+    bench.add_argument("--methods", type=_csv, default=["telea+upsample"], help="project methods, comma-separated")
+    bench.add_argument(
+        "--peers", type=_csv, default=["opencv-telea", "opencv-ns", "fsr-fast", "shiftmap"], help="peer methods"
+    )
+    bench.add_argument("--out", default="bench-out", help="folder for results.jsonl, tables and pictures")
+    bench.add_argument("--limit", type=int, default=None, help="use at most this many photos")
+    bench.add_argument("--seed", type=int, default=0, help="mask seed offset")
+    bench.add_argument("--peer-timeout", type=float, default=60.0, help="seconds before a peer run is abandoned")
+    bench.add_argument("--working-size", type=int, default=512)
+    bench.add_argument("--no-images", action="store_true", help="skip the side-by-side PNGs")
+    bench.add_argument("--quiet", "-q", action="store_true")
+    bench.set_defaults(handler=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``hrinpaint`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    from hrinpaint.errors import InpaintError
+
+    try:
+        return int(args.handler(args))
+    except InpaintError as error:
+        print(f"hrinpaint: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("hrinpaint: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Evaluation: metrics (:mod:`metrics`), streaming aggregation (:mod:`aggregate`), peers and the benchmark."""

@@ -1,0 +1,136 @@
+"""Runs one inpainting job at a time in a separate process, with a time limit and a peak-memory reading.
+
+A run that exceeds its time limit is killed and the worker restarted, so one slow peer cannot stall a
+benchmark. Peak memory is the largest resident-set growth seen during the job (sampled every few milliseconds),
+which counts native allocations (OpenCV, numba, torch) that Python's tracemalloc cannot see.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class JobResult:
+    """Outcome of one job: ``status`` is ``"ok"``, ``"timeout"`` or ``"error"``."""
+
+    status: str
+    image: np.ndarray | None = None
+    time_s: float = float("nan")
+    peak_mb: float = float("nan")
+    message: str = ""
+
+
+def _make_runner(method: str, working_size: int) -> Any:
+    from hrinpaint.eval.peers import PEERS
+
+    if method in PEERS:
+        return PEERS[method]
+    from hrinpaint.pipeline import Inpainter
+
+    return Inpainter.from_method(method, working_size=working_size)
+
+
+class _PeakSampler:
+    """Samples this process's resident set size in a thread; ``peak_mb`` is the growth over the start value."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self._interval = interval
+        self._stop = threading.Event()
+        self._start = self._peak = self._process.memory_info().rss
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self._peak = max(self._peak, self._process.memory_info().rss)
+            time.sleep(self._interval)
+
+    def __enter__(self) -> _PeakSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._peak = max(self._peak, self._process.memory_info().rss)
+
+    @property
+    def peak_mb(self) -> float:
+        return (self._peak - self._start) / 2**20
+
+
+def _serve(connection: Any) -> None:
+    runners: dict[tuple[str, int], Any] = {}
+    while True:
+        job = connection.recv()
+        if job is None:
+            return
+        method, working_size, image, mask = job
+        try:
+            key = (method, working_size)
+            if key not in runners:
+                runners[key] = _make_runner(method, working_size)
+                warm_image = np.full((48, 64, 3), 0.5, np.float32)
+                warm_mask = np.zeros((48, 64), bool)
+                warm_mask[16:32, 20:40] = True
+                runners[key](warm_image, warm_mask)  # compile caches and lazy imports are not part of the timing
+            with _PeakSampler() as sampler:
+                start = time.perf_counter()
+                result = runners[key](image, mask)
+                elapsed = time.perf_counter() - start
+            connection.send(JobResult("ok", result, elapsed, sampler.peak_mb))
+        except Exception as error:  # report and keep serving: one failing method must not end the benchmark
+            connection.send(JobResult("error", message=f"{type(error).__name__}: {error}"))
+
+
+class Worker:
+    """A spawned process that runs jobs one at a time; restarted after a timeout."""
+
+    def __init__(self) -> None:
+        self._context = mp.get_context("spawn")  # fork would copy the parent's thread pools into the child
+        self._process: Any = None
+        self._connection: Any = None
+
+    def _start(self) -> None:
+        parent, child = self._context.Pipe()
+        self._process = self._context.Process(target=_serve, args=(child,), daemon=True)
+        self._process.start()
+        self._connection = parent
+
+    def run(self, method: str, image: np.ndarray, mask: np.ndarray, working_size: int, timeout: float) -> JobResult:
+        """Runs ``method`` (a project method name or a peer name) on canonical arrays."""
+        if self._process is None or not self._process.is_alive():
+            self._start()
+        self._connection.send((method, working_size, image, mask))
+        if self._connection.poll(timeout):
+            return self._connection.recv()
+        self.stop(kill=True)
+        return JobResult("timeout", message=f"over {timeout:.0f} s")
+
+    def stop(self, kill: bool = False) -> None:
+        if self._process is None:
+            return
+        if kill:
+            self._process.kill()
+        else:
+            try:
+                self._connection.send(None)
+            except (BrokenPipeError, OSError):
+                pass
+        self._process.join(timeout=10)
+        self._process = None
+
+    def __enter__(self) -> Worker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,10 @@
+"""Fillers (the structure step) and their registry. Entries are lazy: nothing here imports a method."""
+
+from hrinpaint.fillers.base import Filler, FillResult
+from hrinpaint.registry import Registry
+
+FILLERS: Registry[Filler] = Registry("filler")
+FILLERS.register("telea", "hrinpaint.fillers.opencv:TeleaFiller", "OpenCV fast marching (Telea 2004); smooth")
+FILLERS.register("ns", "hrinpaint.fillers.opencv:NavierStokesFiller", "OpenCV Navier-Stokes diffusion; smooth")
+
+__all__ = ["FILLERS", "FillResult", "Filler"]

@@ -1,0 +1,41 @@
+"""The structure step: fill a hole at the working resolution."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass
+class FillResult:
+    """What a filler returns.
+
+    Attributes:
+        image: ``h x w x 3`` float32 in [0, 1] at the working resolution; known pixels equal the input's.
+        attention: optional, filler-specific description of which context each hole location draws from
+            (a network's attention scores, or a PatchMatch nearest-neighbour field). Lifters that can use it
+            (``cra``) check its type; others ignore it.
+    """
+
+    image: np.ndarray
+    attention: Any | None = None
+
+
+class Filler(Protocol):
+    """Fills ``image`` where ``mask`` is True; the input's hole pixels are zero and must not be trusted.
+
+    Shape:
+        image: ``h x w x 3`` float32 in [0, 1]; mask: ``h x w`` bool (True = hole).
+    """
+
+    def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult: ...
+
+
+def check_fill_input(image: np.ndarray, mask: np.ndarray) -> None:
+    """Raises ``ValueError`` with a readable message when a filler gets non-canonical input."""
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.float32:
+        raise ValueError(f"filler expects float32 h x w x 3, got {image.dtype} {image.shape}")
+    if mask.shape != image.shape[:2] or mask.dtype != bool:
+        raise ValueError(f"filler expects a bool mask of shape {image.shape[:2]}, got {mask.dtype} {mask.shape}")

@@ -1,0 +1,9 @@
+"""Lifters (the detail step) and their registry. Entries are lazy: nothing here imports a method."""
+
+from hrinpaint.lifters.base import Lifter
+from hrinpaint.registry import Registry
+
+LIFTERS: Registry[Lifter] = Registry("lifter")
+LIFTERS.register("upsample", "hrinpaint.lifters.upsample:UpsampleLifter", "bicubic upsampling of the fill (baseline)")
+
+__all__ = ["LIFTERS", "Lifter"]

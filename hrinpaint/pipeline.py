@@ -1,0 +1,163 @@
+"""The pipeline: validate, split the hole into regions with context, fill each at a working size, paste back.
+
+Only hole pixels of the output ever differ from the input. The image can stay in its integer dtype (uint8 or
+uint16, as decoded): each region is converted to the canonical float32 form when it is cropped and back when its
+hole pixels are pasted, so known pixels are untouched by construction and memory grows with the regions, not with
+a float copy of the whole photo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hrinpaint.errors import InputError
+from hrinpaint.fillers import FILLERS, Filler
+from hrinpaint.lifters import LIFTERS, Lifter
+from hrinpaint.methods import resolve_method
+from hrinpaint.ops.regions import Box, hole_regions
+from hrinpaint.ops.resize import downsample_mask, fit_long_side
+
+#: ``progress(done, total)`` in regions.
+ProgressCallback = Callable[[int, int], None]
+
+_DTYPE_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """How the pipeline cuts and scales the work.
+
+    Attributes:
+        working_size: long side, in pixels, at which the filler works; regions larger than this are
+            area-downsampled to it (aspect kept), smaller ones are filled at their own resolution.
+        context: margin around each hole as a fraction of the hole box's long side.
+        min_margin: smallest margin in full-resolution pixels.
+        max_pixels: largest image accepted, in pixels.
+    """
+
+    working_size: int = 512
+    context: float = 1.0
+    min_margin: int = 32
+    max_pixels: int = 400_000_000
+
+    def __post_init__(self) -> None:
+        if self.working_size < 16:
+            raise ValueError(f"working_size must be at least 16, got {self.working_size}")
+        if self.context < 0 or self.min_margin < 0:
+            raise ValueError("context and min_margin must be non-negative")
+        if self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
+
+
+@dataclass
+class Inpainter:
+    """A configured method: ``Inpainter(filler, lifter, options)(image, mask) -> image``."""
+
+    filler: Filler
+    lifter: Lifter
+    options: PipelineOptions = field(default_factory=PipelineOptions)
+    name: str = "custom"
+
+    @classmethod
+    def from_method(
+        cls,
+        method: str | None = None,
+        filler_config: dict[str, Any] | None = None,
+        lifter_config: dict[str, Any] | None = None,
+        **options: Any,
+    ) -> Inpainter:
+        """Builds the named method (``None`` = the default) with optional per-part config."""
+        spec = resolve_method(method)
+        filler = FILLERS.build(spec.filler, **(filler_config or {}))
+        lifter = LIFTERS.build(spec.lifter, **(lifter_config or {}))
+        return cls(filler, lifter, PipelineOptions(**options), spec.name)
+
+    def regions(self, mask: np.ndarray) -> list[Box]:
+        """The regions of interest that this pipeline fills for ``mask``."""
+        return hole_regions(mask, self.options.context, self.options.min_margin)
+
+    def working_shape(self, mask: np.ndarray) -> tuple[int, int]:
+        """Working size for a region's mask: the configured long side, doubled while the downsampled mask would
+        leave no known pixel (a thin frame of context around a huge hole)."""
+        long_side = self.options.working_size
+        while True:
+            shape = fit_long_side(mask.shape, long_side)
+            if shape == mask.shape or not downsample_mask(mask, shape).all():
+                return shape
+            long_side *= 2
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
+        """Returns a new image, same shape and dtype as ``image``, with the hole filled.
+
+        Args:
+            image: ``H x W x 3`` RGB; float32/float64 in [0, 1], uint8 or uint16.
+            mask: ``H x W``; True or non-zero = hole.
+            progress: called as ``progress(done, total)`` after each region.
+
+        Raises:
+            InputError: wrong shapes or dtypes, values out of range, too many pixels, or a mask with no known
+                pixel to draw context from.
+        """
+        mask = validate(image, mask, self.options.max_pixels)
+        result = image.copy()
+        if not mask.any():
+            return result
+        regions = self.regions(mask)
+        for done, box in enumerate(regions, start=1):
+            region_mask = mask[box.slices]
+            region = to_float(image[box.slices])
+            region[region_mask] = 0.0  # the hole's old content must not leak into the fill
+            filled = self.lifter.run(region, region_mask, self.filler, self.working_shape(region_mask))
+            if filled.shape != region.shape:
+                raise RuntimeError(f"{self.name} returned {filled.shape} for a region of {region.shape}")
+            target = result[box.slices]
+            target[region_mask] = from_float(filled[region_mask], image.dtype)
+            if progress is not None:
+                progress(done, len(regions))
+        return result
+
+
+def validate(image: np.ndarray, mask: np.ndarray, max_pixels: int) -> np.ndarray:
+    """Checks an image and mask pair at the public entry point; returns the mask as bool."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", type(image).__name__)
+        raise InputError(f"image must be an H x W x 3 RGB array, got shape {shape}")
+    if image.dtype not in (np.float32, np.float64) and image.dtype not in _DTYPE_SCALE:
+        raise InputError(f"image dtype must be float32/float64 in [0, 1], uint8 or uint16, got {image.dtype}")
+    if image.shape[0] * image.shape[1] > max_pixels:
+        raise InputError(
+            f"image is {image.shape[1]}x{image.shape[0]} = {image.shape[0] * image.shape[1]:,} pixels, "
+            f"over the limit of {max_pixels:,}"
+        )
+    if image.dtype.kind == "f":
+        low, high = float(np.min(image)), float(np.max(image))
+        if not (0.0 <= low and high <= 1.0):  # also catches NaN
+            raise InputError(f"float image values must be in [0, 1], got [{low}, {high}]")
+    mask = np.asarray(mask)
+    if mask.shape != image.shape[:2]:
+        raise InputError(f"mask shape {mask.shape} does not match image shape {image.shape[:2]}")
+    mask = mask.astype(bool) if mask.dtype != bool else mask
+    if mask.all():
+        raise InputError("the mask covers the whole image: there is no known pixel to draw context from")
+    return mask
+
+
+def to_float(pixels: np.ndarray) -> np.ndarray:
+    """Canonical float32 [0, 1] copy of uint8, uint16 or float pixels."""
+    scale = _DTYPE_SCALE.get(pixels.dtype)
+    if scale is None:
+        return pixels.astype(np.float32, copy=True)
+    return pixels.astype(np.float32) / np.float32(scale)
+
+
+def from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Converts float values in [0, 1] to ``dtype`` (rounding and clipping for integer types)."""
+    scale = _DTYPE_SCALE.get(np.dtype(dtype))
+    clipped = np.clip(values, 0.0, 1.0)
+    if scale is None:
+        return clipped.astype(dtype)
+    return np.rint(clipped * scale).astype(dtype)

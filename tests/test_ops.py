@@ -1,0 +1,150 @@
+"""Pure array operations: resampling, pyramids, morphology, regions, paste-back."""
+
+import numpy as np
+import pytest
+
+from hrinpaint.ops import (
+    area_downsample,
+    connected_boxes,
+    dilate,
+    downsample_mask,
+    erode,
+    feather_paste,
+    fit_long_side,
+    gaussian_pyramid,
+    hole_regions,
+    laplacian_pyramid,
+    paste_hole,
+    reconstruct_laplacian,
+    resize_bicubic,
+    resize_bilinear,
+)
+from hrinpaint.ops.regions import Box, merge_overlapping
+
+
+@pytest.fixture
+def image() -> np.ndarray:
+    return np.random.default_rng(0).random((37, 53, 3), dtype=np.float32)
+
+
+def test_fit_long_side_keeps_aspect_and_never_upscales():
+    assert fit_long_side((3000, 4000), 512) == (384, 512)
+    assert fit_long_side((4000, 3000), 512) == (512, 384)
+    assert fit_long_side((100, 80), 512) == (100, 80)
+    assert fit_long_side((1, 10000), 512) == (1, 512)
+    with pytest.raises(ValueError):
+        fit_long_side((10, 10), 0)
+
+
+def test_area_downsample_matches_block_mean_float64():
+    rng = np.random.default_rng(1)
+    image = rng.random((36, 54, 3)).astype(np.float32)
+    expected = image.astype(np.float64).reshape(12, 3, 18, 3, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(area_downsample(image, (12, 18)), expected, atol=1e-6)
+
+
+def test_area_downsample_refuses_to_enlarge(image):
+    with pytest.raises(ValueError, match="cannot enlarge"):
+        area_downsample(image, (74, 53))
+
+
+def test_upsampling_shapes_and_ranges(image):
+    assert resize_bilinear(image, (70, 101)).shape == (70, 101, 3)
+    up = resize_bicubic(image, (70, 101))
+    assert up.shape == (70, 101, 3) and up.min() >= 0.0 and up.max() <= 1.0
+    assert resize_bicubic(image[:, :, :1], (70, 101)).shape == (70, 101, 1)
+    constant = np.full((9, 11, 3), 0.25, np.float32)
+    np.testing.assert_allclose(resize_bicubic(constant, (40, 31)), 0.25, atol=1e-6)
+
+
+def test_downsample_mask_marks_any_covered_hole():
+    mask = np.zeros((40, 40), bool)
+    mask[17, 23] = True  # one pixel
+    small = downsample_mask(mask, (10, 10))
+    assert small.sum() == 1 and small[17 // 4, 23 // 4]
+
+
+def test_laplacian_pyramid_reconstructs_exactly(image):
+    bands = laplacian_pyramid(image, 4)
+    assert len(bands) == 4
+    assert bands[1].shape[:2] == ((37 + 1) // 2, (53 + 1) // 2)
+    np.testing.assert_allclose(reconstruct_laplacian(bands), image, atol=1e-5)
+
+
+def test_gaussian_pyramid_stops_at_one_pixel():
+    pyramid = gaussian_pyramid(np.zeros((5, 3, 3), np.float32), 10)
+    assert min(pyramid[-1].shape[:2]) == 1
+    assert len(pyramid) < 10
+
+
+def test_dilate_erode_disk():
+    mask = np.zeros((31, 31), bool)
+    mask[15, 15] = True
+    grown = dilate(mask, 3)
+    assert grown[15, 18] and grown[12, 15] and not grown[15, 19] and not grown[18, 18]  # a disk, not a square
+    assert np.array_equal(grown, grown[::-1, ::-1]) and np.array_equal(grown, grown.T)
+    assert np.array_equal(erode(grown, 3), mask)
+    border = np.ones((5, 5), bool)
+    assert not erode(border, 1)[0].any()  # outside the image counts as not-hole
+    with pytest.raises(ValueError):
+        dilate(mask, -1)
+
+
+def test_connected_boxes_eight_connectivity():
+    mask = np.zeros((20, 30), bool)
+    mask[2:5, 3:7] = True
+    mask[5, 7] = True  # diagonal neighbour joins the first component
+    mask[10:12, 20:29] = True
+    boxes = connected_boxes(mask)
+    assert Box(2, 3, 6, 8) in boxes and Box(10, 20, 12, 29) in boxes and len(boxes) == 2
+
+
+def test_merge_overlapping_reaches_fixed_point():
+    # c joins a+b only after a and b merge
+    boxes = [Box(0, 0, 10, 10), Box(0, 20, 10, 30), Box(5, 8, 8, 22), Box(50, 50, 60, 60)]
+    merged = merge_overlapping(boxes)
+    assert merged == [Box(0, 0, 10, 30), Box(50, 50, 60, 60)]
+    assert merge_overlapping([Box(0, 0, 5, 5), Box(0, 5, 5, 10)]) == [Box(0, 0, 5, 5), Box(0, 5, 5, 10)]
+
+
+def test_hole_regions_cover_every_hole_with_context_and_do_not_overlap():
+    rng = np.random.default_rng(3)
+    mask = rng.random((200, 300)) > 0.999
+    mask[50:60, 100:180] = True
+    regions = hole_regions(mask, context=0.5, min_margin=8)
+    covered = np.zeros_like(mask, dtype=int)
+    for box in regions:
+        covered[box.slices] += 1
+    assert (covered[mask] == 1).all()
+    for a in regions:
+        assert not any(a.overlaps(b) for b in regions if b is not a)
+    big = next(box for box in regions if box.top <= 50 and box.bottom >= 60 and box.left <= 100)
+    assert big.left <= 100 - 40 and big.right >= 180 + 40  # margin = 0.5 * long side 80
+
+
+def test_hole_touching_border_clips_region():
+    mask = np.zeros((50, 60), bool)
+    mask[0:5, 55:60] = True
+    (box,) = hole_regions(mask, context=1.0, min_margin=10)
+    assert box == Box(0, 45, 15, 60)
+
+
+def test_paste_hole_changes_only_hole(image):
+    mask = np.zeros(image.shape[:2], bool)
+    mask[10:20, 5:9] = True
+    filled = np.ones_like(image)
+    result = paste_hole(image, filled, mask)
+    assert np.array_equal(result[~mask], image[~mask]) and (result[mask] == 1).all()
+    with pytest.raises(ValueError):
+        paste_hole(image, filled[:-1], mask)
+
+
+def test_feather_paste_ramps_inside_hole_only(image):
+    mask = np.zeros(image.shape[:2], bool)
+    mask[5:35, 5:50] = True
+    filled = np.ones_like(image)
+    result = feather_paste(image, filled, mask, radius=6)
+    assert np.array_equal(result[~mask], image[~mask])
+    assert np.allclose(result[20, 27], 1.0)  # deep inside: all fill
+    edge = result[5, 27]
+    assert np.all(edge < 1.0) and np.all(edge > image[5, 27] - 1e-6)  # at the edge: mostly the base
