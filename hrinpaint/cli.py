@@ -49,8 +49,7 @@ def _progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], N
     def update(done: int, total: int) -> None:
         if "bar" not in bar:
             bar["bar"] = tqdm(total=total, desc=description, unit="region", delay=1.0, disable=quiet, leave=False)
-        bar["bar"].n = done
-        bar["bar"].refresh()
+        bar["bar"].update(done - bar["bar"].n)  # update() respects the delay; refresh() would force a draw
 
     def close() -> None:
         if "bar" in bar:
@@ -70,7 +69,7 @@ def _inpaint_file(
     mask = io.read_mask(mask_path, shape=loaded.pixels.shape[:2], invert=args.invert_mask, max_pixels=args.max_pixels)
     if not mask.any():
         if Path(image_path).suffix.lower() == Path(output).suffix.lower():
-            io.atomic_copy(image_path, output)
+            io.copy_file(image_path, output, overwrite=args.overwrite)
         else:
             io.write_image(output, loaded.pixels, loaded.info, quality=args.quality, overwrite=args.overwrite)
         return f"{image_path}: the mask is empty, copied the image unchanged to {output}"
@@ -156,7 +155,7 @@ def cmd_masks(args: argparse.Namespace) -> int:
     io.check_output_path(args.output, overwrite=True)
     mask = generate_mask(args.kind, args.size, args.seed)
     pixels = np.repeat((mask.astype(np.uint8) * 255)[:, :, None], 3, axis=2)
-    io.write_image(args.output, pixels, io.ImageInfo.plain(grayscale=True), overwrite=True)
+    io.write_image(args.output, pixels, io.ImageInfo(grayscale=True), overwrite=True)
     if not args.quiet:
         print(f"{args.output}: {args.kind} mask, seed {args.seed}, {mask.mean():.1%} hole")
     return 0

@@ -16,6 +16,7 @@ import numpy as np
 
 from hrinpaint.errors import InputError
 from hrinpaint.fillers import FILLERS, Filler
+from hrinpaint.io import from_float, to_float
 from hrinpaint.lifters import LIFTERS, Lifter
 from hrinpaint.methods import resolve_method
 from hrinpaint.ops.regions import Box, hole_regions
@@ -24,7 +25,7 @@ from hrinpaint.ops.resize import downsample_mask, fit_long_side
 #: ``progress(done, total)`` in regions.
 ProgressCallback = Callable[[int, int], None]
 
-_DTYPE_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
+_INTEGER_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ class Inpainter:
             if filled.shape != region.shape:
                 raise RuntimeError(f"{self.name} returned {filled.shape} for a region of {region.shape}")
             target = result[box.slices]
-            target[region_mask] = from_float(filled[region_mask], image.dtype)
+            target[region_mask] = _as_dtype(filled[region_mask], image.dtype)
             if progress is not None:
                 progress(done, len(regions))
         return result
@@ -126,7 +127,7 @@ def validate(image: np.ndarray, mask: np.ndarray, max_pixels: int) -> np.ndarray
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
         shape = getattr(image, "shape", type(image).__name__)
         raise InputError(f"image must be an H x W x 3 RGB array, got shape {shape}")
-    if image.dtype not in (np.float32, np.float64) and image.dtype not in _DTYPE_SCALE:
+    if image.dtype not in (np.float32, np.float64) and image.dtype not in _INTEGER_DTYPES:
         raise InputError(f"image dtype must be float32/float64 in [0, 1], uint8 or uint16, got {image.dtype}")
     if image.shape[0] * image.shape[1] > max_pixels:
         raise InputError(
@@ -146,18 +147,8 @@ def validate(image: np.ndarray, mask: np.ndarray, max_pixels: int) -> np.ndarray
     return mask
 
 
-def to_float(pixels: np.ndarray) -> np.ndarray:
-    """Canonical float32 [0, 1] copy of uint8, uint16 or float pixels."""
-    scale = _DTYPE_SCALE.get(pixels.dtype)
-    if scale is None:
-        return pixels.astype(np.float32, copy=True)
-    return pixels.astype(np.float32) / np.float32(scale)
-
-
-def from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Converts float values in [0, 1] to ``dtype`` (rounding and clipping for integer types)."""
-    scale = _DTYPE_SCALE.get(np.dtype(dtype))
-    clipped = np.clip(values, 0.0, 1.0)
-    if scale is None:
-        return clipped.astype(dtype)
-    return np.rint(clipped * scale).astype(dtype)
+def _as_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Float fill values in the image's own dtype (rounded for integer images, clipped for float ones)."""
+    if np.dtype(dtype).kind == "u":
+        return from_float(values, dtype)
+    return np.clip(values, 0.0, 1.0).astype(dtype)

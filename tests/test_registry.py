@@ -25,9 +25,9 @@ class Thing:
 def test_register_build_and_list():
     registry: Registry[Thing] = Registry("thing")
     registry.register("b", Thing, help="a thing")
-    registry.register("a", "tests.test_registry:Thing")
+    registry.register("a", "hrinpaint.fillers.opencv:TeleaFiller")  # lazy: imported on first use
     assert registry.names() == ["a", "b"] and list(registry) == ["a", "b"]
-    assert registry.build("a", size=5).config.size == 5
+    assert registry.build("a", radius=2.0).config.radius == 2.0
     assert registry.build("b").config.size == 3
     assert registry.help("b") == "a thing"
 
@@ -43,6 +43,9 @@ def test_duplicates_and_unknowns_are_refused():
         registry.build("z")
     with pytest.raises(InpaintError, match="has no option colour"):
         registry.build("a", colour=1)
+    registry.register("b", Thing)
+    with pytest.raises(InpaintError, match="options: size"):
+        registry.build("b", colour=1)
 
 
 def test_builtin_entries_build():

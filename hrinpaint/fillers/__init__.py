@@ -6,5 +6,10 @@ from hrinpaint.registry import Registry
 FILLERS: Registry[Filler] = Registry("filler")
 FILLERS.register("telea", "hrinpaint.fillers.opencv:TeleaFiller", "OpenCV fast marching (Telea 2004); smooth")
 FILLERS.register("ns", "hrinpaint.fillers.opencv:NavierStokesFiller", "OpenCV Navier-Stokes diffusion; smooth")
+FILLERS.register(
+    "patchmatch",
+    "hrinpaint.fillers.patchmatch:PatchMatchFiller",
+    "multi-scale PatchMatch completion (Wexler/Barnes); sharp textures, no weights",
+)
 
 __all__ = ["FILLERS", "FillResult", "Filler"]

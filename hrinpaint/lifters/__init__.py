@@ -5,5 +5,6 @@ from hrinpaint.registry import Registry
 
 LIFTERS: Registry[Lifter] = Registry("lifter")
 LIFTERS.register("upsample", "hrinpaint.lifters.upsample:UpsampleLifter", "bicubic upsampling of the fill (baseline)")
+LIFTERS.register("cra", "hrinpaint.lifters.cra:CraLifter", "contextual residual aggregation: context detail moved into the hole")
 
 __all__ = ["LIFTERS", "Lifter"]

@@ -1,7 +1,8 @@
 """Rectangular holes: LaMa's random rectangles, the centred square and one large box.
 
-Each generator is a frozen config plus a pure function ``(shape, rng, config) -> bool H x W``. Sizes are given at a
-reference resolution or as fractions of the image, so a mask looks the same at any resolution, only enlarged.
+Each generator is a frozen config plus a pure function ``(shape, rng, config) -> bool H x W``. Sizes are
+given at a reference resolution or as fractions of the image, so a mask looks the same at any resolution,
+only enlarged.
 """
 
 from __future__ import annotations
@@ -99,8 +100,9 @@ class CenterSquare:
 def center_square(shape: tuple[int, int], rng: np.random.Generator, config: CenterSquare) -> np.ndarray:
     """Draws the centred square; ``rng`` is unused (the hole is fixed) but kept for one generator signature.
 
-    The side is ``round(side_fraction * min(H, W))``, at least 1 and at most the short side; the top-left corner is
-    ``((H - side) // 2, (W - side) // 2)``, so the square is exactly centred whenever the parities allow.
+    The side is ``round(side_fraction * min(H, W))``, at least 1 and at most the short side; the top-left
+    corner is ``((H - side) // 2, (W - side) // 2)``, so the square is exactly centred whenever the parities
+    allow (otherwise the extra pixel of margin goes below and to the right).
 
     Returns:
         bool ``H x W``, True = hole.

@@ -1,8 +1,9 @@
 """The named mask kinds: LaMa thin / medium / thick, DeepFill v2, centre square and large box.
 
-A kind is a :class:`MaskGenerator`: a pure draw function bound to a frozen config. The presets below carry the
-published parameters; training code builds variants with ``dataclasses.replace`` or :meth:`MaskGenerator.scaled`.
-The factories at the end are what :data:`hrinpaint.masks.MASKS` registers.
+A kind is a :class:`MaskGenerator`: a pure draw function bound to a frozen config. The presets below carry
+the published parameters; training code builds variants with keyword overrides
+(``MASKS.build("thick", box_weight=0)``), ``dataclasses.replace`` or :meth:`MaskGenerator.scaled`. The
+factories at the end are what :data:`hrinpaint.masks.MASKS` registers.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def redraw_until_small(
 ) -> np.ndarray:
     """Calls ``draw`` until its hole is non-empty and covers at most ``max_hole_fraction`` of the image.
 
-    LaMa rejects generated masks over half the image; rejection keeps the shape distribution of the rest intact.
-    After ``max_tries`` draws the smallest non-empty one is kept, so the call always ends.
+    LaMa drops generated masks over half the image; rejection keeps the shape distribution of the rest
+    intact. After ``max_tries`` draws the smallest non-empty one is kept, so the call always ends.
     """
     fallback: np.ndarray | None = None
     fallback_size = math.inf
@@ -52,12 +53,12 @@ def redraw_until_small(
 
 @dataclass(frozen=True)
 class LamaMask:
-    """One LaMa evaluation mask kind: irregular strokes or, sometimes, random boxes; never over half the image.
+    """One LaMa evaluation mask kind: irregular strokes or, sometimes, random boxes; at most half the image.
 
-    LaMa's ``MixedMaskGenerator`` picks one generator per mask with probabilities proportional to their weights
-    (``irregular_proba: 1``, ``box_proba: 0.3`` in its medium/thick configs), so a mask is boxes with probability
-    ``box_weight / (1 + box_weight)`` (about 0.23), strokes otherwise: boxes replace the strokes, they are not
-    added to them.
+    LaMa's ``MixedMaskGenerator`` picks one generator per mask with probabilities proportional to their
+    weights (``irregular_proba: 1``, ``box_proba: 0.3`` in its medium/thick configs), so a mask is boxes with
+    probability ``box_weight / (1 + box_weight)`` (about 0.23) and strokes otherwise: the boxes replace the
+    strokes, they are not added to them.
 
     Attributes:
         strokes: the irregular strokes.
@@ -100,9 +101,9 @@ def lama_mask(shape: tuple[int, int], rng: np.random.Generator, config: LamaMask
 class DeepFillMask:
     """DeepFill v2 training holes: free-form brush strokes or one random box.
 
-    DeepFill v2's own training code takes the union of a box and strokes; here each mask is one or the other,
-    which gives a cleaner split of stroke-like and box-like holes. The box is DeepFill's 128 px square at 256 px
-    with each side shrunk by up to ``max_delta / 2 = 16`` px per edge, that is a side of 96..128 reference px.
+    DeepFill v2's own training code takes the union of a box and strokes; here a mask is one or the other
+    (the box with ``box_probability``), so each hole has one clear shape. The box is DeepFill's 128 px square
+    at 256 px with every side shrunk by up to ``max_delta = 32`` px, that is sides of 96..128 reference px.
 
     Attributes:
         strokes: the brush strokes.
@@ -114,7 +115,7 @@ class DeepFillMask:
 
     strokes: BrushStrokes = field(default_factory=BrushStrokes)
     box: RandomBoxes = field(
-        default_factory=lambda: RandomBoxes(min_boxes=1, max_boxes=1, min_size=96, max_size=128, reference_size=256)
+        default_factory=lambda: RandomBoxes(1, 1, min_size=96, max_size=128, reference_size=256)
     )
     box_probability: float = 0.5
     max_hole_fraction: float = 0.5
@@ -122,7 +123,9 @@ class DeepFillMask:
 
     def __post_init__(self) -> None:
         if not 0 <= self.box_probability <= 1 or not 0 < self.max_hole_fraction <= 1 or self.max_tries < 1:
-            raise InpaintError("DeepFillMask needs 0 <= box_probability <= 1, 0 < max_hole_fraction <= 1, max_tries >= 1")
+            raise InpaintError(
+                "DeepFillMask needs 0 <= box_probability <= 1, 0 < max_hole_fraction <= 1, max_tries >= 1"
+            )
 
     def scaled(self, factor: float) -> DeepFillMask:
         """Strokes and box with every size multiplied by ``factor``."""
@@ -179,7 +182,7 @@ class MaskGenerator(Generic[ConfigT]):
 
 
 def check_shape(shape: tuple[int, int]) -> tuple[int, int]:
-    """Returns ``shape`` as two Python ints, or raises :class:`InputError` unless it is two positive integers."""
+    """Returns ``shape`` as two Python ints; :class:`InputError` unless it is two positive integers."""
     if len(shape) != 2 or not all(isinstance(side, (int, np.integer)) and side > 0 for side in shape):
         raise InputError(f"mask shape must be two positive integers (H, W), got {shape!r}")
     return int(shape[0]), int(shape[1])

@@ -1,0 +1,613 @@
+"""Full-reference image-quality metrics for inpainting: PSNR, L1, SSIM, MS-SSIM, sharpness ratio, per-band SSIM.
+
+Every metric takes ``(result, truth, mask=None)`` in the canonical forms and returns a plain ``float`` (or a list of
+them). Without a mask a metric averages over the whole image; with a mask the *hole* variant averages only over
+hole pixels. Windowed metrics (SSIM and its relatives) are always computed on the whole image first, so windows
+centred in the hole also see the known context around it; only the averaging is restricted to the hole.
+
+Shape:
+    result, truth: ``H x W x 3`` RGB, float in [0, 1] (data range 1).
+    mask: ``H x W`` bool, True = hole.
+
+A hole variant asked for with a mask that has no hole pixels returns ``nan`` (nothing to average), which the
+nan-aware aggregation in :mod:`hrinpaint.eval.aggregate` then skips.
+
+All arithmetic is float64. Full-resolution work runs in strips of rows (with a halo where a filter needs
+neighbours), so the float64 temporaries stay a few MB each instead of 90 MB planes at 4096 x 2731; fresh large
+allocations, not arithmetic, were the larger cost there.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from hrinpaint.ops.pyramid import laplacian_pyramid
+
+__all__ = [
+    "BAND_LEVELS",
+    "LUMA_WEIGHTS",
+    "MS_SSIM_WEIGHTS",
+    "band_ssim",
+    "evaluate",
+    "l1",
+    "mask_area_bin",
+    "ms_ssim",
+    "psnr",
+    "sharpness_ratio",
+    "ssim",
+]
+
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+"""Wang, Simoncelli and Bovik (2003), finest scale first."""
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+"""ITU-R BT.601 luma from RGB."""
+BAND_LEVELS = 3
+"""Laplacian-pyramid levels reported by :func:`evaluate` (``band_ssim_0`` finest to ``band_ssim_2``)."""
+
+# Values a little outside [0, 1] come from float rounding and resampling overshoot; anything beyond this is a
+# wrong range (0..255 data, a forgotten normalisation) that would make every number here meaningless.
+_RANGE_SLACK = 1e-3
+# A single 1/255 step in a hole of a million pixels has a mean squared Laplacian of about 2.5e-10; a truth
+# below this is a flat hole, where the ratio would be noise over nothing.
+_TINY_ENERGY = 1e-12
+# Big enough that the per-strip Python overhead and the halo re-reads stay small, small enough to stay in cache.
+_STRIP_ROWS = 128
+_GAUSSIAN_KERNEL = cv2.getGaussianKernel(SSIM_WINDOW, SSIM_SIGMA, cv2.CV_64F)
+_LAPLACIAN_KERNEL = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Validation
+
+
+def _check_image(name: str, image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"{name} must be an H x W x 3 RGB array, got shape {image.shape}")
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"{name} must be float in [0, 1], got dtype {image.dtype} (convert with io, or / 255)")
+    if image.size == 0:
+        raise ValueError(f"{name} is empty (shape {image.shape})")
+    low, high = float(image.min()), float(image.max())
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    if low < -_RANGE_SLACK or high > 1.0 + _RANGE_SLACK:
+        raise ValueError(f"{name} values must lie in [0, 1] (data range 1), found [{low:.4g}, {high:.4g}]")
+    return image
+
+
+def _check_mask(mask: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_ or mask.ndim != 2:
+        # No guessing of polarity or threshold here: io owns the conversion to the canonical bool mask.
+        raise ValueError(f"mask must be a bool H x W array (True = hole), got {mask.dtype} of shape {mask.shape}")
+    if shape is not None and mask.shape != shape:
+        raise ValueError(f"mask shape {mask.shape} does not match image size {shape}")
+    return mask
+
+
+def _check_inputs(
+    result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    result = _check_image("result", result)
+    truth = _check_image("truth", truth)
+    if result.shape != truth.shape:
+        raise ValueError(f"result and truth must have the same shape, got {result.shape} and {truth.shape}")
+    if mask is not None:
+        mask = _check_mask(mask, result.shape[:2])
+    return result, truth, mask
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Building blocks: one channel (an ``H x W`` plane of any float dtype), float64 inside
+
+
+@dataclass(frozen=True)
+class _Means:
+    """One quantity averaged over the whole plane and over the hole (nan without a hole or for an empty one)."""
+
+    whole: float
+    hole: float
+
+    def pick(self, masked: bool) -> float:
+        return self.hole if masked else self.whole
+
+
+class _StripMean:
+    """Streams the mean of a map, given strip by strip, over the whole plane and over the hole."""
+
+    def __init__(self) -> None:
+        self._total = 0.0
+        self._pixels = 0
+        self._hole_total = 0.0
+        self._hole_pixels = 0.0
+        self._masked = False
+
+    def add(self, values: np.ndarray, hole_weights: np.ndarray | None) -> None:
+        """Adds a strip; ``hole_weights`` is that strip of the mask as float64 (a BLAS dot is the masked sum)."""
+        self._total += float(values.sum())
+        self._pixels += values.size
+        if hole_weights is not None:
+            self._masked = True
+            self._hole_total += float(np.vdot(values, hole_weights))
+            self._hole_pixels += float(hole_weights.sum())
+
+    def means(self) -> _Means:
+        hole = self._hole_total / self._hole_pixels if self._masked and self._hole_pixels else math.nan
+        return _Means(self._total / self._pixels, hole)
+
+
+def _strips(height: int, halo: int) -> Iterator[tuple[slice, slice, slice]]:
+    """Splits ``height`` rows into strips for a filter that needs ``halo`` rows of neighbours.
+
+    Yields:
+        ``(read, rows, inner)``: the rows to read (the strip plus its halo, clipped to the image), the output rows
+        they give, and where those lie inside the read. Filtering the read with a symmetric border and keeping
+        ``inner`` equals filtering the whole plane: cut edges have real neighbours in the halo, and only the
+        image's own top and bottom see the border.
+    """
+    for start in range(0, height, _STRIP_ROWS):
+        stop = min(start + _STRIP_ROWS, height)
+        top, bottom = max(start - halo, 0), min(stop + halo, height)
+        yield slice(top, bottom), slice(start, stop), slice(start - top, stop - top)
+
+
+def _float64(plane: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(plane, dtype=np.float64)
+
+
+def _strip_weights(hole: np.ndarray | None, rows: slice) -> np.ndarray | None:
+    return None if hole is None else hole[rows].astype(np.float64)
+
+
+def _blur(plane: np.ndarray) -> np.ndarray:
+    """The 11 x 11 Gaussian window (sigma 1.5) of Wang et al., symmetric (``reflect``) borders, float64."""
+    return cv2.sepFilter2D(plane, cv2.CV_64F, _GAUSSIAN_KERNEL, _GAUSSIAN_KERNEL, borderType=cv2.BORDER_REFLECT)
+
+
+def _pool2(plane: np.ndarray) -> np.ndarray:
+    """2 x 2 box average and subsampling, as in Wang's MS-SSIM code: an odd last row or column pairs with itself.
+
+    Shape:
+        ``H x W`` (any float dtype) -> ``ceil(H / 2) x ceil(W / 2)`` float64.
+    """
+    height, width = plane.shape
+    lower = np.minimum(np.arange(1, height + 1, 2), height - 1)
+    right = np.minimum(np.arange(1, width + 1, 2), width - 1)
+    vertical = plane[0::2].astype(np.float64)
+    vertical += plane[lower]
+    pooled = vertical[:, 0::2] + vertical[:, right]
+    pooled *= 0.25
+    return pooled
+
+
+def _pool2_any(mask: np.ndarray) -> np.ndarray:
+    """Bool counterpart of :func:`_pool2`: a coarse pixel is a hole if any of its pixels is (same output shape)."""
+    height, width = mask.shape
+    lower = np.minimum(np.arange(1, height + 1, 2), height - 1)
+    right = np.minimum(np.arange(1, width + 1, 2), width - 1)
+    vertical = mask[0::2] | mask[lower]
+    return vertical[:, 0::2] | vertical[:, right]
+
+
+def _hole_pyramid(mask: np.ndarray | None, levels: int) -> list[np.ndarray | None]:
+    """The mask at each of ``levels`` halvings, finest first (any-hole), shared by MS-SSIM and band SSIM."""
+    holes = [mask]
+    while len(holes) < levels:
+        holes.append(None if mask is None else _pool2_any(holes[-1]))
+    return holes
+
+
+def _ssim_constants(data_range: float = 1.0) -> tuple[float, float]:
+    return (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+
+
+def _ssim_terms(
+    mu_x: np.ndarray, mu_y: np.ndarray, sum_squares: np.ndarray, cross: np.ndarray, c1: float, c2: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """SSIM and contrast-structure maps from local moments (population moments, as in Wang et al.).
+
+    Args:
+        mu_x, mu_y: local means of x and y.
+        sum_squares: local mean of ``x**2 + y**2``; one blur instead of two, since only the sum of the two
+            variances enters the formula.
+        cross: local mean of ``x * y``.
+        c1, c2: stabilising constants.
+
+    Returns:
+        ``(ssim, cs)`` maps, same shape as the inputs.
+    """
+    mean_product = mu_x * mu_y
+    mean_squares = mu_x * mu_x
+    mean_squares += mu_y * mu_y
+    cs = cross - mean_product
+    cs *= 2.0
+    cs += c2
+    variances = sum_squares - mean_squares
+    variances += c2
+    cs /= variances
+    luminance = mean_product
+    luminance *= 2.0
+    luminance += c1
+    mean_squares += c1
+    luminance /= mean_squares
+    return luminance * cs, cs
+
+
+def _ssim_means(
+    x: np.ndarray, y: np.ndarray, hole: np.ndarray | None, c1: float, c2: float
+) -> tuple[_Means, _Means]:
+    """Means of the SSIM and contrast-structure maps of one channel over the plane and over the hole.
+
+    Shape:
+        x, y: ``H x W``, any float dtype; hole: ``H x W`` bool or None.
+    """
+    ssim_mean, cs_mean = _StripMean(), _StripMean()
+    for read, rows, inner in _strips(x.shape[0], SSIM_WINDOW // 2):
+        x_strip, y_strip = _float64(x[read]), _float64(y[read])
+        products = x_strip * x_strip
+        products += y_strip * y_strip
+        sum_squares = _blur(products)[inner]
+        np.multiply(x_strip, y_strip, out=products)
+        cross = _blur(products)[inner]
+        ssim_map, cs_map = _ssim_terms(_blur(x_strip)[inner], _blur(y_strip)[inner], sum_squares, cross, c1, c2)
+        weights = _strip_weights(hole, rows)
+        ssim_mean.add(ssim_map, weights)
+        cs_mean.add(cs_map, weights)
+    return ssim_mean.means(), cs_mean.means()
+
+
+def _ms_ssim_scales(shape: tuple[int, ...]) -> int:
+    """How many MS-SSIM scales fit: each needs a short side of at least one window (11 px); at least one."""
+    short_side = min(shape[:2])
+    scales = 1
+    while scales < len(MS_SSIM_WEIGHTS):
+        short_side = -(-short_side // 2)
+        if short_side < SSIM_WINDOW:
+            break
+        scales += 1
+    return scales
+
+
+def _combine_scales(cs_means: list[float], last_ssim: float) -> float:
+    """Wang's product: the cs of every scale but the last and the SSIM of the last, each raised to its weight.
+
+    Weights are the first ``len(cs_means) + 1`` standard ones, renormalised to sum to 1. Negative means
+    (structure anti-correlated at that scale) are clipped to 0, since a fractional power of a negative number is
+    undefined; the result is then 0, the worst score.
+    """
+    weights = MS_SSIM_WEIGHTS[: len(cs_means) + 1]
+    total = sum(weights)
+    value = max(last_ssim, 0.0) ** (weights[-1] / total)
+    for cs_mean, weight in zip(cs_means, weights[:-1], strict=True):
+        value *= max(cs_mean, 0.0) ** (weight / total)
+    return value if not math.isnan(last_ssim) else math.nan
+
+
+def _ms_ssim_channel(
+    x: np.ndarray, y: np.ndarray, holes: list[np.ndarray | None], scales: int
+) -> tuple[_Means, _Means]:
+    """MS-SSIM of one channel; also returns the finest scale's SSIM, which is plain SSIM.
+
+    Args:
+        x, y: ``H x W`` planes, any float dtype.
+        holes: the hole at each scale (from :func:`_hole_pyramid`), at least ``scales`` entries.
+        scales: how many scales to use.
+
+    Returns:
+        ``(ssim, ms_ssim)``, each over the plane and over the hole.
+    """
+    c1, c2 = _ssim_constants()
+    cs_whole: list[float] = []
+    cs_hole: list[float] = []
+    for scale in range(scales):
+        if scale:
+            x, y = _pool2(x), _pool2(y)
+        ssim_means, cs_means = _ssim_means(x, y, holes[scale], c1, c2)
+        if scale == 0:
+            finest = ssim_means
+        if scale < scales - 1:
+            cs_whole.append(cs_means.whole)
+            cs_hole.append(cs_means.hole)
+    combined = _Means(_combine_scales(cs_whole, ssim_means.whole), _combine_scales(cs_hole, ssim_means.hole))
+    return finest, combined
+
+
+def _band_ssim_channel(
+    x: np.ndarray, y: np.ndarray, holes: list[np.ndarray | None], levels: int
+) -> list[_Means]:
+    """SSIM of each Laplacian-pyramid level of one channel, finest first.
+
+    Band-pass levels are signed and small (within [-1, 1], mostly near 0). They keep the image's constants
+    (data range 1) so that a band's SSIM judges its detail at the same absolute contrast as image SSIM does; a
+    data range of 2 for the signed bands would quadruple C1 and C2 and hide the loss of faint fine texture, which
+    is what this metric is for. The last level is the low-pass residual, in [0, 1] like the image. ``holes``
+    pools the mask the way ``pyrDown`` halves the size (``ceil(H / 2)``), any-hole.
+    """
+    c1, c2 = _ssim_constants(1.0)
+    bands_x = laplacian_pyramid(x, levels)
+    bands_y = laplacian_pyramid(y, levels)
+    means = []
+    for band_x, band_y, hole in zip(bands_x, bands_y, holes, strict=False):
+        if hole is not None and hole.shape != band_x.shape:
+            raise AssertionError(f"pyramid level {band_x.shape} and pooled hole {hole.shape} disagree")
+        means.append(_ssim_means(band_x, band_y, hole, c1, c2)[0])
+    return means
+
+
+def _luma(image: np.ndarray) -> np.ndarray:
+    """BT.601 luma in float64. Shape: ``h x W x 3`` -> ``h x W``."""
+    luma = LUMA_WEIGHTS[0] * image[:, :, 0].astype(np.float64)
+    luma += LUMA_WEIGHTS[1] * image[:, :, 1].astype(np.float64)
+    luma += LUMA_WEIGHTS[2] * image[:, :, 2].astype(np.float64)
+    return luma
+
+
+def _laplacian_energy(image: np.ndarray, hole: np.ndarray | None) -> _Means:
+    """Mean squared 4-neighbour Laplacian of luma (symmetric borders) over the image and over the hole."""
+    energy = _StripMean()
+    for read, rows, inner in _strips(image.shape[0], 1):
+        laplacian = cv2.filter2D(_luma(image[read]), cv2.CV_64F, _LAPLACIAN_KERNEL, borderType=cv2.BORDER_REFLECT)
+        laplacian = laplacian[inner]
+        energy.add(laplacian * laplacian, _strip_weights(hole, rows))
+    return energy.means()
+
+
+def _energy_ratio(result_energy: float, truth_energy: float) -> float:
+    if math.isnan(truth_energy) or truth_energy < _TINY_ENERGY:
+        return math.nan
+    return result_energy / truth_energy
+
+
+def _error_means(x: np.ndarray, y: np.ndarray, hole: np.ndarray | None) -> tuple[_Means, _Means]:
+    """Mean absolute and mean squared error of one channel over the plane and over the hole."""
+    abs_error, squared_error = _StripMean(), _StripMean()
+    for read, rows, _ in _strips(x.shape[0], 0):
+        difference = _float64(x[read])
+        difference -= y[read]
+        weights = _strip_weights(hole, rows)
+        np.abs(difference, out=difference)
+        abs_error.add(difference, weights)
+        difference *= difference
+        squared_error.add(difference, weights)
+    return abs_error.means(), squared_error.means()
+
+
+def _psnr_from_mse(mse: float) -> float:
+    if math.isnan(mse):
+        return math.nan
+    return math.inf if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
+
+
+def _channel_mean(values: list[float]) -> float:
+    # Every channel has the same pixel count, so the mean of per-channel means is the mean over all values.
+    return float(sum(values) / len(values))
+
+
+def _planes(image: np.ndarray) -> list[np.ndarray]:
+    """The channels as views; each building block converts what it reads, strip by strip."""
+    return [image[:, :, channel] for channel in range(image.shape[2])]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Public metrics
+
+
+def psnr(result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Peak signal-to-noise ratio in dB, data range 1.
+
+    Args:
+        result: ``H x W x 3`` float RGB in [0, 1].
+        truth: ``H x W x 3`` float RGB in [0, 1].
+        mask: optional ``H x W`` bool, True = hole; the squared error is then averaged over hole pixels (all
+            channels) only.
+
+    Returns:
+        ``10 log10(1 / MSE)``; ``inf`` when the compared pixels are identical, ``nan`` for an empty hole.
+    """
+    result, truth, mask = _check_inputs(result, truth, mask)
+    errors = [_error_means(x, y, mask)[1] for x, y in zip(_planes(result), _planes(truth), strict=True)]
+    return _psnr_from_mse(_channel_mean([error.pick(mask is not None) for error in errors]))
+
+
+def l1(result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Mean absolute error over all channels, in the [0, 1] units of the images.
+
+    Args:
+        result: ``H x W x 3`` float RGB in [0, 1].
+        truth: ``H x W x 3`` float RGB in [0, 1].
+        mask: optional ``H x W`` bool, True = hole; then averaged over hole pixels only.
+
+    Returns:
+        A value in [0, 1]; ``nan`` for an empty hole.
+    """
+    result, truth, mask = _check_inputs(result, truth, mask)
+    errors = [_error_means(x, y, mask)[0] for x, y in zip(_planes(result), _planes(truth), strict=True)]
+    return _channel_mean([error.pick(mask is not None) for error in errors])
+
+
+def ssim(result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Structural similarity with the Gaussian window of Wang et al. (11 x 11, sigma 1.5, K1 0.01, K2 0.03).
+
+    The SSIM map is computed per channel on the whole image, with symmetric (``reflect``) borders and no border
+    crop so that every pixel, hole pixels at the image edge included, has a value. Numbers therefore differ
+    slightly from cropping implementations (scikit-image, the original MATLAB code) on small images.
+
+    Args:
+        result: ``H x W x 3`` float RGB in [0, 1].
+        truth: ``H x W x 3`` float RGB in [0, 1].
+        mask: optional ``H x W`` bool, True = hole; the map is then averaged over hole pixels only. Windows there
+            still see the known context, which is intended: a fill that breaks its surroundings scores lower.
+
+    Returns:
+        Mean SSIM over channels and pixels, in [-1, 1], 1 for identical images; ``nan`` for an empty hole.
+    """
+    result, truth, mask = _check_inputs(result, truth, mask)
+    c1, c2 = _ssim_constants()
+    means = [_ssim_means(x, y, mask, c1, c2)[0] for x, y in zip(_planes(result), _planes(truth), strict=True)]
+    return _channel_mean([m.pick(mask is not None) for m in means])
+
+
+def ms_ssim(result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None) -> float:
+    """Multi-scale SSIM (Wang, Simoncelli and Bovik 2003) with the standard five weights.
+
+    Each coarser scale is a 2 x 2 box average of the one before (an odd last row or column pairs with itself).
+    Images too small for five scales use as many as keep a short side of at least 11 px, with those scales'
+    weights renormalised to sum to 1 (one scale = plain SSIM). Per-scale means are clipped at 0 before the
+    fractional powers. Computed per channel, then averaged over channels.
+
+    Args:
+        result: ``H x W x 3`` float RGB in [0, 1].
+        truth: ``H x W x 3`` float RGB in [0, 1].
+        mask: optional ``H x W`` bool, True = hole; pooled alongside the images (a coarse pixel is a hole if any
+            of its four pixels is) and each scale's map averaged over its hole pixels.
+
+    Returns:
+        A value in [0, 1], 1 for identical images; ``nan`` for an empty hole.
+    """
+    result, truth, mask = _check_inputs(result, truth, mask)
+    scales = _ms_ssim_scales(result.shape)
+    holes = _hole_pyramid(mask, scales)
+    values = [
+        _ms_ssim_channel(x, y, holes, scales)[1].pick(mask is not None)
+        for x, y in zip(_planes(result), _planes(truth), strict=True)
+    ]
+    return _channel_mean(values)
+
+
+def sharpness_ratio(result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None) -> float:
+    """High-frequency energy of the result relative to the truth, inside the hole.
+
+    Energy is the mean squared 4-neighbour Laplacian (3 x 3 kernel, symmetric borders) of BT.601 luma
+    (0.299 R + 0.587 G + 0.114 B) over hole pixels. The Laplacian on the hole's rim sees known pixels, so a
+    visible seam also counts as detail there.
+
+    Args:
+        result: ``H x W x 3`` float RGB in [0, 1].
+        truth: ``H x W x 3`` float RGB in [0, 1].
+        mask: ``H x W`` bool, True = hole; ``None`` measures the whole image.
+
+    Returns:
+        ``energy(result) / energy(truth)``: 1 = as detailed as the truth, below 1 = blurrier, above 1 = noisier
+        or seamed. ``nan`` when the truth is flat there (energy below 1e-12) or the hole is empty.
+    """
+    result, truth, mask = _check_inputs(result, truth, mask)
+    result_energy = _laplacian_energy(result, mask).pick(mask is not None)
+    truth_energy = _laplacian_energy(truth, mask).pick(mask is not None)
+    return _energy_ratio(result_energy, truth_energy)
+
+
+def band_ssim(
+    result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None = None, levels: int = BAND_LEVELS
+) -> list[float]:
+    """SSIM of each level of a Laplacian pyramid (:func:`hrinpaint.ops.pyramid.laplacian_pyramid`), finest first.
+
+    Shows where a method loses quality: a blurry lifter keeps the coarse levels and loses the finest band. Bands
+    are compared with the image's SSIM constants (data range 1; ``_band_ssim_channel`` says why). The last entry
+    is the low-pass residual.
+
+    Args:
+        result: ``H x W x 3`` float RGB in [0, 1].
+        truth: ``H x W x 3`` float RGB in [0, 1].
+        mask: optional ``H x W`` bool, True = hole; halved with each level (any-hole) and each band's SSIM map
+            averaged over its hole pixels.
+        levels: pyramid levels (>= 1); fewer come back when the image is too small to halve that often.
+
+    Returns:
+        One SSIM per level, finest first, each in [-1, 1].
+    """
+    if levels < 1:
+        raise ValueError(f"levels must be >= 1, got {levels}")
+    result, truth, mask = _check_inputs(result, truth, mask)
+    holes = _hole_pyramid(mask, levels)
+    per_channel = [
+        _band_ssim_channel(x, y, holes, levels) for x, y in zip(_planes(result), _planes(truth), strict=True)
+    ]
+    return [_channel_mean([m.pick(mask is not None) for m in level]) for level in zip(*per_channel, strict=True)]
+
+
+def evaluate(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, float]:
+    """Every metric of this module, whole-image and hole variants, sharing work between them.
+
+    SSIM is taken from MS-SSIM's finest scale and the pooled masks are built once; the values equal (to
+    rounding) those of the individual functions.
+
+    Args:
+        result: ``H x W x 3`` float RGB in [0, 1].
+        truth: ``H x W x 3`` float RGB in [0, 1].
+        mask: ``H x W`` bool, True = hole.
+
+    Returns:
+        ``psnr, psnr_hole, ssim, ssim_hole, ms_ssim, ms_ssim_hole, l1, l1_hole, sharpness`` and
+        ``band_ssim_0`` (finest) to ``band_ssim_2``, the band SSIMs over the hole (``nan`` for a level the image
+        is too small for). Plain floats.
+    """
+    if mask is None:
+        raise ValueError("evaluate needs a mask (H x W bool, True = hole)")
+    result, truth, mask = _check_inputs(result, truth, mask)
+    scales = _ms_ssim_scales(result.shape)
+    holes = _hole_pyramid(mask, max(scales, BAND_LEVELS))
+    abs_errors, squared_errors, ssims, ms_ssims, bands = [], [], [], [], []
+    for x, y in zip(_planes(result), _planes(truth), strict=True):
+        abs_error, squared_error = _error_means(x, y, mask)
+        abs_errors.append(abs_error)
+        squared_errors.append(squared_error)
+        ssim_means, ms_ssim_means = _ms_ssim_channel(x, y, holes, scales)
+        ssims.append(ssim_means)
+        ms_ssims.append(ms_ssim_means)
+        bands.append(_band_ssim_channel(x, y, holes, BAND_LEVELS))
+    band_values = [_channel_mean([m.hole for m in level]) for level in zip(*bands, strict=True)]
+    band_values += [math.nan] * (BAND_LEVELS - len(band_values))
+    metrics = {
+        "psnr": _psnr_from_mse(_channel_mean([m.whole for m in squared_errors])),
+        "psnr_hole": _psnr_from_mse(_channel_mean([m.hole for m in squared_errors])),
+        "ssim": _channel_mean([m.whole for m in ssims]),
+        "ssim_hole": _channel_mean([m.hole for m in ssims]),
+        "ms_ssim": _channel_mean([m.whole for m in ms_ssims]),
+        "ms_ssim_hole": _channel_mean([m.hole for m in ms_ssims]),
+        "l1": _channel_mean([m.whole for m in abs_errors]),
+        "l1_hole": _channel_mean([m.hole for m in abs_errors]),
+        "sharpness": _energy_ratio(_laplacian_energy(result, mask).hole, _laplacian_energy(truth, mask).hole),
+    }
+    metrics.update({f"band_ssim_{level}": value for level, value in enumerate(band_values)})
+    return {name: float(value) for name, value in metrics.items()}
+
+
+def mask_area_bin(mask: np.ndarray, width: float = 0.1) -> str:
+    """The hole-area bin of a mask, as LaMa reports evaluations: ``"0-10%"``, ``"10-20%"``, ..., ``"90-100%"``.
+
+    Bins are half-open ``[low, high)``, except that the last one also holds an all-hole mask. A fraction exactly
+    on an edge (30 of 100 pixels) goes to the bin that starts there (``"30-40%"``) despite the float rounding of
+    ``0.3 / 0.1``.
+
+    Args:
+        mask: ``H x W`` bool, True = hole.
+        width: bin width as a fraction of the image, in (0, 1].
+
+    Returns:
+        The bin label, percentages without trailing zeros (``"2.5-5%"`` for width 0.025).
+    """
+    mask = _check_mask(mask)
+    if mask.size == 0:
+        raise ValueError("mask is empty")
+    if not 0.0 < width <= 1.0:
+        raise ValueError(f"width must be in (0, 1], got {width}")
+    fraction = np.count_nonzero(mask) / mask.size
+    bins = math.ceil(1.0 / width - 1e-9)
+    index = min(math.floor(fraction / width + 1e-9), bins - 1)
+    low = 100.0 * index * width
+    high = min(100.0, 100.0 * (index + 1) * width)
+    return f"{_percent(low)}-{_percent(high)}%"
+
+
+def _percent(value: float) -> str:
+    return f"{round(value, 6):g}"

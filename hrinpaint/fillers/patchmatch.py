@@ -1,0 +1,333 @@
+"""Multi-scale PatchMatch completion (Wexler et al. 2007 with Barnes et al. 2009's search): sharp, no weights.
+
+The hole is filled coarse to fine over a pyramid of the working image. The coarsest level starts from a diffusion
+fill (Telea); at every level, expectation-maximisation alternates a PatchMatch nearest-neighbour search (each
+patch that overlaps the hole finds the most similar patch lying wholly in the known context) with voting (each
+hole pixel becomes the weighted mean of the colours its overlapping patches copy to it). The field found at one
+level seeds the next finer one, so fine levels only refine.
+
+The filler returns its finest-level field as an :class:`~hrinpaint.fillers.attention.OffsetField`, which the
+``cra`` lifter uses to carry full-resolution detail from the same sources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from hrinpaint.fillers import _patchmatch_kernels as kernels
+from hrinpaint.fillers.attention import OffsetField
+from hrinpaint.fillers.base import FillResult, check_fill_input
+from hrinpaint.fillers.opencv import diffuse
+
+# A coarser level is used only if at least this many patch centres are valid sources there: with fewer, the
+# coarse fill could only repeat a handful of patches and would mislead every finer level.
+_MIN_SOURCES = 25
+# A coarse pixel counts as known when at least this share of its pyramid filter's weight falls on known pixels;
+# its colour is then the average of those known pixels only (normalised convolution), never of hole zeros.
+_KNOWN_SHARE = 0.5
+# Floor on log-weights in voting, so that a poor match gets a tiny weight instead of underflowing to zero.
+_MIN_LOG_WEIGHT = -60.0
+
+
+@dataclass(frozen=True)
+class PatchMatchConfig:
+    """Options of :class:`PatchMatchFiller`.
+
+    Attributes:
+        patch_size: side of the square patches, odd, >= 3. Smaller is faster and follows edges more closely;
+            larger keeps more texture structure together.
+        coarsest_size: the pyramid halves the image while its short side stays at least this (pixels).
+        max_levels: most pyramid levels, the working image included.
+        em_iterations_coarsest: search-and-vote rounds at the coarsest level.
+        em_iterations_finest: rounds at the working resolution; levels in between interpolate linearly.
+        pm_iterations: PatchMatch passes (propagation and random search) per round.
+        gradient_weight: weight of the luminance-gradient channels against the Lab colour channels in the patch
+            distance (0 = colour only).
+        gamma: the vote of a patch whose centre is ``d`` pixels inside the hole is scaled by ``gamma ** -d``, so
+            patches anchored in known context lead (Wexler et al.); 1 weighs all patches alike.
+        sigma_percentile: match quality enters a vote as ``exp(-cost / (2 sigma^2))`` with ``sigma^2`` this
+            percentile of the level's patch costs (Wexler et al. use 75).
+        top_k: context pixels kept per hole pixel in the returned offset field (1 = hard assignment).
+        seed: seeds the random search; the same seed and input give the same output.
+    """
+
+    patch_size: int = 7
+    coarsest_size: int = 32
+    max_levels: int = 8
+    em_iterations_coarsest: int = 8
+    em_iterations_finest: int = 2
+    pm_iterations: int = 3
+    gradient_weight: float = 0.5
+    gamma: float = 1.3
+    sigma_percentile: float = 75.0
+    top_k: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.patch_size < 3 or self.patch_size % 2 == 0:
+            raise ValueError(f"patch_size must be odd and at least 3, got {self.patch_size}")
+        if self.coarsest_size < self.patch_size:
+            raise ValueError(f"coarsest_size must be at least patch_size ({self.patch_size}), got {self.coarsest_size}")
+        if self.max_levels < 1:
+            raise ValueError(f"max_levels must be at least 1, got {self.max_levels}")
+        if self.em_iterations_coarsest < 1 or self.em_iterations_finest < 1:
+            raise ValueError("em_iterations_coarsest and em_iterations_finest must be at least 1")
+        if self.pm_iterations < 1:
+            raise ValueError(f"pm_iterations must be at least 1, got {self.pm_iterations}")
+        if self.gradient_weight < 0:
+            raise ValueError(f"gradient_weight must be non-negative, got {self.gradient_weight}")
+        if self.gamma < 1:
+            raise ValueError(f"gamma must be at least 1, got {self.gamma}")
+        if not 0 < self.sigma_percentile <= 100:
+            raise ValueError(f"sigma_percentile must be in (0, 100], got {self.sigma_percentile}")
+        if not 1 <= self.top_k <= self.patch_size**2:
+            raise ValueError(f"top_k must be in [1, patch_size^2 = {self.patch_size**2}], got {self.top_k}")
+        if not 0 <= self.seed < 2**31:
+            raise ValueError(f"seed must be in [0, 2^31), got {self.seed}")
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One pyramid level: colours (hole pixels hold an estimate or zero) and the hole at that scale."""
+
+    image: np.ndarray
+    hole: np.ndarray
+
+
+def masked_pyramid(image: np.ndarray, hole: np.ndarray, coarsest_size: int, max_levels: int) -> list[_Level]:
+    """Halves the image (``pyrDown``'s filter and sizes) while the short side stays >= ``coarsest_size``.
+
+    Hole pixels never leak into coarse levels: colours and the known weight are filtered separately and divided
+    (normalised convolution); a coarse pixel is a hole where less than ``_KNOWN_SHARE`` of its weight is known.
+
+    Returns:
+        Levels, finest (the input) first.
+    """
+    known = (~hole).astype(np.float32)
+    premultiplied = image * known[:, :, None]
+    levels = [_Level(image, hole)]
+    while len(levels) < max_levels:
+        height, width = levels[-1].hole.shape
+        if min((height + 1) // 2, (width + 1) // 2) < coarsest_size:
+            break
+        premultiplied = cv2.pyrDown(premultiplied)
+        known = cv2.pyrDown(known)
+        coarse_hole = known < _KNOWN_SHARE
+        colours = premultiplied / np.maximum(known, 1e-6)[:, :, None]
+        colours[coarse_hole] = 0.0
+        levels.append(_Level(np.clip(colours, 0.0, 1.0).astype(np.float32), coarse_hole))
+    return levels
+
+
+def valid_sources(hole: np.ndarray, radius: int) -> np.ndarray:
+    """True where a ``(2 radius + 1)``-square patch centred there is inside the image and holds no hole pixel."""
+    height, width = hole.shape
+    valid = np.zeros_like(hole)
+    if height <= 2 * radius or width <= 2 * radius:
+        return valid
+    side = 2 * radius + 1
+    hole_count = cv2.boxFilter(hole.astype(np.float32), -1, (side, side), normalize=False)
+    inner = (slice(radius, height - radius), slice(radius, width - radius))
+    valid[inner] = hole_count[inner] < 0.5
+    return valid
+
+
+def patch_targets(hole: np.ndarray, radius: int) -> np.ndarray:
+    """True where a patch centred there overlaps the hole: the centres whose sources the search must find."""
+    side = 2 * radius + 1
+    kernel = np.ones((side, side), np.uint8)
+    return cv2.dilate(hole.astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+
+
+def patch_features(image: np.ndarray, gradient_weight: float) -> np.ndarray:
+    """The per-pixel vectors patches are compared by: Lab colour scaled to about [0, 1] per unit of lightness,
+    and optionally the lightness gradient (central differences), which separates edges from flat patches of the
+    same mean colour.
+
+    Shape:
+        ``h x w x 3`` RGB float32 in [0, 1] -> ``h x w x 3`` or ``h x w x 5`` float32.
+    """
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2Lab) / np.float32(100.0)
+    if gradient_weight == 0:
+        return np.ascontiguousarray(lab, dtype=np.float32)
+    lightness = lab[:, :, 0]
+    scale = np.float32(0.5 * gradient_weight)
+    grad_y = cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=1, scale=float(scale), borderType=cv2.BORDER_REPLICATE)
+    grad_x = cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=1, scale=float(scale), borderType=cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(np.dstack([lab, grad_y, grad_x]), dtype=np.float32)
+
+
+def _level_seed(seed: int, level: int, step: int) -> int:
+    """A distinct, reproducible seed for each kernel call."""
+    return int(np.random.SeedSequence([seed, level, step]).generate_state(1)[0] >> 1)
+
+
+class PatchMatchFiller:
+    """Multi-scale PatchMatch completion; see the module docstring.
+
+    ``fill`` returns the filled image and an :class:`OffsetField` at the working resolution.
+    """
+
+    Config = PatchMatchConfig
+
+    def __init__(self, config: PatchMatchConfig | None = None) -> None:
+        self.config = config or PatchMatchConfig()
+
+    def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
+        """Fills ``image`` where ``mask`` is True.
+
+        Shape:
+            image: ``h x w x 3`` float32 in [0, 1]; mask: ``h x w`` bool (True = hole). Returns the same shapes;
+            known pixels are bit-identical to the input.
+        """
+        check_fill_input(image, mask)
+        if mask.all():
+            raise ValueError("the mask covers the whole image: there is no context to copy patches from")
+        image = np.where(mask[:, :, None], np.float32(0.0), image).astype(np.float32)
+        if not mask.any():
+            return FillResult(image, _identity_field(mask.shape, self.config.top_k))
+        radius = self._finest_radius(mask)
+        if radius == 0:
+            return self._fill_tiny(image, mask)
+        levels = masked_pyramid(image, mask, self.config.coarsest_size, self.config.max_levels)
+        for depth in range(1, len(levels)):
+            if np.count_nonzero(valid_sources(levels[depth].hole, radius)) < _MIN_SOURCES:
+                levels = levels[:depth]
+                break
+        filled, nnf, weight = self._complete(levels, radius)
+        hole_ys, hole_xs = np.nonzero(mask)
+        sources, weights = kernels.offset_field(
+            nnf, weight, hole_ys.astype(np.int64), hole_xs.astype(np.int64), radius, self.config.top_k
+        )
+        filled = np.where(mask[:, :, None], np.clip(filled, 0.0, 1.0), image).astype(np.float32)
+        return FillResult(filled, OffsetField(sources, weights))
+
+    def _finest_radius(self, mask: np.ndarray) -> int:
+        """The configured patch radius, or the largest smaller one that still has a valid source patch (an image
+        or a context too small for the configured patch); 0 when not even a 3 x 3 patch fits."""
+        radius = self.config.patch_size // 2
+        while radius > 0 and not valid_sources(mask, radius).any():
+            radius -= 1
+        return radius
+
+    def _complete(self, levels: list[_Level], radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Runs EM from the coarsest level to the finest; returns the fill, the field and the vote weights."""
+        config = self.config
+        coarsest = len(levels) - 1
+        current: np.ndarray | None = None
+        nnf: np.ndarray | None = None
+        weight = np.zeros(levels[0].hole.shape, np.float32)
+        for depth in range(coarsest, -1, -1):
+            level = levels[depth]
+            hole = level.hole
+            height, width = hole.shape
+            targets = patch_targets(hole, radius)
+            target_ys, target_xs = (axis.astype(np.int64) for axis in np.nonzero(targets))
+            hole_ys, hole_xs = (axis.astype(np.int64) for axis in np.nonzero(hole))
+            valid = valid_sources(hole, radius)
+            valid_ys, valid_xs = (axis.astype(np.int64) for axis in np.nonzero(valid))
+            if depth == coarsest:
+                current = diffuse(level.image, hole, 3.0, cv2.INPAINT_TELEA) if hole.any() else level.image
+                nnf = np.stack(np.indices((height, width), dtype=np.int32), axis=-1)
+                nnf[targets] = -1  # repaired to random valid sources below
+            else:
+                assert current is not None and nnf is not None
+                upsampled = cv2.resize(current, (width, height), interpolation=cv2.INTER_LINEAR)
+                current = np.where(hole[:, :, None], upsampled, level.image).astype(np.float32)
+                nnf = kernels.upsample_nnf(nnf, (height, width), target_ys, target_xs)
+                if len(hole_ys):
+                    # Vote once with the carried field, before any search, so the level starts from sharp
+                    # fine-scale source pixels rather than from the blurry enlargement of the coarse fill.
+                    kernels.repair_and_measure(
+                        patch_features(current, config.gradient_weight),
+                        nnf, cost := np.zeros((height, width), np.float32), target_ys, target_xs,
+                        valid, valid_ys, valid_xs, radius, _level_seed(config.seed, depth, 1000),
+                    )
+                    parent_weight = weight[np.minimum(np.arange(height) // 2, weight.shape[0] - 1)][
+                        :, np.minimum(np.arange(width) // 2, weight.shape[1] - 1)
+                    ]
+                    carried = np.where(targets, np.maximum(parent_weight, 1e-12), 0.0).astype(np.float32)
+                    current = kernels.vote(current, nnf, carried, hole_ys, hole_xs, radius)
+            if len(hole_ys) == 0:
+                weight = np.zeros((height, width), np.float32)
+                continue
+            # Wexler's spatial weight: patches centred deep inside the hole vote less than those near context.
+            inside = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+            log_spatial = -np.log(config.gamma) * inside
+            pixel_count = cv2.boxFilter(
+                np.ones((height, width), np.float32),
+                -1,
+                (2 * radius + 1, 2 * radius + 1),
+                normalize=False,
+                borderType=cv2.BORDER_CONSTANT,
+            )
+            rounds = self._em_rounds(depth, coarsest)
+            cost = np.zeros((height, width), np.float32)
+            for step in range(rounds):
+                features = patch_features(current, config.gradient_weight)
+                seed = _level_seed(config.seed, depth, step)
+                kernels.repair_and_measure(
+                    features, nnf, cost, target_ys, target_xs, valid, valid_ys, valid_xs, radius, seed
+                )
+                kernels.patchmatch(
+                    features,
+                    nnf,
+                    cost,
+                    target_ys,
+                    target_xs,
+                    valid,
+                    valid_ys,
+                    valid_xs,
+                    radius,
+                    config.pm_iterations,
+                    seed + 1,
+                )
+                weight = self._vote_weights(cost, pixel_count * features.shape[2], log_spatial, targets)
+                current = kernels.vote(current, nnf, weight, hole_ys, hole_xs, radius)
+        assert current is not None and nnf is not None
+        return current, nnf, weight
+
+    def _em_rounds(self, depth: int, coarsest: int) -> int:
+        """EM rounds at a level: ``em_iterations_coarsest`` at the top, ``em_iterations_finest`` at the bottom."""
+        if coarsest == 0:
+            return max(self.config.em_iterations_coarsest, self.config.em_iterations_finest)
+        fraction = depth / coarsest
+        first, last = self.config.em_iterations_coarsest, self.config.em_iterations_finest
+        return max(1, round(last + (first - last) * fraction))
+
+    def _vote_weights(
+        self, cost: np.ndarray, values: np.ndarray, log_spatial: np.ndarray, targets: np.ndarray
+    ) -> np.ndarray:
+        """Per target patch: ``gamma^-dist * exp(-mean_cost / (2 sigma^2))``; 0 for non-targets."""
+        mean_cost = cost / values
+        sigma_squared = float(np.percentile(mean_cost[targets], self.config.sigma_percentile))
+        sigma_squared = max(sigma_squared, 1e-8)
+        log_weight = np.maximum(log_spatial - mean_cost / (2.0 * sigma_squared), _MIN_LOG_WEIGHT)
+        return np.where(targets, np.exp(log_weight), 0.0).astype(np.float32)
+
+    def _fill_tiny(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
+        """No 3 x 3 patch of context exists: a diffusion fill, and each hole pixel's nearest known pixel as its
+        source."""
+        filled = diffuse(image, mask, 3.0, cv2.INPAINT_TELEA)
+        _, labels = cv2.distanceTransformWithLabels(
+            mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
+        )
+        known_ys, known_xs = np.nonzero(~mask)
+        # DIST_LABEL_PIXEL numbers the zero (known) pixels from 1 in raster order.
+        nearest = labels - 1
+        field = _identity_field(mask.shape, self.config.top_k)
+        field.sources[mask, 0, 0] = known_ys[nearest[mask]]
+        field.sources[mask, 0, 1] = known_xs[nearest[mask]]
+        return FillResult(filled, field)
+
+
+def _identity_field(shape: tuple[int, int], top_k: int) -> OffsetField:
+    """Every pixel is its own source, with all weight in the first slot."""
+    positions = np.stack(np.indices(shape, dtype=np.int32), axis=-1)
+    sources = np.ascontiguousarray(np.broadcast_to(positions[:, :, None, :], (*shape, top_k, 2)))
+    weights = np.zeros((*shape, top_k), np.float32)
+    weights[:, :, 0] = 1.0
+    return OffsetField(sources, weights)

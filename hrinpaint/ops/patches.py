@@ -1,0 +1,136 @@
+"""Cell grids over an image, smooth blending windows for patches, and box queries on masks.
+
+A *grid* splits an ``h x w`` image into ``rows x cols`` cells whose boundaries are ``round(r * h / rows)`` (the
+convention of :class:`hrinpaint.fillers.attention.CellAttention`), so the grid fits any size exactly. *Windows* are
+per-axis weights that form a partition of unity: patches blended with them show no seam at cell borders.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def grid_shape(shape: tuple[int, int], cells_long: int) -> tuple[int, int]:
+    """``(rows, cols)`` of a grid with ``cells_long`` cells along the long side and square-ish cells.
+
+    Each side gets ``round(side / cell)`` cells (at least 1, at most one per pixel), where ``cell`` is the long
+    side divided by ``cells_long``.
+    """
+    if cells_long < 1:
+        raise ValueError(f"cells_long must be >= 1, got {cells_long}")
+    height, width = shape
+    cell = max(height, width) / cells_long
+    return max(1, min(height, round(height / cell))), max(1, min(width, round(width / cell)))
+
+
+def cell_edges(length: int, cells: int) -> np.ndarray:
+    """Cell boundaries ``round(r * length / cells)`` for ``r = 0 .. cells``: ``(cells + 1,)`` int64, increasing."""
+    if not 1 <= cells <= length:
+        raise ValueError(f"cannot split {length} pixels into {cells} cells")
+    return np.array([round(r * length / cells) for r in range(cells + 1)], dtype=np.int64)
+
+
+def blend_windows(edges: np.ndarray, length: int, overlap: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-axis blending windows of the cells between ``edges``, a partition of unity over ``length`` pixels.
+
+    Cell ``r``'s window is 1 inside ``[edges[r], edges[r + 1])`` and 0 beyond its neighbours; across each interior
+    edge it ramps with a raised cosine (C1-smooth) over ``overlap`` times the smaller adjacent cell, centred on
+    the edge. Windows of adjacent cells are complementary on the ramp, so they sum to exactly 1 at every pixel
+    (pixel ``x`` sits at ``x + 0.5``). The first and last cell extend flat to the image border.
+
+    Args:
+        edges: ``(cells + 1,)`` increasing boundaries in pixel units (floats allowed), ``edges[-1] <= length``.
+        length: pixels along the axis.
+        overlap: ramp width as a fraction of a cell, in ``[0, 1]``; 0 gives hard cell borders.
+
+    Returns:
+        ``weights``: ``(cells, length)`` float32; ``support``: ``(cells, 2)`` int64 half-open pixel ranges outside
+        which a cell's weight is 0.
+    """
+    if not 0.0 <= overlap <= 1.0:
+        raise ValueError(f"overlap must be in [0, 1], got {overlap}")
+    edges = np.asarray(edges, dtype=np.float64)
+    cells = len(edges) - 1
+    centres = np.arange(length, dtype=np.float64) + 0.5
+    sizes = np.diff(edges)
+    # rising[k]: the window of the cell after interior edge k, from 0 before the ramp to 1 after it
+    rising = np.ones((cells + 1, length))
+    half_widths = np.zeros(cells + 1)
+    for k in range(1, cells):
+        half_width = 0.5 * overlap * min(sizes[k - 1], sizes[k])
+        half_widths[k] = half_width
+        if half_width > 0:
+            t = np.clip((centres - (edges[k] - half_width)) / (2.0 * half_width), 0.0, 1.0)
+            rising[k] = 0.5 - 0.5 * np.cos(np.pi * t)
+        else:
+            rising[k] = centres >= edges[k]
+    weights = np.empty((cells, length), dtype=np.float32)
+    support = np.empty((cells, 2), dtype=np.int64)
+    for r in range(cells):
+        after_start = rising[r] if r > 0 else 1.0
+        before_end = 1.0 - rising[r + 1] if r < cells - 1 else 1.0
+        weights[r] = after_start * before_end
+        start = 0 if r == 0 else int(np.floor(edges[r] - half_widths[r]))
+        stop = length if r == cells - 1 else int(np.ceil(edges[r + 1] + half_widths[r + 1]))
+        support[r] = max(0, start), min(length, stop)
+    return weights, support
+
+
+def summed_area(mask: np.ndarray) -> np.ndarray:
+    """Summed-area table of a bool mask: ``(H + 1) x (W + 1)`` int64 for :func:`box_counts`."""
+    return cv2.integral(mask.astype(np.uint8), sdepth=cv2.CV_32S).astype(np.int64)
+
+
+def box_counts(table: np.ndarray, top: np.ndarray, left: np.ndarray, bottom: np.ndarray, right: np.ndarray):
+    """Number of True pixels in each half-open box, boxes clipped to the image; vectorised over boxes.
+
+    Args:
+        table: from :func:`summed_area`.
+        top, left, bottom, right: int arrays of the same shape (any, may lie outside the image).
+    """
+    height, width = table.shape[0] - 1, table.shape[1] - 1
+    top, bottom = np.clip(top, 0, height), np.clip(bottom, 0, height)
+    left, right = np.clip(left, 0, width), np.clip(right, 0, width)
+    bottom, right = np.maximum(bottom, top), np.maximum(right, left)
+    return table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
+
+
+def cell_features(image: np.ndarray, row_edges: np.ndarray, col_edges: np.ndarray, size: int) -> np.ndarray:
+    """Each grid cell of ``image`` area-resampled to ``size x size`` and flattened.
+
+    Shape:
+        image: ``h x w x C`` float32. Returns ``(rows * cols, size * size * C)`` float32, cells in raster order.
+    """
+    if size < 1:
+        raise ValueError(f"size must be >= 1, got {size}")
+    rows, cols = len(row_edges) - 1, len(col_edges) - 1
+    channels = image.shape[2]
+    features = np.empty((rows, cols, size * size * channels), dtype=np.float32)
+    source = np.ascontiguousarray(image, dtype=np.float32)
+    for r in range(rows):
+        for c in range(cols):
+            cell = source[row_edges[r] : row_edges[r + 1], col_edges[c] : col_edges[c + 1]]
+            features[r, c] = cv2.resize(cell, (size, size), interpolation=cv2.INTER_AREA).reshape(-1)
+    return features.reshape(rows * cols, -1)
+
+
+def top_k_softmax(scores: np.ndarray, top_k: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise softmax restricted to each row's ``top_k`` largest scores (all when ``None``).
+
+    Shape:
+        scores: ``(n, m)`` with ``m >= 1``. Returns ``indices`` ``(n, k)`` int64 and ``weights`` ``(n, k)`` float32
+        summing to 1 per row, largest weight first, with ``k = min(top_k, m)``.
+    """
+    count = scores.shape[1]
+    keep = count if top_k is None else min(top_k, count)
+    if keep < count:
+        indices = np.argpartition(-scores, keep - 1, axis=1)[:, :keep]
+    else:
+        indices = np.broadcast_to(np.arange(count), scores.shape).copy()
+    kept = np.take_along_axis(scores, indices, axis=1).astype(np.float64)
+    order = np.argsort(-kept, axis=1, kind="stable")
+    indices, kept = np.take_along_axis(indices, order, axis=1), np.take_along_axis(kept, order, axis=1)
+    weights = np.exp(kept - kept[:, :1])
+    weights /= weights.sum(axis=1, keepdims=True)
+    return indices, weights.astype(np.float32)

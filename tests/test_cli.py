@@ -1,0 +1,220 @@
+"""The command line: every bad input is a one-line error, a non-zero exit and nothing written."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hrinpaint.cli import main
+
+
+def write_photo(path: Path, size=(64, 48), seed=0) -> np.ndarray:
+    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return pixels
+
+
+def write_mask(path: Path, size=(64, 48), box=(10, 10, 30, 25)) -> np.ndarray:
+    mask = np.zeros((size[1], size[0]), np.uint8)
+    left, top, right, bottom = box
+    mask[top:bottom, left:right] = 255
+    Image.fromarray(mask).save(path)
+    return mask > 0
+
+
+@pytest.fixture
+def pair(tmp_path):
+    photo = tmp_path / "photo.png"
+    mask = tmp_path / "mask.png"
+    pixels = write_photo(photo)
+    hole = write_mask(mask)
+    return photo, mask, pixels, hole
+
+
+def run(capsys, *argv):
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_inpaint_writes_result_with_known_pixels_exact(pair, tmp_path, capsys):
+    photo, mask, pixels, hole = pair
+    out = tmp_path / "out.png"
+    status, stdout, _ = run(capsys, "inpaint", photo, mask, "-o", out)
+    assert status == 0 and "filled 300 pixels" in stdout
+    result = np.array(Image.open(out))
+    assert np.array_equal(result[~hole], pixels[~hole]) and not np.array_equal(result[hole], pixels[hole])
+
+
+def test_quiet_prints_nothing(pair, tmp_path, capsys):
+    photo, mask, _, _ = pair
+    status, stdout, stderr = run(capsys, "inpaint", photo, mask, "-o", tmp_path / "o.png", "--quiet")
+    assert status == 0 and stdout == "" and stderr == ""
+
+
+def test_invert_mask(pair, tmp_path, capsys):
+    photo, mask, pixels, hole = pair
+    inverted = tmp_path / "inverted.png"
+    Image.fromarray(np.where(hole, 0, 255).astype(np.uint8)).save(inverted)
+    out = tmp_path / "out.png"
+    assert run(capsys, "inpaint", photo, inverted, "-o", out, "--invert-mask")[0] == 0
+    result = np.array(Image.open(out))
+    assert np.array_equal(result[~hole], pixels[~hole])
+
+
+def truncated_jpeg(tmp_path: Path) -> Path:
+    full = tmp_path / "full.jpg"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(full)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(full.read_bytes()[:400])
+    return cut
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("missing image", "does not exist"),
+        ("not an image", "not a recognised image"),
+        ("truncated jpeg", "truncated"),
+        ("mask size", "but image is"),
+        ("pixel limit", "limit"),
+        ("missing output dir", "does not exist"),
+        ("unknown method", "unknown method 'nope'"),
+        ("all hole", "whole image"),
+        ("unknown extension", "unknown extension"),
+        ("overwrite input", "--overwrite"),
+    ],
+)
+def test_bad_input_is_one_line_error_and_writes_nothing(pair, tmp_path, capsys, case, message):
+    photo, mask, _, _ = pair
+    out = tmp_path / "out.png"
+    extra: list = []
+    if case == "missing image":
+        photo = tmp_path / "nope.jpg"
+    elif case == "not an image":
+        photo = tmp_path / "notes.jpg"
+        photo.write_text("hello, not a picture")
+    elif case == "truncated jpeg":
+        photo = truncated_jpeg(tmp_path)
+    elif case == "mask size":
+        write_mask(mask, size=(60, 48))
+    elif case == "pixel limit":
+        extra = ["--max-pixels", "1000"]
+    elif case == "missing output dir":
+        out = tmp_path / "no" / "such" / "out.png"
+    elif case == "unknown method":
+        extra = ["--method", "nope"]
+    elif case == "all hole":
+        Image.fromarray(np.full((48, 64), 255, np.uint8)).save(mask)
+    elif case == "unknown extension":
+        out = tmp_path / "out.xyz"
+    elif case == "overwrite input":
+        out = photo
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    before_bytes = photo.read_bytes() if photo.exists() else None
+    status, stdout, stderr = run(capsys, "inpaint", photo, mask, "-o", out, *extra)
+    assert status != 0
+    assert message in stderr and stderr.count("\n") == 1 and stderr.startswith("hrinpaint: error:")
+    assert "Traceback" not in stderr and stdout == ""
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+    if before_bytes is not None:
+        assert photo.read_bytes() == before_bytes
+
+
+def test_unwritable_output_directory(pair, tmp_path, capsys, monkeypatch):
+    photo, mask, _, _ = pair
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    import os
+
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: False if str(path) == str(locked) else real_access(path, mode))
+    status, _, stderr = run(capsys, "inpaint", photo, mask, "-o", locked / "out.png")
+    assert status != 0 and "not writable" in stderr and not any(locked.iterdir())
+
+
+def test_empty_mask_copies_input_and_says_so(pair, tmp_path, capsys):
+    photo, mask, _, _ = pair
+    Image.fromarray(np.zeros((48, 64), np.uint8)).save(mask)
+    out = tmp_path / "copy.png"
+    status, stdout, _ = run(capsys, "inpaint", photo, mask, "-o", out)
+    assert status == 0 and "mask is empty" in stdout
+    assert out.read_bytes() == photo.read_bytes()
+
+
+def test_batch_continues_past_failures_and_exits_non_zero(tmp_path, capsys):
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir()
+    masks.mkdir()
+    for name in ("a", "b", "c"):
+        write_photo(images / f"{name}.png", seed=ord(name))
+    write_mask(masks / "a.png")
+    write_mask(masks / "b.png", size=(10, 10), box=(1, 1, 3, 3))  # wrong size
+    write_mask(masks / "c.png")
+    status, stdout, stderr = run(capsys, "batch", images, masks, "-o", out)
+    assert status != 0
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "c.png"]
+    assert "b.png" in stderr and "2 of 3 images done, 1 failed" in stderr
+
+
+def test_batch_reports_images_without_masks(tmp_path, capsys):
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    write_photo(images / "lonely.png")
+    status, _, stderr = run(capsys, "batch", images, masks, "-o", tmp_path / "out")
+    assert status != 0 and "no mask named 'lonely.*'" in stderr
+
+
+def test_methods_lists_default(capsys):
+    status, stdout, _ = run(capsys, "methods")
+    assert status == 0 and "default: " in stdout and "telea+upsample" in stdout
+
+
+def test_masks_command_writes_requested_size(tmp_path, capsys):
+    out = tmp_path / "m.png"
+    status, stdout, _ = run(capsys, "masks", "--kind", "thick", "--seed", "3", "--size", "400x300", "-o", out)
+    assert status == 0 and "hole" in stdout
+    mask = np.array(Image.open(out))
+    assert mask.shape == (300, 400) and set(np.unique(mask)) <= {0, 255} and mask.any()
+
+
+def test_masks_command_rejects_bad_size(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["masks", "--size", "4000by3000", "-o", str(tmp_path / "m.png")])
+    assert "WIDTHxHEIGHT" in capsys.readouterr().err
+
+
+def test_bench_writes_results_report_and_sheets(tmp_path, capsys):
+    data = tmp_path / "data" / "nested"
+    data.mkdir(parents=True)
+    for seed in range(2):
+        write_photo(data / f"photo{seed}.png", size=(96, 72), seed=seed)
+    out = tmp_path / "bench"
+    status, stdout, _ = run(
+        capsys, "bench", "--data", tmp_path / "data", "--sizes", "64,128", "--masks", "box",
+        "--methods", "telea+upsample", "--peers", "opencv-telea", "--out", out,
+    )  # fmt: skip
+    assert status == 0
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 4  # 2 photos x 1 size (128 is larger than the photos) x 1 mask x 2 methods
+    assert {row["method"] for row in rows} == {"telea+upsample", "opencv-telea"}
+    assert all(row["status"] == "ok" and row["size"] == 64 and row["known_exact"] for row in rows)
+    assert all(np.isfinite(row["psnr_hole"]) and row["time_s"] > 0 for row in rows)
+    report = (out / "report.md").read_text()
+    assert "## 64 px" in report and "telea+upsample" in report and "opencv-telea" in report
+    assert len(list((out / "sheets").glob("*.png"))) == 2
+
+
+def test_bench_rejects_unknown_names(tmp_path, capsys):
+    status, _, stderr = run(capsys, "bench", "--data", tmp_path, "--methods", "nope")
+    assert status != 0 and "unknown method" in stderr
+
+
+def test_console_script_help_is_fast_and_works():
+    result = subprocess.run([sys.executable, "-m", "hrinpaint.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "inpaint" in result.stdout and "bench" in result.stdout
