@@ -34,6 +34,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", "-m", default=None, help="filler+lifter or alias (default: the measured best)")
     parser.add_argument("--working-size", type=int, default=512, help="long side of the working resolution")
     parser.add_argument("--invert-mask", action="store_true", help="mask is zero (black) where the hole is")
+    parser.add_argument("--grow", type=int, default=0, help="grow the hole by this many pixels (rough masks)")
     parser.add_argument("--max-pixels", type=int, default=400_000_000, help="largest image accepted, in pixels")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the output (1-100)")
     parser.add_argument("--overwrite", action="store_true", help="allow the output to replace an input file")
@@ -85,7 +86,9 @@ def _inpaint_file(
 def _build_inpainter(args: argparse.Namespace) -> Any:
     from hrinpaint.pipeline import Inpainter
 
-    return Inpainter.from_method(args.method, working_size=args.working_size, max_pixels=args.max_pixels)
+    return Inpainter.from_method(
+        args.method, working_size=args.working_size, max_pixels=args.max_pixels, grow=args.grow
+    )
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:

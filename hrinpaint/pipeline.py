@@ -19,6 +19,7 @@ from hrinpaint.fillers import FILLERS, Filler
 from hrinpaint.io import from_float, to_float
 from hrinpaint.lifters import LIFTERS, Lifter
 from hrinpaint.methods import resolve_method
+from hrinpaint.ops.morphology import dilate
 from hrinpaint.ops.regions import Box, hole_regions
 from hrinpaint.ops.resize import downsample_mask, fit_long_side
 
@@ -38,18 +39,21 @@ class PipelineOptions:
         context: margin around each hole as a fraction of the hole box's long side.
         min_margin: smallest margin in full-resolution pixels.
         max_pixels: largest image accepted, in pixels.
+        grow: pixels by which the hole is grown before filling (covers the halo and shadow fringe that a
+            rough mask leaves around an object); those pixels then count as hole and may change.
     """
 
     working_size: int = 512
     context: float = 1.0
     min_margin: int = 32
     max_pixels: int = 400_000_000
+    grow: int = 0
 
     def __post_init__(self) -> None:
         if self.working_size < 16:
             raise ValueError(f"working_size must be at least 16, got {self.working_size}")
-        if self.context < 0 or self.min_margin < 0:
-            raise ValueError("context and min_margin must be non-negative")
+        if self.context < 0 or self.min_margin < 0 or self.grow < 0:
+            raise ValueError("context, min_margin and grow must be non-negative")
         if self.max_pixels < 1:
             raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
 
@@ -104,6 +108,10 @@ class Inpainter:
                 pixel to draw context from.
         """
         mask = validate(image, mask, self.options.max_pixels)
+        if self.options.grow:
+            mask = dilate(mask, self.options.grow)
+            if mask.all():
+                raise InputError(f"the mask grown by {self.options.grow} px covers the whole image")
         result = image.copy()
         if not mask.any():
             return result

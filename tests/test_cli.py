@@ -203,7 +203,9 @@ def test_bench_writes_results_report_and_sheets(tmp_path, capsys):
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 4  # 2 photos x 1 size (128 is larger than the photos) x 1 mask x 2 methods
     assert {row["method"] for row in rows} == {"telea+upsample", "opencv-telea"}
-    assert all(row["status"] == "ok" and row["size"] == 64 and row["known_exact"] for row in rows)
+    assert all(row["status"] == "ok" and row["size"] == 64 for row in rows)
+    # our methods keep known pixels exact; the OpenCV peer quantises the whole image to 8 bits
+    assert all(row["known_exact"] for row in rows if row["role"] == "method")
     assert all(np.isfinite(row["psnr_hole"]) and row["time_s"] > 0 for row in rows)
     report = (out / "report.md").read_text()
     assert "## 64 px" in report and "telea+upsample" in report and "opencv-telea" in report

@@ -151,3 +151,15 @@ def test_options_are_validated():
         PipelineOptions(working_size=4)
     with pytest.raises(TypeError):
         Inpainter.from_method("telea", no_such_option=1)
+
+
+def test_grow_widens_the_hole_and_keeps_the_rest_exact():
+    image = np.random.default_rng(5).integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    mask = np.zeros((40, 50), bool)
+    mask[20, 25] = True
+    result = hrinpaint.inpaint(image, mask, grow=3)
+    from hrinpaint.ops import dilate
+
+    grown = dilate(mask, 3)
+    assert np.array_equal(result[~grown], image[~grown])
+    assert (result[grown] != image[grown]).any(axis=-1).sum() > 1  # more than the one masked pixel changed
