@@ -27,6 +27,7 @@ from hrinpaint.ops.resize import downsample_mask, fit_long_side
 ProgressCallback = Callable[[int, int], None]
 
 _INTEGER_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+_FLOAT_SLACK = 1e-4
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,8 @@ def validate(image: np.ndarray, mask: np.ndarray, max_pixels: int) -> np.ndarray
         )
     if image.dtype.kind == "f":
         low, high = float(np.min(image)), float(np.max(image))
-        if not (0.0 <= low and high <= 1.0):  # also catches NaN
+        # a little slack for rounding (area averaging of 1.0 can give 1.0000001); fills are clipped anyway
+        if not (-_FLOAT_SLACK <= low and high <= 1.0 + _FLOAT_SLACK):  # also catches NaN
             raise InputError(f"float image values must be in [0, 1], got [{low}, {high}]")
     mask = np.asarray(mask)
     if mask.shape != image.shape[:2]:

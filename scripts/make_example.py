@@ -34,7 +34,6 @@ def render(width: int = 1200, height: int = 800, seed: int = 7) -> tuple[np.ndar
     image[:] = sky
     clouds = np.clip(fractal_noise((height, width), rng) * 1.6 + 0.1, 0, 1)[:, :, None]
     image = image * (1 - 0.7 * clouds) + 0.97 * 0.7 * clouds
-    columns = np.arange(width, dtype=np.float32)
     for depth, (base, colour) in enumerate([(0.42, (0.45, 0.5, 0.62)), (0.52, (0.28, 0.36, 0.3))]):
         ridge = base * height + 90 * fractal_noise((width, width), rng, octaves=5)[width // 2] * (1.8 - depth)
         below = np.arange(height)[:, None] >= ridge[None, :]

@@ -163,3 +163,11 @@ def test_grow_widens_the_hole_and_keeps_the_rest_exact():
     grown = dilate(mask, 3)
     assert np.array_equal(result[~grown], image[~grown])
     assert (result[grown] != image[grown]).any(axis=-1).sum() > 1  # more than the one masked pixel changed
+
+
+def test_float_rounding_slack_is_accepted_and_clipped():
+    image = np.full((20, 30, 3), 1.0000001, np.float32)
+    mask = np.zeros((20, 30), bool)
+    mask[5:10, 5:10] = True
+    result = hrinpaint.inpaint(image, mask)
+    assert result[mask].max() <= 1.0

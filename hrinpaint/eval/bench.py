@@ -120,7 +120,7 @@ def run_bench(config: BenchConfig, quiet: bool = False) -> MetricAccumulator:
             for size in config.sizes:
                 if max(full.shape[:2]) < size:
                     continue
-                truth = area_downsample(full, fit_long_side(full.shape[:2], size))
+                truth = np.clip(area_downsample(full, fit_long_side(full.shape[:2], size)), 0.0, 1.0)
                 for kind in config.masks:
                     seed = mask_seed(photo, kind, size, config.seed)
                     mask = generate_mask(kind, truth.shape[:2], seed)
@@ -176,7 +176,7 @@ def _progress_line(row: dict[str, object]) -> str:
         return f"  {name}: {row['status']} {row['message']}"
     return (
         f"  {name}: hole PSNR {row['psnr_hole']:.2f}  sharpness {row['sharpness']:.2f}  "
-        f"{row['time_s']:.2f} s  {row['peak_mb']:.0f} MB"
+        f"{row['time_s']:.2f} s  {row['peak_mb']:.1f} MB"
     )
 
 
@@ -193,9 +193,7 @@ def render_report(accumulator: MetricAccumulator, config: BenchConfig) -> str:
         "",
     ]
     for size in config.sizes:
-        table = accumulator.markdown(
-            group_by=("method",), columns=columns, headers=headers, where={"size": size}
-        )
+        table = accumulator.markdown(group_by=("method",), columns=columns, headers=headers, where={"size": size})
         if table:
             lines += [f"## {size} px (long side)", "", table, ""]
     table = accumulator.markdown(group_by=("area_bin", "method"), columns=columns, headers=headers)

@@ -9,9 +9,10 @@ Conventions shared by every kernel here:
 - Patches are ``(2 * radius + 1)`` square; a target patch may stick out of the image (a hole at the border), and
   only its in-image pixels are compared. Source patches never do, so ``source + (p - q)`` is always in the image.
 
-All kernels are sequential and draw random numbers from numba's own generator, seeded by each call, so a result
-depends only on its inputs and seed. Compiled code is cached on disk (``cache=True``): only the first run in a
-fresh environment pays the compile time.
+All kernels are sequential and draw random numbers from numba's own generator (the legacy ``np.random`` API inside
+``njit``, which numba keeps apart from NumPy's global state), seeded by each call, so a result depends only on
+its inputs and seed. A ``np.random.Generator`` passed in would also work but draws about three times slower.
+Compiled code is cached on disk (``cache=True``): only the first run in a fresh environment pays the compile time.
 """
 
 from __future__ import annotations
@@ -20,29 +21,46 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=True)
 def patch_distance(
-    features: np.ndarray, ty: int, tx: int, sy: int, sx: int, radius: int, cutoff: float
+    flat: np.ndarray,
+    height: int,
+    width: int,
+    channels: int,
+    ty: int,
+    tx: int,
+    sy: int,
+    sx: int,
+    radius: int,
+    cutoff: float,
 ) -> float:
     """Sum of squared feature differences between the target patch at ``(ty, tx)`` and the source at ``(sy, sx)``.
 
-    Stops early and returns a partial sum once it reaches ``cutoff`` (the candidate has lost already).
+    ``flat`` is the feature image raveled (``h * w * channels``), so that each patch row is one contiguous run
+    indexed by unsigned offsets: numba then skips its negative-index wraparound and the compiler vectorises the
+    run, about five times faster than 3-d indexing. The columns of a target patch outside the image are cut off
+    the run and its rows outside are skipped. Stops early and returns a partial sum once it reaches ``cutoff``
+    (the candidate has lost already).
     """
-    height, width, channels = features.shape
-    total = 0.0
+    first = max(tx - radius, 0)
+    last = min(tx + radius, width - 1)
+    run = (last - first + 1) * channels
+    row_stride = width * channels
+    target_column = first * channels
+    source_column = (first - tx + sx) * channels
+    total = np.float32(0.0)
     for dy in range(-radius, radius + 1):
         y = ty + dy
         if y < 0 or y >= height:
             continue
-        source_y = sy + dy
-        for dx in range(-radius, radius + 1):
-            x = tx + dx
-            if x < 0 or x >= width:
-                continue
-            source_x = sx + dx
-            for channel in range(channels):
-                difference = features[y, x, channel] - features[source_y, source_x, channel]
-                total += difference * difference
+        target_start = np.uint64(y * row_stride + target_column)
+        source_start = np.uint64((sy + dy) * row_stride + source_column)
+        row_total = np.float32(0.0)
+        for index in range(run):
+            offset = np.uint64(index)
+            difference = flat[target_start + offset] - flat[source_start + offset]
+            row_total += difference * difference
+        total += row_total
         if total >= cutoff:
             return total
     return total
@@ -62,25 +80,28 @@ def repair_and_measure(
     seed: int,
 ) -> None:
     """Replaces any target's invalid source by a random valid one, then fills ``cost`` for every target."""
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002
     height, width = valid.shape
+    channels = features.shape[2]
+    flat = features.reshape(height * width * channels)
     for index in range(target_ys.shape[0]):
         y = target_ys[index]
         x = target_xs[index]
         sy = nnf[y, x, 0]
         sx = nnf[y, x, 1]
         if sy < 0 or sy >= height or sx < 0 or sx >= width or not valid[sy, sx]:
-            pick = np.random.randint(0, valid_ys.shape[0])
+            pick = np.random.randint(0, valid_ys.shape[0])  # noqa: NPY002
             sy = valid_ys[pick]
             sx = valid_xs[pick]
             nnf[y, x, 0] = sy
             nnf[y, x, 1] = sx
-        cost[y, x] = patch_distance(features, y, x, sy, sx, radius, np.inf)
+        cost[y, x] = patch_distance(flat, height, width, channels, y, x, sy, sx, radius, np.inf)
 
 
 @njit(cache=True, nogil=True)
 def _try_candidate(
-    features: np.ndarray,
+    flat: np.ndarray,
+    channels: int,
     valid: np.ndarray,
     y: int,
     x: int,
@@ -97,7 +118,7 @@ def _try_candidate(
         return
     if candidate_y == best[0] and candidate_x == best[1]:
         return
-    distance = patch_distance(features, y, x, candidate_y, candidate_x, radius, best[2])
+    distance = patch_distance(flat, height, width, channels, y, x, candidate_y, candidate_x, radius, best[2])
     if distance < best[2]:
         best[0] = candidate_y
         best[1] = candidate_x
@@ -116,17 +137,20 @@ def patchmatch(
     valid_xs: np.ndarray,
     radius: int,
     iterations: int,
+    window: int,
     seed: int,
 ) -> None:
     """Improves ``nnf`` and ``cost`` in place with Barnes et al.'s propagation and random search.
 
     Targets are visited in raster order on even iterations and in reverse on odd ones; each tries its two
     scan-order neighbours' sources shifted by one pixel, then random sources around its best one in windows that
-    halve from the image size down to one pixel, then one source drawn uniformly from all valid ones (which keeps
+    halve from ``window`` pixels down to one, then one source drawn uniformly from all valid ones (which keeps
     a patch from staying stuck in a poor local region when the hole is large).
     """
-    np.random.seed(seed)
+    np.random.seed(seed)  # noqa: NPY002
     height, width = valid.shape
+    channels = features.shape[2]
+    flat = features.reshape(height * width * channels)
     count = target_ys.shape[0]
     valid_count = valid_ys.shape[0]
     best = np.empty(3, dtype=np.float64)
@@ -142,23 +166,23 @@ def patchmatch(
             neighbour_x = x - step
             if 0 <= neighbour_x < width:
                 _try_candidate(
-                    features, valid, y, x, nnf[y, neighbour_x, 0], nnf[y, neighbour_x, 1] + step, best, radius
+                    flat, channels, valid, y, x, nnf[y, neighbour_x, 0], nnf[y, neighbour_x, 1] + step, best, radius
                 )
             neighbour_y = y - step
             if 0 <= neighbour_y < height:
                 _try_candidate(
-                    features, valid, y, x, nnf[neighbour_y, x, 0] + step, nnf[neighbour_y, x, 1], best, radius
+                    flat, channels, valid, y, x, nnf[neighbour_y, x, 0] + step, nnf[neighbour_y, x, 1], best, radius
                 )
-            window = max(height, width)
-            while window >= 1:
+            size = window
+            while size >= 1:
                 centre_y = int(best[0])
                 centre_x = int(best[1])
-                candidate_y = min(max(centre_y + np.random.randint(-window, window + 1), 0), height - 1)
-                candidate_x = min(max(centre_x + np.random.randint(-window, window + 1), 0), width - 1)
-                _try_candidate(features, valid, y, x, candidate_y, candidate_x, best, radius)
-                window //= 2
-            pick = np.random.randint(0, valid_count)
-            _try_candidate(features, valid, y, x, valid_ys[pick], valid_xs[pick], best, radius)
+                candidate_y = min(max(centre_y + np.random.randint(-size, size + 1), 0), height - 1)  # noqa: NPY002
+                candidate_x = min(max(centre_x + np.random.randint(-size, size + 1), 0), width - 1)  # noqa: NPY002
+                _try_candidate(flat, channels, valid, y, x, candidate_y, candidate_x, best, radius)
+                size //= 2
+            pick = np.random.randint(0, valid_count)  # noqa: NPY002
+            _try_candidate(flat, channels, valid, y, x, valid_ys[pick], valid_xs[pick], best, radius)
             nnf[y, x, 0] = int(best[0])
             nnf[y, x, 1] = int(best[1])
             cost[y, x] = best[2]
@@ -250,28 +274,45 @@ def offset_field(
                 count += 1
         if count == 0:
             continue
-        order = np.argsort(keys[:count])
+        # Insertion sort by source index: at most (2 radius + 1)^2 votes, often already in order in a coherent
+        # region, and no allocation (np.argsort would allocate twice per pixel).
+        for rank in range(1, count):
+            key = keys[rank]
+            vote_weight = votes[rank]
+            position = rank - 1
+            while position >= 0 and keys[position] > key:
+                keys[position + 1] = keys[position]
+                votes[position + 1] = votes[position]
+                position -= 1
+            keys[position + 1] = key
+            votes[position + 1] = vote_weight
         distinct = 0
         for rank in range(count):
-            key = keys[order[rank]]
-            if distinct > 0 and merged_keys[distinct - 1] == key:
-                merged_votes[distinct - 1] += votes[order[rank]]
+            if distinct > 0 and merged_keys[distinct - 1] == keys[rank]:
+                merged_votes[distinct - 1] += votes[rank]
             else:
-                merged_keys[distinct] = key
-                merged_votes[distinct] = votes[order[rank]]
+                merged_keys[distinct] = keys[rank]
+                merged_votes[distinct] = votes[rank]
                 distinct += 1
-        # Stable order by weight, heaviest first; ties keep the lower source index, so the field is deterministic.
-        by_weight = np.argsort(-merged_votes[:distinct], kind="mergesort")
+        # Heaviest first by repeated selection (top_k is small); the strict comparison keeps the lowest source
+        # index among equal weights, so the field is deterministic.
         kept = min(top_k, distinct)
         total = 0.0
         for slot in range(kept):
-            total += merged_votes[by_weight[slot]]
+            heaviest = -1
+            for candidate in range(distinct):
+                if merged_votes[candidate] >= 0.0 and (
+                    heaviest < 0 or merged_votes[candidate] > merged_votes[heaviest]
+                ):
+                    heaviest = candidate
+            sources[y, x, slot, 0] = merged_keys[heaviest] // width
+            sources[y, x, slot, 1] = merged_keys[heaviest] % width
+            weights[y, x, slot] = merged_votes[heaviest]
+            total += merged_votes[heaviest]
+            merged_votes[heaviest] = -1.0  # taken
         for slot in range(top_k):
             if slot < kept:
-                key = merged_keys[by_weight[slot]]
-                sources[y, x, slot, 0] = key // width
-                sources[y, x, slot, 1] = key % width
-                weights[y, x, slot] = merged_votes[by_weight[slot]] / total
+                weights[y, x, slot] /= total
             else:
                 sources[y, x, slot, 0] = sources[y, x, 0, 0]
                 sources[y, x, slot, 1] = sources[y, x, 0, 1]
@@ -280,7 +321,9 @@ def offset_field(
 
 
 @njit(cache=True, nogil=True)
-def upsample_nnf(coarse: np.ndarray, shape: tuple[int, int], target_ys: np.ndarray, target_xs: np.ndarray) -> np.ndarray:
+def upsample_nnf(
+    coarse: np.ndarray, shape: tuple[int, int], target_ys: np.ndarray, target_xs: np.ndarray
+) -> np.ndarray:
     """Carries a coarse field to the next finer level: each fine target takes its parent's source, doubled, plus
     its own offset inside the parent. Non-targets hold their own position; invalid sources are repaired later
     (:func:`repair_and_measure`)."""

@@ -44,6 +44,9 @@ class PatchMatchConfig:
         em_iterations_coarsest: search-and-vote rounds at the coarsest level.
         em_iterations_finest: rounds at the working resolution; levels in between interpolate linearly.
         pm_iterations: PatchMatch passes (propagation and random search) per round.
+        fine_search_radius: the random search starts this many pixels around a patch's current source at every
+            level but the coarsest, which searches the whole image: finer levels inherit a good field and only
+            refine it, so long jumps there are wasted work.
         gradient_weight: weight of the luminance-gradient channels against the Lab colour channels in the patch
             distance (0 = colour only).
         gamma: the vote of a patch whose centre is ``d`` pixels inside the hole is scaled by ``gamma ** -d``, so
@@ -55,12 +58,13 @@ class PatchMatchConfig:
     """
 
     patch_size: int = 7
-    coarsest_size: int = 32
+    coarsest_size: int = 64
     max_levels: int = 8
     em_iterations_coarsest: int = 8
     em_iterations_finest: int = 2
     pm_iterations: int = 3
-    gradient_weight: float = 0.5
+    fine_search_radius: int = 16
+    gradient_weight: float = 0.0
     gamma: float = 1.3
     sigma_percentile: float = 75.0
     top_k: int = 1
@@ -77,6 +81,8 @@ class PatchMatchConfig:
             raise ValueError("em_iterations_coarsest and em_iterations_finest must be at least 1")
         if self.pm_iterations < 1:
             raise ValueError(f"pm_iterations must be at least 1, got {self.pm_iterations}")
+        if self.fine_search_radius < 1:
+            raise ValueError(f"fine_search_radius must be at least 1, got {self.fine_search_radius}")
         if self.gradient_weight < 0:
             raise ValueError(f"gradient_weight must be non-negative, got {self.gradient_weight}")
         if self.gamma < 1:
@@ -239,17 +245,25 @@ class PatchMatchFiller:
                 current = np.where(hole[:, :, None], upsampled, level.image).astype(np.float32)
                 nnf = kernels.upsample_nnf(nnf, (height, width), target_ys, target_xs)
                 if len(hole_ys):
-                    # Vote once with the carried field, before any search, so the level starts from sharp
-                    # fine-scale source pixels rather than from the blurry enlargement of the coarse fill.
+                    # Vote once with the carried field, before any search, so that the level starts from sharp
+                    # fine-scale source pixels rather than from the blurry enlargement of the coarse fill. Only
+                    # patches whose parent voted at the coarse level vote here (a parent outside the coarse hole
+                    # has no match to carry); pixels no patch votes for keep the enlargement.
                     kernels.repair_and_measure(
                         patch_features(current, config.gradient_weight),
-                        nnf, cost := np.zeros((height, width), np.float32), target_ys, target_xs,
-                        valid, valid_ys, valid_xs, radius, _level_seed(config.seed, depth, 1000),
+                        nnf,
+                        np.zeros((height, width), np.float32),
+                        target_ys,
+                        target_xs,
+                        valid,
+                        valid_ys,
+                        valid_xs,
+                        radius,
+                        _level_seed(config.seed, depth, 1000),
                     )
-                    parent_weight = weight[np.minimum(np.arange(height) // 2, weight.shape[0] - 1)][
-                        :, np.minimum(np.arange(width) // 2, weight.shape[1] - 1)
-                    ]
-                    carried = np.where(targets, np.maximum(parent_weight, 1e-12), 0.0).astype(np.float32)
+                    parent_rows = np.minimum(np.arange(height) // 2, weight.shape[0] - 1)
+                    parent_columns = np.minimum(np.arange(width) // 2, weight.shape[1] - 1)
+                    carried = np.where(targets, weight[parent_rows][:, parent_columns], 0.0).astype(np.float32)
                     current = kernels.vote(current, nnf, carried, hole_ys, hole_xs, radius)
             if len(hole_ys) == 0:
                 weight = np.zeros((height, width), np.float32)
@@ -283,6 +297,7 @@ class PatchMatchFiller:
                     valid_xs,
                     radius,
                     config.pm_iterations,
+                    max(height, width) if depth == coarsest else config.fine_search_radius,
                     seed + 1,
                 )
                 weight = self._vote_weights(cost, pixel_count * features.shape[2], log_spatial, targets)
@@ -327,7 +342,7 @@ class PatchMatchFiller:
 def _identity_field(shape: tuple[int, int], top_k: int) -> OffsetField:
     """Every pixel is its own source, with all weight in the first slot."""
     positions = np.stack(np.indices(shape, dtype=np.int32), axis=-1)
-    sources = np.ascontiguousarray(np.broadcast_to(positions[:, :, None, :], (*shape, top_k, 2)))
+    sources = np.repeat(positions[:, :, None, :], top_k, axis=2)
     weights = np.zeros((*shape, top_k), np.float32)
     weights[:, :, 0] = 1.0
     return OffsetField(sources, weights)
