@@ -59,9 +59,7 @@ def _progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], N
     return update, close
 
 
-def _inpaint_file(
-    image_path: str, mask_path: str, output: str, args: argparse.Namespace, inpainter: Any
-) -> str:
+def _inpaint_file(image_path: str, mask_path: str, output: str, args: argparse.Namespace, inpainter: Any) -> str:
     """Inpaints one file pair; returns a one-line summary. Raises InpaintError on bad input."""
     from hrinpaint import io
 

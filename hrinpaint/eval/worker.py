@@ -1,8 +1,8 @@
 """Runs one inpainting job at a time in a separate process, with a time limit and a peak-memory reading.
 
 A run that exceeds its time limit is killed and the worker restarted, so one slow peer cannot stall a
-benchmark. Peak memory is the largest resident-set growth seen during the job (sampled every few milliseconds),
-which counts native allocations (OpenCV, numba, torch) that Python's tracemalloc cannot see.
+benchmark. Peak memory is the growth of the process's resident set during the job (see :class:`_PeakMemory`), which
+counts native allocations (OpenCV, numba, torch) that Python's tracemalloc cannot see.
 """
 
 from __future__ import annotations
@@ -37,8 +37,14 @@ def _make_runner(method: str, working_size: int) -> Any:
     return Inpainter.from_method(method, working_size=working_size)
 
 
-class _PeakSampler:
-    """Samples this process's resident set size in a thread; ``peak_mb`` is the growth over the start value."""
+class _PeakMemory:
+    """Peak resident memory of this process during a block, over its resident memory at the start.
+
+    Freed memory is first handed back to the system (glibc ``malloc_trim``), so that a job cannot hide its
+    allocations in memory an earlier job left behind. On Linux the kernel's high-water mark (``VmHWM``) is
+    reset at the start and read at the end, which sees every allocation however brief; elsewhere a thread
+    samples the resident size every few milliseconds.
+    """
 
     def __init__(self, interval: float = 0.005) -> None:
         import psutil
@@ -46,26 +52,59 @@ class _PeakSampler:
         self._process = psutil.Process()
         self._interval = interval
         self._stop = threading.Event()
-        self._start = self._peak = self._process.memory_info().rss
-        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread: threading.Thread | None = None
+        self._start = self._peak = 0
+
+    @staticmethod
+    def _trim() -> None:
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+    @staticmethod
+    def _reset_high_water_mark() -> bool:
+        try:
+            with open("/proc/self/clear_refs", "w") as clear_refs:
+                clear_refs.write("5")  # "5" resets the peak resident set size (VmHWM)
+            return True
+        except OSError:
+            return False
+
+    @staticmethod
+    def _high_water_mark() -> int:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        raise OSError("no VmHWM")
 
     def _sample(self) -> None:
         while not self._stop.is_set():
             self._peak = max(self._peak, self._process.memory_info().rss)
             time.sleep(self._interval)
 
-    def __enter__(self) -> _PeakSampler:
-        self._thread.start()
+    def __enter__(self) -> _PeakMemory:
+        self._trim()
+        self._start = self._peak = self._process.memory_info().rss
+        if not self._reset_high_water_mark():
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._peak = max(self._peak, self._process.memory_info().rss)
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._peak = max(self._peak, self._process.memory_info().rss)
+        else:
+            self._peak = self._high_water_mark()
 
     @property
     def peak_mb(self) -> float:
-        return (self._peak - self._start) / 2**20
+        return max(0.0, (self._peak - self._start) / 2**20)
 
 
 def _serve(connection: Any) -> None:
@@ -83,7 +122,7 @@ def _serve(connection: Any) -> None:
                 warm_mask = np.zeros((48, 64), bool)
                 warm_mask[16:32, 20:40] = True
                 runners[key](warm_image, warm_mask)  # compile caches and lazy imports are not part of the timing
-            with _PeakSampler() as sampler:
+            with _PeakMemory() as sampler:
                 start = time.perf_counter()
                 result = runners[key](image, mask)
                 elapsed = time.perf_counter() - start

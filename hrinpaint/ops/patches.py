@@ -1,8 +1,10 @@
-"""Cell grids over an image, smooth blending windows for patches, and box queries on masks.
+"""Cell grids and patch helpers: blending windows, box counts on masks, cell features, windowed resampling.
 
 A *grid* splits an ``h x w`` image into ``rows x cols`` cells whose boundaries are ``round(r * h / rows)`` (the
 convention of :class:`hrinpaint.fillers.attention.CellAttention`), so the grid fits any size exactly. *Windows* are
 per-axis weights that form a partition of unity: patches blended with them show no seam at cell borders.
+:func:`resample_rows` and :func:`bilinear_points` give parts of a bilinear upsampling without computing all of it,
+and :func:`top_k_softmax` turns similarity scores into sparse attention.
 """
 
 from __future__ import annotations
@@ -96,23 +98,74 @@ def box_counts(table: np.ndarray, top: np.ndarray, left: np.ndarray, bottom: np.
     return table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
 
 
-def cell_features(image: np.ndarray, row_edges: np.ndarray, col_edges: np.ndarray, size: int) -> np.ndarray:
-    """Each grid cell of ``image`` area-resampled to ``size x size`` and flattened.
+def cell_features(image: np.ndarray, grid: tuple[int, int], size: int) -> np.ndarray:
+    """Each cell of a ``rows x cols`` grid over ``image``, area-resampled to ``size x size`` pixels.
+
+    One area resampling of the whole image to ``(rows * size, cols * size)``: the cells' borders fall at
+    ``r * h / rows`` exactly, within half a pixel of the rounded grid edges, which does not matter for comparing
+    cells and is far cheaper than resampling each cell on its own.
 
     Shape:
-        image: ``h x w x C`` float32. Returns ``(rows * cols, size * size * C)`` float32, cells in raster order.
+        image: ``h x w x C`` float32. Returns ``(rows * cols, size * size, C)`` float32, cells in raster order.
     """
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
-    rows, cols = len(row_edges) - 1, len(col_edges) - 1
+    rows, cols = grid
     channels = image.shape[2]
-    features = np.empty((rows, cols, size * size * channels), dtype=np.float32)
     source = np.ascontiguousarray(image, dtype=np.float32)
-    for r in range(rows):
-        for c in range(cols):
-            cell = source[row_edges[r] : row_edges[r + 1], col_edges[c] : col_edges[c + 1]]
-            features[r, c] = cv2.resize(cell, (size, size), interpolation=cv2.INTER_AREA).reshape(-1)
-    return features.reshape(rows * cols, -1)
+    resampled = cv2.resize(source, (cols * size, rows * size), interpolation=cv2.INTER_AREA)
+    blocks = resampled.reshape(rows, size, cols, size, channels).transpose(0, 2, 1, 3, 4)
+    return np.ascontiguousarray(blocks).reshape(rows * cols, size * size, channels)
+
+
+def _linear_taps(positions: np.ndarray, source_size: int, target_size: int) -> tuple[np.ndarray, ...]:
+    """Source taps and weights of OpenCV's bilinear resize (half-pixel centres, edges clamped) along one axis."""
+    coordinate = (positions.astype(np.float64) + 0.5) * (source_size / target_size) - 0.5
+    lower = np.floor(coordinate)
+    fraction = coordinate - lower
+    lower = lower.astype(np.int64)
+    fraction[lower < 0] = 0.0
+    lower = np.maximum(lower, 0)
+    past_end = lower >= source_size - 1
+    fraction[past_end] = 0.0
+    lower[past_end] = source_size - 1
+    upper = np.minimum(lower + 1, source_size - 1)
+    return lower, upper, fraction.astype(np.float32)
+
+
+def resample_rows(wide: np.ndarray, height: int, rows: tuple[int, int]) -> np.ndarray:
+    """Rows ``[rows[0], rows[1])`` of the bilinear resize of ``wide`` to ``height`` rows (width unchanged).
+
+    With ``wide = resize_bilinear(small, (h, W))`` (the horizontal pass alone, cheap: ``h x W``), this gives
+    ``resize_bilinear(small, (height, W))[rows[0]:rows[1]]`` up to float rounding (about 1e-7) while touching
+    only those rows, because OpenCV's bilinear resize is separable and runs the horizontal pass first. Slice
+    ``wide``'s columns first to get a window.
+
+    Shape:
+        wide: ``h x W x C`` float32. Returns ``(rows[1] - rows[0]) x W x C`` float32.
+    """
+    if rows[1] <= rows[0]:
+        return np.zeros((max(0, rows[1] - rows[0]), *wide.shape[1:]), dtype=np.float32)
+    lower, upper, fraction = _linear_taps(np.arange(*rows), wide.shape[0], height)
+    below, above = wide[lower], wide[upper]
+    above -= below
+    above *= fraction.reshape(-1, *([1] * (wide.ndim - 1)))
+    above += below
+    return above
+
+
+def bilinear_points(small: np.ndarray, size: tuple[int, int], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``resize_bilinear(small, size)[rows, cols]`` for scattered pixels, computed at those pixels only.
+
+    Shape:
+        small: ``h x w x C`` float32; rows, cols: ``(n,)`` int. Returns ``(n, C)`` float32.
+    """
+    row_lower, row_upper, row_fraction = _linear_taps(rows, small.shape[0], size[0])
+    col_lower, col_upper, col_fraction = _linear_taps(cols, small.shape[1], size[1])
+    col_weight = col_fraction[:, None]
+    lower = small[row_lower, col_lower] * (1.0 - col_weight) + small[row_lower, col_upper] * col_weight
+    upper = small[row_upper, col_lower] * (1.0 - col_weight) + small[row_upper, col_upper] * col_weight
+    return lower * (1.0 - row_fraction[:, None]) + upper * row_fraction[:, None]
 
 
 def top_k_softmax(scores: np.ndarray, top_k: int | None) -> tuple[np.ndarray, np.ndarray]:
