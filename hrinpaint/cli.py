@@ -164,13 +164,14 @@ def cmd_masks(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from hrinpaint.eval.bench import BenchConfig, run_bench
+    from hrinpaint.eval.peers import DEFAULT_PEERS
 
     config = BenchConfig(
         data=args.data,
         masks=tuple(args.masks),
         sizes=tuple(int(size) for size in args.sizes),
         methods=tuple(args.methods),
-        peers=tuple(args.peers),
+        peers=tuple(args.peers) if args.peers is not None else DEFAULT_PEERS,
         out=args.out,
         limit=args.limit,
         seed=args.seed,
@@ -220,7 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sizes", type=_csv, default=["512"], help="long sides, comma-separated")
     bench.add_argument("--methods", type=_csv, default=["telea+upsample"], help="project methods, comma-separated")
     bench.add_argument(
-        "--peers", type=_csv, default=["opencv-telea", "opencv-ns", "fsr-fast", "shiftmap"], help="peer methods"
+        "--peers",
+        type=_csv,
+        default=None,
+        help="peers at full resolution (default: opencv-telea, opencv-ns, fsr-fast, shiftmap; "
+        "opt-in: pypatchmatch, patchmatch-cython; '' for none)",
     )
     bench.add_argument("--out", default="bench-out", help="folder for results.jsonl, tables and pictures")
     bench.add_argument("--limit", type=int, default=None, help="use at most this many photos")

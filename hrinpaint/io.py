@@ -354,9 +354,7 @@ def read_mask(
     decoded = _decode(path, max_pixels, "mask ")
     height, width = decoded.colour.shape[:2]
     if shape is not None and (height, width) != tuple(shape):
-        raise InputError(
-            f"mask '{path}' is {width}x{height} but image is {shape[1]}x{shape[0]} (width x height)"
-        )
+        raise InputError(f"mask '{path}' is {width}x{height} but image is {shape[1]}x{shape[0]} (width x height)")
     return _hole_from(decoded.colour, decoded.alpha, invert)
 
 
@@ -512,9 +510,7 @@ def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     return image.convert("RGB")
 
 
-def _decode_wide(
-    image: Image.Image, path: str, kind: str, prefix: str
-) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode_wide(image: Image.Image, path: str, kind: str, prefix: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Decodes 16-bit colour (or grey + alpha) PNG or TIFF pixels; returns ``(colour, alpha)`` unoriented."""
     if kind == "TIFF":
         return _tiff_pixels(path, prefix)
@@ -794,9 +790,7 @@ def write_image(
     height, width = pixels.shape[:2]
     max_side = _MAX_SIDE.get(image_format)
     if max_side is not None and max(height, width) > max_side:
-        raise OutputError(
-            f"{prefix}: {image_format} holds at most {max_side} pixels a side, image is {width}x{height}"
-        )
+        raise OutputError(f"{prefix}: {image_format} holds at most {max_side} pixels a side, image is {width}x{height}")
 
     if image_format not in _SIXTEEN_BIT_FORMATS:
         pixels = _to_8bit(pixels)
@@ -805,9 +799,7 @@ def write_image(
     alpha = info.alpha if info is not None and image_format in _ALPHA_FORMATS else None
     if alpha is not None:
         if alpha.shape != (height, width):
-            raise ValueError(
-                f"info.alpha is {alpha.shape[1]}x{alpha.shape[0]} but pixels are {width}x{height}"
-            )
+            raise ValueError(f"info.alpha is {alpha.shape[1]}x{alpha.shape[0]} but pixels are {width}x{height}")
         alpha = _as_dtype(alpha, colour.dtype)
     icc = info.icc_profile if info is not None else None
     if icc is not None and _icc_colour_space(icc) != ("GRAY" if grayscale else "RGB"):

@@ -125,9 +125,7 @@ def test_16bit_png_written_elsewhere_reads_all_16_bits(tmp_path: Path) -> None:
 
 def test_16bit_tiff_planar_and_compressed_read_exactly(tmp_path: Path) -> None:
     pixels = _rgb16(4)
-    tifffile.imwrite(
-        tmp_path / "planar.tif", np.moveaxis(pixels, 2, 0), photometric="rgb", planarconfig="separate"
-    )
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(pixels, 2, 0), photometric="rgb", planarconfig="separate")
     tifffile.imwrite(tmp_path / "zlib.tif", pixels, photometric="rgb", compression="zlib")
     cv2.imwrite(str(tmp_path / "lzw.tif"), pixels[:, :, ::-1])  # LZW: tifffile alone would need imagecodecs
     for name in ("planar.tif", "zlib.tif", "lzw.tif"):
@@ -515,9 +513,7 @@ def test_over_pixel_limit_before_decoding(tmp_path: Path, monkeypatch: pytest.Mo
     with pytest.raises(InputError) as error:
         read_image(tmp_path / "big.png", max_pixels=HEIGHT * WIDTH - 1)
     message = _one_line(error)
-    assert (
-        f"{WIDTH}x{HEIGHT}" in message and f"{HEIGHT * WIDTH - 1:,}" in message and "--max-pixels" in message
-    )
+    assert f"{WIDTH}x{HEIGHT}" in message and f"{HEIGHT * WIDTH - 1:,}" in message and "--max-pixels" in message
     with pytest.raises(InputError, match="--max-pixels"):
         read_mask(tmp_path / "big.png", max_pixels=10)
     assert decoded == []
@@ -557,14 +553,10 @@ def test_output_in_unwritable_directory(tmp_path: Path) -> None:
 
 def test_unwritable_directory_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_access = os.access
-    monkeypatch.setattr(
-        os, "access", lambda path, mode: False if Path(path) == tmp_path else real_access(path, mode)
-    )
+    monkeypatch.setattr(os, "access", lambda path, mode: False if Path(path) == tmp_path else real_access(path, mode))
     with pytest.raises(OutputError) as error:
         check_output_path(tmp_path / "out.png")
-    assert (
-        _one_line(error) == f"cannot write '{tmp_path / 'out.png'}': directory '{tmp_path}' is not writable"
-    )
+    assert _one_line(error) == f"cannot write '{tmp_path / 'out.png'}': directory '{tmp_path}' is not writable"
 
 
 @pytest.mark.parametrize("name", ["out.bmp", "out", "out.png.txt"])
@@ -618,9 +610,7 @@ def test_atomic_write_leaves_no_temporary_file(tmp_path: Path) -> None:
     assert _files(tmp_path) == ["out.jpg", "out.png", "out.tif"]
 
 
-def test_failed_write_removes_temporary_and_keeps_old_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_failed_write_removes_temporary_and_keeps_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "out.png").write_bytes(b"previous")
 
     def failing_save(self: Image.Image, file: io.BufferedWriter, *args: object, **kwargs: object) -> None:

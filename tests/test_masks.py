@@ -197,9 +197,7 @@ def test_progressive_masks_grow_with_the_step():
     schedule = ProgressiveSchedule(0.25, 1.0, ramp_steps=1000, kinds=("thin", "thick", "deepfill"))
 
     def mean_area(step: int) -> float:
-        return float(
-            np.mean([schedule.mask(SMALL, step, np.random.default_rng(seed)).mean() for seed in range(40)])
-        )
+        return float(np.mean([schedule.mask(SMALL, step, np.random.default_rng(seed)).mean() for seed in range(40)]))
 
     early, middle, late = mean_area(0), mean_area(500), mean_area(1000)
     assert early < middle < late

@@ -141,9 +141,7 @@ def _ref_ms_ssim(result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None)
     return float(np.mean(values))
 
 
-def _ref_band_ssim(
-    result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None, levels: int
-) -> list[float]:
+def _ref_band_ssim(result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None, levels: int) -> list[float]:
     per_level: list[list[float]] = [[] for _ in range(levels)]
     for c in range(3):
         bands_x = laplacian_pyramid(result[..., c], levels)
@@ -234,9 +232,7 @@ def test_hole_only_shortcut_is_exact(result: np.ndarray, truth: np.ndarray, stri
     assert ssim(result, truth, mask) == pytest.approx(report["ssim_hole"], rel=1e-12)
     assert ms_ssim(result, truth, mask) == pytest.approx(report["ms_ssim_hole"], rel=1e-12)
     assert ssim(result, truth, mask) == pytest.approx(_ref_ssim(result, truth, mask), abs=1e-12)
-    np.testing.assert_allclose(
-        band_ssim(result, truth, mask), _ref_band_ssim(result, truth, mask, 3), atol=1e-12
-    )
+    np.testing.assert_allclose(band_ssim(result, truth, mask), _ref_band_ssim(result, truth, mask, 3), atol=1e-12)
 
 
 def test_ssim_of_identical_images_is_one(truth: np.ndarray, mask: np.ndarray) -> None:
@@ -251,9 +247,7 @@ def test_ssim_ranks_degradations(truth: np.ndarray) -> None:
     assert 1.0 > ms_ssim(mild, truth) > ms_ssim(strong, truth)
 
 
-@pytest.mark.parametrize(
-    "shape", [(HEIGHT, WIDTH), (91, 67), (357, 353)], ids=["2-scales", "3-scales", "5-scales"]
-)
+@pytest.mark.parametrize("shape", [(HEIGHT, WIDTH), (91, 67), (357, 353)], ids=["2-scales", "3-scales", "5-scales"])
 @pytest.mark.parametrize("use_mask", [False, True])
 def test_ms_ssim_matches_reference(shape: tuple[int, int], use_mask: bool, strip_rows: int) -> None:
     truth = _textured(shape, seed=3)
@@ -355,9 +349,7 @@ EVALUATE_KEYS = [
 ]
 
 
-def test_evaluate_agrees_with_the_individual_metrics(
-    result: np.ndarray, truth: np.ndarray, mask: np.ndarray
-) -> None:
+def test_evaluate_agrees_with_the_individual_metrics(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> None:
     report = evaluate(result, truth, mask)
     assert list(report) == EVALUATE_KEYS
     assert all(type(value) is float for value in report.values())

@@ -130,9 +130,7 @@ class MetricAccumulator:
             :data:`DEFAULT_REDUCTIONS`. Unnamed metrics are averaged. All reductions skip nan.
     """
 
-    def __init__(
-        self, labels: Sequence[str] = DEFAULT_LABELS, reductions: Mapping[str, str] | None = None
-    ) -> None:
+    def __init__(self, labels: Sequence[str] = DEFAULT_LABELS, reductions: Mapping[str, str] | None = None) -> None:
         merged = {**DEFAULT_REDUCTIONS, **(reductions or {})}
         unknown = sorted({how for how in merged.values() if how not in _REDUCERS})
         if unknown:

@@ -24,7 +24,7 @@ import numpy as np
 from hrinpaint.errors import InputError
 from hrinpaint.eval.aggregate import MetricAccumulator
 from hrinpaint.eval.metrics import evaluate, mask_area_bin
-from hrinpaint.eval.peers import PEERS
+from hrinpaint.eval.peers import DEFAULT_PEERS, PEERS
 from hrinpaint.eval.worker import Worker
 from hrinpaint.io import IMAGE_SUFFIXES, read_image
 from hrinpaint.masks import generate_mask
@@ -55,7 +55,7 @@ class BenchConfig:
     masks: tuple[str, ...] = ("thick", "box")
     sizes: tuple[int, ...] = (512,)
     methods: tuple[str, ...] = ("telea+upsample",)
-    peers: tuple[str, ...] = tuple(PEERS)
+    peers: tuple[str, ...] = DEFAULT_PEERS
     out: str = "bench-out"
     limit: int | None = None
     seed: int = 0
@@ -225,7 +225,7 @@ def side_by_side(
     boxes = connected_boxes(mask)
     largest = max(boxes, key=lambda box: box.height * box.width)
     centre_y, centre_x = (largest.top + largest.bottom) // 2, (largest.left + largest.right) // 2
-    crop_h, crop_w = min(tile, height), min(tile, width)
+    crop_h, crop_w = min(tile, height), min(small[1], width)  # the crop is as wide as the scaled whole image
     top = int(np.clip(centre_y - crop_h // 2, 0, height - crop_h))
     left = int(np.clip(centre_x - crop_w // 2, 0, width - crop_w))
     columns = []

@@ -81,9 +81,7 @@ def _check_image(name: str, image: np.ndarray) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"{name} must be an H x W x 3 RGB array, got shape {image.shape}")
     if not np.issubdtype(image.dtype, np.floating):
-        raise ValueError(
-            f"{name} must be float in [0, 1], got dtype {image.dtype} (convert with io, or / 255)"
-        )
+        raise ValueError(f"{name} must be float in [0, 1], got dtype {image.dtype} (convert with io, or / 255)")
     if image.size == 0:
         raise ValueError(f"{name} is empty (shape {image.shape})")
     low, high = float(image.min()), float(image.max())
@@ -98,9 +96,7 @@ def _check_mask(mask: np.ndarray, shape: tuple[int, ...] | None = None) -> np.nd
     mask = np.asarray(mask)
     if mask.dtype != np.bool_ or mask.ndim != 2:
         # No guessing of polarity or threshold here: io owns the conversion to the canonical bool mask.
-        raise ValueError(
-            f"mask must be a bool H x W array (True = hole), got {mask.dtype} of shape {mask.shape}"
-        )
+        raise ValueError(f"mask must be a bool H x W array (True = hole), got {mask.dtype} of shape {mask.shape}")
     if shape is not None and mask.shape != shape:
         raise ValueError(f"mask shape {mask.shape} does not match image size {shape}")
     return mask
@@ -156,14 +152,10 @@ _StripSums = Callable[[slice, slice, slice, np.ndarray | None], np.ndarray]
 
 
 def _map_sums(maps: Sequence[np.ndarray], hole_rows: np.ndarray | None) -> np.ndarray:
-    return np.array(
-        [(values.sum(), 0.0 if hole_rows is None else values[hole_rows].sum()) for values in maps]
-    )
+    return np.array([(values.sum(), 0.0 if hole_rows is None else values[hole_rows].sum()) for values in maps])
 
 
-def _strip_means(
-    work: _StripSums, shape: tuple[int, ...], halo: int, hole: np.ndarray | None
-) -> list[_Means]:
+def _strip_means(work: _StripSums, shape: tuple[int, ...], halo: int, hole: np.ndarray | None) -> list[_Means]:
     """Runs ``work`` on every strip of a plane and turns its sums into means over the plane and over the hole.
 
     Strips run on several threads at once: numpy, numba kernels and OpenCV release the GIL, and OpenCV's own
@@ -343,9 +335,7 @@ def _ssim_means(
         mu_x, mu_y = _blur(x_strip)[inner], _blur(y_strip)[inner]
         masked = hole_rows is not None
         hole_strip = np.ascontiguousarray(hole_rows) if masked else _NO_HOLE
-        ssim_sum, cs_sum, ssim_hole, cs_hole = kernel(
-            mu_x, mu_y, sum_squares, cross, hole_strip, masked, c1, c2
-        )
+        ssim_sum, cs_sum, ssim_hole, cs_hole = kernel(mu_x, mu_y, sum_squares, cross, hole_strip, masked, c1, c2)
         if hole_only:
             ssim_sum = cs_sum = math.nan
         return np.array([(ssim_sum, ssim_hole), (cs_sum, cs_hole)])
@@ -628,12 +618,9 @@ def band_ssim(
     result, truth, mask = _check_inputs(result, truth, mask)
     holes = _hole_pyramid(mask, levels)
     per_channel = [
-        _band_ssim_channel(x, y, holes, levels, hole_only=mask is not None)
-        for x, y in _channels(result, truth)
+        _band_ssim_channel(x, y, holes, levels, hole_only=mask is not None) for x, y in _channels(result, truth)
     ]
-    return [
-        _channel_mean([m.pick(mask is not None) for m in level]) for level in zip(*per_channel, strict=True)
-    ]
+    return [_channel_mean([m.pick(mask is not None) for m in level]) for level in zip(*per_channel, strict=True)]
 
 
 def evaluate(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, float]:

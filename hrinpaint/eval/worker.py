@@ -158,7 +158,7 @@ class Worker:
     def stop(self, kill: bool = False) -> None:
         if self._process is None:
             return
-        if kill:
+        if kill or self._connection is None:
             self._process.kill()
         else:
             try:
@@ -166,7 +166,7 @@ class Worker:
             except (BrokenPipeError, OSError):
                 pass
         self._process.join(timeout=10)
-        self._process = None
+        self._process = self._connection = None
 
     def __enter__(self) -> Worker:
         return self

@@ -34,25 +34,26 @@ def diffuse(image: np.ndarray, mask: np.ndarray, radius: float, flags: int) -> n
     return np.where(mask[:, :, None], filled, image)
 
 
-class TeleaFiller:
+class _DiffusionFiller:
+    """An OpenCV diffusion method, chosen by the subclass's ``flags``."""
+
+    Config = DiffusionConfig
+    flags: int
+
+    def __init__(self, config: DiffusionConfig | None = None) -> None:
+        self.config = config or DiffusionConfig()
+
+    def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
+        return FillResult(diffuse(image, mask, self.config.radius, self.flags))
+
+
+class TeleaFiller(_DiffusionFiller):
     """Telea (2004) fast-marching inpainting."""
 
-    Config = DiffusionConfig
-
-    def __init__(self, config: DiffusionConfig | None = None) -> None:
-        self.config = config or DiffusionConfig()
-
-    def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
-        return FillResult(diffuse(image, mask, self.config.radius, cv2.INPAINT_TELEA))
+    flags = cv2.INPAINT_TELEA
 
 
-class NavierStokesFiller:
+class NavierStokesFiller(_DiffusionFiller):
     """Bertalmio et al. (2001) Navier-Stokes inpainting."""
 
-    Config = DiffusionConfig
-
-    def __init__(self, config: DiffusionConfig | None = None) -> None:
-        self.config = config or DiffusionConfig()
-
-    def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
-        return FillResult(diffuse(image, mask, self.config.radius, cv2.INPAINT_NS))
+    flags = cv2.INPAINT_NS

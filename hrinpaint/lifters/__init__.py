@@ -5,6 +5,8 @@ from hrinpaint.registry import Registry
 
 LIFTERS: Registry[Lifter] = Registry("lifter")
 LIFTERS.register("upsample", "hrinpaint.lifters.upsample:UpsampleLifter", "bicubic upsampling of the fill (baseline)")
-LIFTERS.register("cra", "hrinpaint.lifters.cra:CraLifter", "contextual residual aggregation: context detail moved into the hole")
+LIFTERS.register(
+    "cra", "hrinpaint.lifters.cra:CraLifter", "contextual residual aggregation: context detail moved into the hole"
+)
 
 __all__ = ["LIFTERS", "Lifter"]

@@ -28,9 +28,7 @@ class ScalableConfig(Protocol):
 ConfigT = TypeVar("ConfigT", bound=ScalableConfig)
 
 
-def redraw_until_small(
-    draw: Callable[[], np.ndarray], max_hole_fraction: float, max_tries: int
-) -> np.ndarray:
+def redraw_until_small(draw: Callable[[], np.ndarray], max_hole_fraction: float, max_tries: int) -> np.ndarray:
     """Calls ``draw`` until its hole is non-empty and covers at most ``max_hole_fraction`` of the image.
 
     LaMa drops generated masks over half the image; rejection keeps the shape distribution of the rest
@@ -114,9 +112,7 @@ class DeepFillMask:
     """
 
     strokes: BrushStrokes = field(default_factory=BrushStrokes)
-    box: RandomBoxes = field(
-        default_factory=lambda: RandomBoxes(1, 1, min_size=96, max_size=128, reference_size=256)
-    )
+    box: RandomBoxes = field(default_factory=lambda: RandomBoxes(1, 1, min_size=96, max_size=128, reference_size=256))
     box_probability: float = 0.5
     max_hole_fraction: float = 0.5
     max_tries: int = 20

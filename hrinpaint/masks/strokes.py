@@ -69,9 +69,7 @@ class LamaStrokes:
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_strokes <= self.max_strokes or self.max_strokes < 1:
-            raise InpaintError(
-                f"stroke counts need 0 <= min <= max >= 1, got {self.min_strokes}..{self.max_strokes}"
-            )
+            raise InpaintError(f"stroke counts need 0 <= min <= max >= 1, got {self.min_strokes}..{self.max_strokes}")
         if self.max_segments < 1 or self.max_angle < 1:
             raise InpaintError("max_segments and max_angle must be at least 1")
         if min(self.max_length, self.max_width, self.min_length, self.min_width) < 0:
