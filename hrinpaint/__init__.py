@@ -5,7 +5,7 @@ Canonical data: image float32 ``H x W x 3`` RGB in [0, 1]; mask bool ``H x W``, 
 Quick use::
 
     import hrinpaint
-    result = hrinpaint.inpaint(image, mask, method="telea+upsample")
+    result = hrinpaint.inpaint(image, mask)  # or method="telea+cra", ...
 
 Importing this package imports no method and no heavy dependency; they load on first use.
 """

@@ -163,14 +163,14 @@ def cmd_masks(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from hrinpaint.eval.bench import BenchConfig, run_bench
+    from hrinpaint.eval.bench import DEFAULT_METHODS, BenchConfig, run_bench
     from hrinpaint.eval.peers import DEFAULT_PEERS
 
     config = BenchConfig(
         data=args.data,
         masks=tuple(args.masks),
         sizes=tuple(int(size) for size in args.sizes),
-        methods=tuple(args.methods),
+        methods=tuple(args.methods) if args.methods is not None else DEFAULT_METHODS,
         peers=tuple(args.peers) if args.peers is not None else DEFAULT_PEERS,
         out=args.out,
         limit=args.limit,
@@ -219,7 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--data", required=True, help="folder of ground-truth photos")
     bench.add_argument("--masks", type=_csv, default=["thick", "box"], help="mask kinds, comma-separated")
     bench.add_argument("--sizes", type=_csv, default=["512"], help="long sides, comma-separated")
-    bench.add_argument("--methods", type=_csv, default=["telea+upsample"], help="project methods, comma-separated")
+    bench.add_argument(
+        "--methods",
+        type=_csv,
+        default=None,
+        help="project methods (default: telea+upsample, telea+cra, patchmatch+cra)",
+    )
     bench.add_argument(
         "--peers",
         type=_csv,

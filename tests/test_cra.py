@@ -281,3 +281,25 @@ def test_options_change_the_result_but_stay_exact_outside():
 def test_config_is_validated(config):
     with pytest.raises(ValueError):
         CraConfig(**config)
+
+
+def test_filler_attention_can_be_ignored():
+    from hrinpaint.fillers.attention import OffsetField
+    from hrinpaint.fillers.base import FillResult
+    from hrinpaint.lifters.cra import CraConfig, CraLifter
+
+    rng = np.random.default_rng(0)
+    image = rng.random((96, 128, 3), dtype=np.float32)
+    mask = np.zeros((96, 128), bool)
+    mask[40:60, 50:80] = True
+    working_mask = np.zeros((48, 64), bool)
+    working_mask[20:30, 25:40] = True
+    small = rng.random((48, 64, 3), dtype=np.float32)
+    # every hole pixel copies from the top-left corner
+    sources = np.zeros((48, 64, 1, 2), np.int32)
+    field = OffsetField(sources, np.ones((48, 64, 1), np.float32))
+    with_field = CraLifter().lift(image, mask, FillResult(small, field), working_mask)
+    ignored = CraLifter(CraConfig(use_filler_attention=False)).lift(image, mask, FillResult(small, field), working_mask)
+    plain = CraLifter().lift(image, mask, FillResult(small), working_mask)
+    assert np.array_equal(ignored, plain)
+    assert not np.array_equal(with_field[mask], plain[mask])

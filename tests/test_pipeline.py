@@ -137,7 +137,7 @@ def test_pixel_limit():
 
 def test_method_names():
     assert resolve_method(None).name == DEFAULT_METHOD
-    assert resolve_method("telea").name == "telea+upsample"
+    assert resolve_method("telea").name == "telea+cra"
     assert resolve_method("ns+upsample").lifter == "upsample"
     assert "telea+upsample" in available_methods()
     with pytest.raises(UnknownNameError, match="unknown method 'nope'"):

@@ -43,6 +43,9 @@ REPORT_COLUMNS = (
     ("peak_mb", "peak MB"),
 )
 
+#: Methods run when none are named: the naive baseline (Telea at the working size, then bicubic) and the lifters.
+DEFAULT_METHODS = ("telea+upsample", "telea+cra", "patchmatch+cra")
+
 #: A peer that times out this many times at one size is not run again at that size.
 PEER_STRIKES = 2
 
@@ -54,7 +57,7 @@ class BenchConfig:
     data: str
     masks: tuple[str, ...] = ("thick", "box")
     sizes: tuple[int, ...] = (512,)
-    methods: tuple[str, ...] = ("telea+upsample",)
+    methods: tuple[str, ...] = DEFAULT_METHODS
     peers: tuple[str, ...] = DEFAULT_PEERS
     out: str = "bench-out"
     limit: int | None = None

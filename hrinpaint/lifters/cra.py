@@ -78,6 +78,8 @@ class CraConfig:
     proximity: score lost per cell of distance between a hole cell and a context cell; nearby context is the
         better guess when the fill (diffusion, say) says little about texture.
     match_energy: restore the contrast that blending independent patches averages away (see :class:`DetailSum`).
+    use_filler_attention: use the attention the filler returns (a PatchMatch offset field, a network's cell
+        attention) when there is one; False always computes attention from the filled working image.
     chunk_size: hole cells whose similarities are computed at once (bounds memory).
     """
 
@@ -92,6 +94,7 @@ class CraConfig:
     structure_weight: float = 4.0
     proximity: float = 1.0
     match_energy: bool = True
+    use_filler_attention: bool = True
     chunk_size: int = 256
 
     def __post_init__(self) -> None:
@@ -138,7 +141,7 @@ class CraLifter(Lifter):
             return np.clip(result, 0.0, 1.0, out=result)
         residual = ContextResidual(image, working_shape)
         detail = DetailSum(result, mask)
-        attention = filled.attention
+        attention = filled.attention if self.config.use_filler_attention else None
         if isinstance(attention, OffsetField):
             transfer_offsets(residual, mask, working_mask, attention, detail)
             # the field blends between working pixels, so its ramps are one working pixel wide
