@@ -34,6 +34,12 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", "-m", default=None, help="filler+lifter or alias (default: the measured best)")
     parser.add_argument("--working-size", type=int, default=512, help="long side of the working resolution")
     parser.add_argument("--invert-mask", action="store_true", help="mask is zero (black) where the hole is")
+    parser.add_argument(
+        "--mask-threshold",
+        type=float,
+        default=0.0,
+        help="hole where the mask is above this fraction of white (default 0: any non-zero; 0.5 for JPEG masks)",
+    )
     parser.add_argument("--grow", type=int, default=0, help="grow the hole by this many pixels (rough masks)")
     parser.add_argument("--max-pixels", type=int, default=400_000_000, help="largest image accepted, in pixels")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the output (1-100)")
@@ -65,7 +71,13 @@ def _inpaint_file(image_path: str, mask_path: str, output: str, args: argparse.N
 
     io.check_output_path(output, [image_path, mask_path], overwrite=args.overwrite)
     loaded = io.read_image(image_path, max_pixels=args.max_pixels)
-    mask = io.read_mask(mask_path, shape=loaded.pixels.shape[:2], invert=args.invert_mask, max_pixels=args.max_pixels)
+    mask = io.read_mask(
+        mask_path,
+        shape=loaded.pixels.shape[:2],
+        invert=args.invert_mask,
+        max_pixels=args.max_pixels,
+        threshold=args.mask_threshold,
+    )
     if not mask.any():
         if Path(image_path).suffix.lower() == Path(output).suffix.lower():
             io.copy_file(image_path, output, overwrite=args.overwrite)

@@ -198,7 +198,7 @@ def _as_dtype(array: np.ndarray, dtype: np.dtype) -> np.ndarray:
 # --------------------------------------------------------------------------------------------- masks
 
 
-def mask_from_array(array: np.ndarray, invert: bool = False) -> np.ndarray:
+def mask_from_array(array: np.ndarray, invert: bool = False, threshold: float = 0.0) -> np.ndarray:
     """Applies the mask polarity rules to an in-memory array and returns bool ``H x W``, True = hole.
 
     Rules: a pixel that is non-zero in any colour channel is a hole. An array with an alpha channel (2
@@ -210,17 +210,19 @@ def mask_from_array(array: np.ndarray, invert: bool = False) -> np.ndarray:
         array: ``H x W`` or ``H x W x C`` with C in 1..4; bool, integer or float (opaque alpha is the dtype's
             maximum, 1.0 for floats).
         invert: True when the mask marks the pixels to keep instead of the hole.
+        threshold: a pixel is a hole when its value is above this fraction of full scale (0 = any non-zero);
+            about 0.5 suits JPEG masks, whose compression noise makes near-black pixels non-zero.
 
     Returns:
         Bool ``H x W``.
     """
     array = np.asarray(array)
     if array.ndim == 2:
-        return _hole_from(array, None, invert)
+        return _hole_from(array, None, invert, threshold)
     if array.ndim == 3 and array.shape[2] in (1, 3):
-        return _hole_from(array, None, invert)
+        return _hole_from(array, None, invert, threshold)
     if array.ndim == 3 and array.shape[2] in (2, 4):
-        return _hole_from(array[:, :, :-1], array[:, :, -1], invert)
+        return _hole_from(array[:, :, :-1], array[:, :, -1], invert, threshold)
     raise InputError(f"mask must be H x W or H x W x C with 1 to 4 channels, got shape {array.shape}")
 
 
@@ -232,13 +234,15 @@ def _opaque_value(dtype: np.dtype) -> float | int | bool:
     return 1.0
 
 
-def _hole_from(colour: np.ndarray, alpha: np.ndarray | None, invert: bool) -> np.ndarray:
+def _hole_from(colour: np.ndarray, alpha: np.ndarray | None, invert: bool, threshold: float = 0.0) -> np.ndarray:
+    if not 0.0 <= threshold < 1.0:
+        raise InputError(f"mask threshold must be in [0, 1), got {threshold}")
     if alpha is not None and not np.all(alpha == _opaque_value(alpha.dtype)):
-        hole = alpha > 0
-    elif colour.ndim == 3:
-        hole = np.any(colour != 0, axis=2)
+        hole = alpha > threshold * _opaque_value(alpha.dtype)
     else:
-        hole = colour != 0
+        # a threshold above 0 ignores the near-black noise that JPEG compression leaves in a mask
+        level = threshold * _opaque_value(colour.dtype)
+        hole = np.any(colour > level, axis=2) if colour.ndim == 3 else colour > level
     if invert:
         hole = ~hole
     return np.ascontiguousarray(hole, dtype=bool)
@@ -332,6 +336,7 @@ def read_mask(
     shape: tuple[int, int] | None = None,
     invert: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    threshold: float = 0.0,
 ) -> np.ndarray:
     """Reads a mask file as bool ``H x W``, True = hole, with the rules of :func:`mask_from_array`.
 
@@ -343,19 +348,20 @@ def read_mask(
         shape: The image's ``(height, width)``; a mask of another size is an error.
         invert: True when the mask marks the pixels to keep.
         max_pixels: Refuse masks with more pixels than this, checked from the header.
+        threshold: See :func:`mask_from_array`; 0 keeps "any non-zero pixel is a hole".
 
     Returns:
         Bool ``H x W``.
 
     Raises:
-        InputError: The file cannot be read, or its size differs from ``shape``.
+        InputError: The file cannot be read, its size differs from ``shape``, or the threshold is not in [0, 1).
     """
     path = os.fspath(path)
     decoded = _decode(path, max_pixels, "mask ")
     height, width = decoded.colour.shape[:2]
     if shape is not None and (height, width) != tuple(shape):
         raise InputError(f"mask '{path}' is {width}x{height} but image is {shape[1]}x{shape[0]} (width x height)")
-    return _hole_from(decoded.colour, decoded.alpha, invert)
+    return _hole_from(decoded.colour, decoded.alpha, invert, threshold)
 
 
 def _decode(path: str, max_pixels: int, what: str) -> _Decoded:

@@ -631,3 +631,26 @@ def test_bad_quality_and_pixels(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="H x W x 3"):
         write_image(tmp_path / "out.png", np.zeros((4, 4), np.uint8))
     assert _files(tmp_path) == []
+
+
+def test_mask_threshold_ignores_jpeg_noise(tmp_path):
+    keep = np.full((40, 60), 255, np.uint8)
+    keep[10:30, 20:45] = 0  # black = hole, as HiFill's JPEG masks draw it
+    path = tmp_path / "hifill_mask.jpg"
+    Image.fromarray(keep).save(path, quality=75)
+    noisy = read_mask(path, invert=True)  # strict rule: any non-zero is "keep", so JPEG noise eats the hole
+    clean = read_mask(path, invert=True, threshold=0.5)
+    expected = keep == 0
+    assert (clean != expected).sum() <= 0.02 * expected.size
+    assert (noisy != expected).sum() > (clean != expected).sum()
+    with pytest.raises(InputError, match="threshold"):
+        read_mask(path, threshold=1.5)
+
+
+def test_mask_threshold_applies_to_arrays_and_alpha():
+    grey = np.array([[0, 10, 200]], np.uint8)
+    assert mask_from_array(grey).tolist() == [[False, True, True]]
+    assert mask_from_array(grey, threshold=0.5).tolist() == [[False, False, True]]
+    painted = np.zeros((1, 3, 4), np.uint8)
+    painted[0, :, 3] = [0, 30, 255]
+    assert mask_from_array(painted, threshold=0.5).tolist() == [[False, False, True]]
