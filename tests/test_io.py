@@ -654,3 +654,14 @@ def test_mask_threshold_applies_to_arrays_and_alpha():
     painted = np.zeros((1, 3, 4), np.uint8)
     painted[0, :, 3] = [0, 30, 255]
     assert mask_from_array(painted, threshold=0.5).tolist() == [[False, False, True]]
+
+
+def test_from_float_fast_image_path_matches_the_reference_formula() -> None:
+    image = np.random.default_rng(2).uniform(-0.3, 1.3, (37, 53, 3)).astype(np.float32)
+    image[0, 0] = [0.5 / 255, 1.5 / 255, 2.5 / 255]  # ties round to even
+    image[1, 0] = [np.nan, np.inf, -np.inf]
+    # the numpy path's formula, in float32 like from_float (where 0.5/255 * 255 is exactly 0.5)
+    with np.errstate(over="ignore"):  # inf * 255 is inf, as intended
+        reference = np.clip(np.rint(np.nan_to_num(image, nan=0.0) * np.float32(255)), 0, 255).astype(np.uint8)
+    assert np.array_equal(hio.from_float(image, np.uint8), reference)
+    assert np.array_equal(hio.from_float(image[:, :, :1], np.uint8), reference[:, :, :1])

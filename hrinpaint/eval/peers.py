@@ -19,12 +19,13 @@ import cv2
 import numpy as np
 
 from hrinpaint.errors import InputError
+from hrinpaint.io import from_float
 
 PeerFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 def _to_bytes(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    return from_float(image, np.uint8)
 
 
 def opencv_telea(image: np.ndarray, mask: np.ndarray) -> np.ndarray:

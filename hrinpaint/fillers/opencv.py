@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from hrinpaint.fillers.base import FillResult, check_fill_input
+from hrinpaint.io import from_float
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ def diffuse(image: np.ndarray, mask: np.ndarray, radius: float, flags: int) -> n
     """Runs ``cv2.inpaint`` on float input without quantising: OpenCV only takes 8-bit images, so the 8-bit fill
     is used for hole pixels only and known pixels keep their float values."""
     check_fill_input(image, mask)
-    as_bytes = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    as_bytes = from_float(image, np.uint8)
     filled = cv2.inpaint(as_bytes, mask.astype(np.uint8), radius, flags).astype(np.float32) / 255.0
     return np.where(mask[:, :, None], filled, image)
 
