@@ -86,14 +86,17 @@ class Inpainter:
         """The regions of interest that this pipeline fills for ``mask``."""
         return hole_regions(mask, self.options.context, self.options.min_margin)
 
-    def working_shape(self, mask: np.ndarray) -> tuple[int, int]:
-        """Working size for a region's mask: the configured long side, doubled while the downsampled mask would
-        leave no known pixel (a thin frame of context around a huge hole)."""
+    def working_mask(self, mask: np.ndarray) -> np.ndarray:
+        """A region's mask at its working size: the configured long side, doubled while the downsampled mask would
+        leave no known pixel (a thin frame of context around a huge hole); ``mask`` itself at native size."""
         long_side = self.options.working_size
         while True:
             shape = fit_long_side(mask.shape, long_side)
-            if shape == mask.shape or not downsample_mask(mask, shape).all():
-                return shape
+            if shape == mask.shape:
+                return mask
+            working = downsample_mask(mask, shape)
+            if not working.all():
+                return working
             long_side *= 2
 
     def __call__(self, image: np.ndarray, mask: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
@@ -125,7 +128,7 @@ class Inpainter:
             region = to_float(image[box.slices])
             hole_channels = hole_mask[:, :, None]
             np.copyto(region[hole], 0.0, where=hole_channels)  # the hole's old content must not leak into the fill
-            filled = self.lifter.run(region, region_mask, self.filler, self.working_shape(region_mask))
+            filled = self.lifter.run(region, region_mask, self.filler, self.working_mask(region_mask))
             if filled.shape != region.shape:
                 raise RuntimeError(f"{self.name} returned {filled.shape} for a region of {region.shape}")
             np.copyto(result[box.slices][hole], _as_dtype(filled[hole], image.dtype), where=hole_channels)

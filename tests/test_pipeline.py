@@ -100,11 +100,12 @@ def test_working_size_grows_when_the_downsampled_mask_would_be_all_hole():
     inpainter = Inpainter(SpyFiller(), UpsampleLifter(), PipelineOptions(working_size=16))
     mask = np.ones((400, 400), bool)
     mask[:, :2] = False  # a 2-pixel strip of context
-    shape = inpainter.working_shape(mask)
-    assert max(shape) > 16
+    working = inpainter.working_mask(mask)
+    assert max(working.shape) > 16
     from hrinpaint.ops.resize import downsample_mask
 
-    assert not downsample_mask(mask, shape).all()
+    assert not working.all()
+    assert np.array_equal(working, downsample_mask(mask, working.shape))
 
 
 def test_empty_mask_returns_copy():

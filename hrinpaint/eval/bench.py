@@ -26,7 +26,7 @@ from hrinpaint.eval.aggregate import MetricAccumulator
 from hrinpaint.eval.metrics import evaluate, mask_area_bin
 from hrinpaint.eval.peers import DEFAULT_PEERS, PEERS
 from hrinpaint.eval.worker import Worker
-from hrinpaint.io import IMAGE_SUFFIXES, read_image
+from hrinpaint.io import IMAGE_SUFFIXES, read_image, write_image
 from hrinpaint.masks import generate_mask
 from hrinpaint.methods import resolve_method
 from hrinpaint.ops.resize import area_downsample, fit_long_side
@@ -166,7 +166,7 @@ def run_bench(config: BenchConfig, quiet: bool = False) -> MetricAccumulator:
                         log(_progress_line(row))
                     if config.save_images and outputs:
                         sheet = side_by_side(holed, truth, mask, outputs, config.sheet_tile)
-                        _write_png(out / "sheets" / f"{photo.stem}_{size}_{kind}.png", sheet)
+                        write_image(out / "sheets" / f"{photo.stem}_{size}_{kind}.png", sheet, overwrite=True)
     report = render_report(accumulator, config)
     (out / "report.md").write_text(report)
     log(report)
@@ -243,12 +243,6 @@ def side_by_side(
         columns.append(column)
         columns.append(np.full((column.shape[0], 4, 3), 255, np.uint8))
     return np.concatenate(columns[:-1], axis=1)
-
-
-def _write_png(path: Path, pixels: np.ndarray) -> None:
-    from PIL import Image
-
-    Image.fromarray(pixels).save(path)
 
 
 __all__ = ["BenchConfig", "find_photos", "render_report", "run_bench", "side_by_side"]

@@ -7,7 +7,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.ops.resize import area_downsample, downsample_mask
+from hrinpaint.ops.resize import area_downsample
 
 
 class Lifter(ABC):
@@ -18,17 +18,18 @@ class Lifter(ABC):
     the two (a generator pyramid, zoom-in refinement) overrides :meth:`run` instead.
     """
 
-    def run(self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_shape: tuple[int, int]) -> np.ndarray:
-        """Fills ``image`` where ``mask`` is True.
+    def run(self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray) -> np.ndarray:
+        """Fills ``image`` where ``mask`` is True, working at the size of ``working_mask``.
 
         Shape:
-            image: ``H x W x 3`` float32 in [0, 1], hole pixels zeroed; mask: ``H x W`` bool.
+            image: ``H x W x 3`` float32 in [0, 1], hole pixels zeroed; mask: ``H x W`` bool;
+            working_mask: ``h x w`` bool, ``mask`` downsampled (any covered hole pixel makes a hole), or ``mask``
+            itself when the region is filled at its own resolution.
             Returns ``H x W x 3`` float32; only its hole pixels are used by the caller.
         """
-        if tuple(working_shape) == image.shape[:2]:
+        if working_mask.shape == mask.shape:
             return filler.fill(image, mask).image
-        working_mask = downsample_mask(mask, working_shape)
-        working_image = area_downsample(image, working_shape)
+        working_image = area_downsample(image, working_mask.shape)
         working_image[working_mask] = 0.0  # cells that averaged hole zeros in are holes too; clear them
         filled = filler.fill(working_image, working_mask)
         return self.lift(image, mask, filled, working_mask)
