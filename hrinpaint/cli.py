@@ -159,6 +159,66 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from hrinpaint.fillers.hifill import shipped_weights
+    from hrinpaint.nn.weights import read_manifest
+
+    paths = [Path(p) for p in args.weights] if args.weights else sorted(shipped_weights().parent.glob("*.safetensors"))
+    if not paths:
+        print("no shipped weights")
+    for path in paths:
+        manifest = read_manifest(path)
+        training = manifest.get("training", {})
+        hours = training.get("seconds", 0) / 3600
+        print(f"{path.name}: {manifest['model']}, {manifest.get('parameters', '?')} parameters, {manifest['config']}")
+        print(
+            f"  trained {training.get('steps', '?')} steps x batch {training.get('batch_size', '?')} at "
+            f"{training.get('resolution', '?')} px in {hours:.2f} h on {training.get('data')}"
+        )
+        for key, value in manifest.get("validation", {}).items():
+            print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
+        print(f"  sha256 {manifest['sha256']}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from hrinpaint.train.config import load_config
+    from hrinpaint.train.loop import train
+
+    config = load_config(args.config)
+    overrides = (("steps", args.steps), ("threads", args.threads), ("device", args.device))
+    changes = {key: value for key, value in overrides if value is not None}
+    config = config.replace(**changes)
+
+    def show(record: dict[str, Any]) -> None:
+        if args.quiet:
+            return
+        if "validation" in record:
+            values = ", ".join(f"{k} {v:.4f}" for k, v in record["validation"].items())
+            print(f"step {record['step']}: validation {values}", flush=True)
+        else:
+            values = ", ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in ("step", "seconds"))
+            print(f"step {record['step']} ({record['seconds']:.0f} s): {values}", flush=True)
+
+    train(config, args.run, resume=args.resume, on_log=show)
+    if args.export:
+        from hrinpaint.train.export import export_run
+
+        manifest = export_run(args.run, args.export)
+        if not args.quiet:
+            print(f"wrote {args.export} (sha256 {manifest['sha256'][:12]})")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from hrinpaint.train.export import export_run
+
+    manifest = export_run(args.run, args.output)
+    if not args.quiet:
+        print(f"wrote {args.output}: {manifest['training']['steps']} steps, validation {manifest['validation']}")
+    return 0
+
+
 def cmd_masks(args: argparse.Namespace) -> int:
     import numpy as np
 
@@ -226,6 +286,27 @@ def build_parser() -> argparse.ArgumentParser:
     masks.add_argument("-o", "--output", required=True)
     masks.add_argument("--quiet", "-q", action="store_true")
     masks.set_defaults(handler=cmd_masks)
+
+    models = commands.add_parser("models", help="list the shipped (or given) weights and how they measured")
+    models.add_argument("weights", nargs="*", help=".safetensors files (default: the shipped ones)")
+    models.set_defaults(handler=cmd_models)
+
+    train = commands.add_parser("train", help="train a generator from a TOML config")
+    train.add_argument("config", help="TOML training config (see configs/)")
+    train.add_argument("--run", required=True, help="run folder: config, checkpoint and log go here")
+    train.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+    train.add_argument("--steps", type=int, default=None, help="override the number of steps")
+    train.add_argument("--threads", type=int, default=None, help="override the torch CPU threads")
+    train.add_argument("--device", default=None, help="cpu, cuda or auto (overrides the config)")
+    train.add_argument("--export", default=None, help="after training, write the weights here (.safetensors)")
+    train.add_argument("--quiet", "-q", action="store_true")
+    train.set_defaults(handler=cmd_train)
+
+    export = commands.add_parser("export", help="write a training run's generator as .safetensors + manifest")
+    export.add_argument("run", help="run folder")
+    export.add_argument("-o", "--output", required=True, help="output .safetensors path")
+    export.add_argument("--quiet", "-q", action="store_true")
+    export.set_defaults(handler=cmd_export)
 
     bench = commands.add_parser("bench", help="measure methods and peers on photos with generated holes")
     bench.add_argument("--data", required=True, help="folder of ground-truth photos")

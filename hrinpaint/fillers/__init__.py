@@ -11,5 +11,10 @@ FILLERS.register(
     "hrinpaint.fillers.patchmatch:PatchMatchFiller",
     "multi-scale PatchMatch completion (Wexler/Barnes); sharp textures, no weights",
 )
+FILLERS.register(
+    "hifill",
+    "hrinpaint.fillers.hifill:HiFillFiller",
+    "HiFill generator (CRA paper), trained here; its attention drives cra",
+)
 
 __all__ = ["FILLERS", "FillResult", "Filler"]

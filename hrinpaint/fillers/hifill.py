@@ -1,0 +1,110 @@
+"""The HiFill generator as a filler: a trained network fills the working image and hands its attention to ``cra``.
+
+The network runs at ``size`` (by default the resolution it was trained at, from its manifest); a larger working
+image is area-downsampled for it and its fill upsampled back. Its attention scores (one cell per 16 x 16 network
+pixels) become a :class:`~hrinpaint.fillers.attention.CellAttention`, so ``hifill+cra`` moves full-resolution
+residuals with the network's own choice of context, as in the paper.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hrinpaint.fillers.attention import CellAttention
+from hrinpaint.fillers.base import FillResult, check_fill_input
+from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side, resize_bilinear
+
+#: The weights that ship inside the package.
+SHIPPED_WEIGHTS = "hifill.safetensors"
+
+
+def shipped_weights(name: str = SHIPPED_WEIGHTS) -> Path:
+    """Path of a weights file shipped in ``hrinpaint/weights``."""
+    return Path(str(resources.files("hrinpaint") / "weights" / name))
+
+
+@dataclass(frozen=True)
+class HiFillFillerConfig:
+    """Options of the ``hifill`` filler.
+
+    Attributes:
+        weights: a ``.safetensors`` file with its manifest; None for the shipped generator.
+        size: long side the network runs at; None for its training resolution, 0 for the working size as given.
+        threads: torch CPU threads; 0 keeps torch's default.
+    """
+
+    weights: str | None = None
+    size: int | None = None
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.size is not None and self.size < 0:
+            raise ValueError(f"size must be >= 0, got {self.size}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
+
+
+_CACHE: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+
+def _load(path: Path) -> tuple[Any, dict[str, Any]]:
+    from hrinpaint.nn.weights import load_model
+
+    key = str(path.resolve())
+    if key not in _CACHE:
+        _CACHE[key] = load_model(path)
+    return _CACHE[key]
+
+
+class HiFillFiller:
+    """Fills with the HiFill generator (weights from :attr:`HiFillFillerConfig.weights` or the shipped ones)."""
+
+    Config = HiFillFillerConfig
+
+    def __init__(self, config: HiFillFillerConfig | None = None) -> None:
+        self.config = config or HiFillFillerConfig()
+        self.model, self.manifest = _load(Path(self.config.weights) if self.config.weights else shipped_weights())
+
+    @property
+    def network_size(self) -> int | None:
+        if self.config.size is None:
+            return int(self.manifest.get("training", {}).get("resolution", 0)) or None
+        return self.config.size or None
+
+    def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
+        import torch
+
+        check_fill_input(image, mask)
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        if not mask.any():
+            return FillResult(image.copy())
+        shape = image.shape[:2]
+        size = self.network_size
+        net_shape = fit_long_side(shape, size) if size else shape
+        net_image = area_downsample(image, net_shape) if net_shape != shape else image
+        net_mask = downsample_mask(mask, net_shape) if net_shape != shape else mask
+        with torch.inference_mode():
+            out = self.model(
+                torch.from_numpy(np.ascontiguousarray(net_image.transpose(2, 0, 1)))[None],
+                torch.from_numpy(net_mask.astype(np.float32))[None, None],
+            )
+        net_fill = out.image[0].permute(1, 2, 0).numpy()
+        fill = resize_bilinear(net_fill, shape) if net_shape != shape else net_fill
+        result = np.where(mask[..., None], fill, image).astype(np.float32)
+        return FillResult(result, self._attention(out, shape))
+
+    @staticmethod
+    def _attention(out: Any, shape: tuple[int, int]) -> CellAttention:
+        """The network's scores as cell attention over ``shape``; cells follow the network's 16 px grid."""
+        scores = out.scores[0].numpy()
+        hole = out.hole_cells[0, 0].numpy().reshape(-1) > 0.5
+        hole_cells = np.flatnonzero(hole)
+        context = np.flatnonzero(scores[hole_cells].sum(axis=0) > 0) if len(hole_cells) else np.zeros(0, np.int64)
+        weights = scores[np.ix_(hole_cells, context)].astype(np.float32)
+        return CellAttention(shape, out.grid, hole_cells.astype(np.int64), context.astype(np.int64), weights)

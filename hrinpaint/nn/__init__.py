@@ -1,0 +1,12 @@
+"""Network layers, generator families and their registry. Entries are lazy: importing this does not import torch.
+
+``MODELS.build("hifill", width=16)`` builds a generator from its typed config; :mod:`hrinpaint.nn.weights`
+loads shipped or trained weights with their manifest.
+"""
+
+from hrinpaint.registry import Registry
+
+MODELS: Registry = Registry("model")
+MODELS.register("hifill", "hrinpaint.nn.hifill:HiFillGenerator", "HiFill coarse-to-fine generator, shared attention")
+
+__all__ = ["MODELS"]

@@ -1,0 +1,122 @@
+"""Convolution building blocks shared by the generators: gated convolutions and their light-weight variants.
+
+A gated convolution computes features and a soft gate from the same input and multiplies them:
+``out = act(conv_f(x)) * sigmoid(gate(x))``. The gate lets a layer learn where its input is valid (a learnt,
+soft generalisation of partial convolution). The HiFill paper's light-weight variants change only how the gate is
+computed, which is where most of the cost of a full gated convolution goes:
+
+- ``"full"``: a ``k x k`` convolution to ``C_out`` gates (Yu et al.'s original);
+- ``"ds"``: depth-separable, a ``k x k`` depth-wise convolution then a ``1 x 1`` one to ``C_out`` gates;
+- ``"pw"``: pixel-wise, a ``1 x 1`` convolution to ``C_out`` gates;
+- ``"sc"``: single-channel, a ``k x k`` convolution to one gate broadcast over all channels;
+- ``"none"``: a plain convolution (for output layers).
+
+Every layer uses "same" padding (for odd kernels and any dilation), ELU and no normalisation.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+GateKind = Literal["full", "ds", "pw", "sc", "none"]
+GATE_KINDS: tuple[str, ...] = ("full", "ds", "pw", "sc", "none")
+
+
+def same_padding(kernel_size: int, dilation: int = 1) -> int:
+    """Padding that keeps the spatial size of a stride-1 convolution with an odd kernel."""
+    if kernel_size % 2 != 1:
+        raise ValueError(f"'same' padding needs an odd kernel, got {kernel_size}")
+    return dilation * (kernel_size - 1) // 2
+
+
+def gate_parameter_count(kind: GateKind, in_channels: int, out_channels: int, kernel_size: int) -> int:
+    """Weights (without biases) spent on the gate branch: the paper's Table 1."""
+    k2 = kernel_size * kernel_size
+    return {
+        "full": k2 * in_channels * out_channels,
+        "ds": k2 * in_channels + in_channels * out_channels,
+        "pw": in_channels * out_channels,
+        "sc": k2 * in_channels,
+        "none": 0,
+    }[kind]
+
+
+def gated(features: torch.Tensor, gate: torch.Tensor | None, activation: bool = True) -> torch.Tensor:
+    """The functional form of a gated convolution's output: ``elu(features) * sigmoid(gate)``.
+
+    Args:
+        features: ``B x C x H x W`` pre-activation features.
+        gate: ``B x C x H x W`` or ``B x 1 x H x W`` pre-sigmoid gate logits (broadcast), or None for no gate.
+        activation: apply ELU to the features.
+    """
+    out = F.elu(features) if activation else features
+    return out if gate is None else out * torch.sigmoid(gate)
+
+
+class GatedConv2d(nn.Module):
+    """A convolution with a (light-weight) learnt gate; "same" padding, so ``H_out = ceil(H / stride)``.
+
+    Shape:
+        input ``B x C_in x H x W``, output ``B x C_out x ceil(H / stride) x ceil(W / stride)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        dilation: int = 1,
+        gate: GateKind = "full",
+        activation: bool = True,
+    ) -> None:
+        super().__init__()
+        if gate not in GATE_KINDS:
+            raise ValueError(f"unknown gate {gate!r}; known: {', '.join(GATE_KINDS)}")
+        self.kind = gate
+        self.activation = activation
+        padding = same_padding(kernel_size, dilation)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation)
+        self.gate: nn.Module | None
+        if gate == "full":
+            self.gate = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation)
+        elif gate == "sc":
+            self.gate = nn.Conv2d(in_channels, 1, kernel_size, stride, padding, dilation)
+        elif gate == "pw":
+            self.gate = nn.Conv2d(in_channels, out_channels, 1, stride)
+        elif gate == "ds":
+            self.gate = nn.Sequential(
+                nn.Conv2d(in_channels, in_channels, kernel_size, stride, padding, dilation, groups=in_channels),
+                nn.Conv2d(in_channels, out_channels, 1),
+            )
+        else:
+            self.gate = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return gated(self.conv(x), None if self.gate is None else self.gate(x), self.activation)
+
+
+def upsample2x(x: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """Nearest-neighbour upsampling by two (or to ``size``), the decoder's resize before a convolution."""
+    if size is None:
+        return F.interpolate(x, scale_factor=2.0, mode="nearest")
+    return F.interpolate(x, size=size, mode="nearest")
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pads the bottom and right of ``x`` so that height and width are multiples of ``multiple``.
+
+    Returns the padded tensor and the original ``(H, W)`` to crop back to. Reflection needs the pad to be smaller
+    than the side; for tiny inputs it falls back to replication.
+    """
+    height, width = x.shape[-2:]
+    pad_h, pad_w = -height % multiple, -width % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x, (height, width)
+    if mode == "reflect" and (pad_h >= height or pad_w >= width):
+        mode = "replicate"
+    return F.pad(x, (0, pad_w, 0, pad_h), mode=mode), (height, width)

@@ -1,0 +1,144 @@
+"""Training and validation data: random crops of a photo folder with generated holes.
+
+This is one of the edges where files become canonical arrays. Photos are decoded once and kept in memory as
+uint8 (downscaled so their long side is at most ``preload_side``); every batch is then a pure function of
+``(seed, step)``, so a resumed run draws exactly the batches the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from hrinpaint.errors import InputError
+from hrinpaint.io import IMAGE_SUFFIXES, read_image, to_float
+from hrinpaint.masks import generate_mask
+from hrinpaint.masks.schedule import ProgressiveSchedule
+from hrinpaint.ops.resize import fit_long_side
+
+
+@dataclass
+class Batch:
+    """One training batch.
+
+    Attributes:
+        image: ``B x 3 x H x W`` float32 in [0, 1], the ground truth.
+        mask: ``B x 1 x H x W`` float32, 1 = hole.
+    """
+
+    image: torch.Tensor
+    mask: torch.Tensor
+
+
+def list_photos(folder: str | Path) -> list[Path]:
+    """Image files directly in ``folder``, sorted by name; an empty or missing folder is an error."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"training folder {folder} does not exist")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise InputError(f"no images in {folder}")
+    return paths
+
+
+def load_rgb8(path: Path, max_side: int, min_short_side: int = 0) -> np.ndarray:
+    """Decodes a photo to ``H x W x 3`` uint8 RGB, downscaled (area) so that its long side is at most ``max_side``
+    but its short side stays at least ``min_short_side`` (a panorama keeps enough height for a crop)."""
+    pixels = read_image(path).pixels
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[..., None], 3, axis=2)
+    pixels = pixels[..., :3]
+    if pixels.dtype != np.uint8:
+        pixels = (pixels.astype(np.float32) / np.iinfo(pixels.dtype).max * 255.0 + 0.5).astype(np.uint8)
+    height, width = pixels.shape[:2]
+    long_side = max(max_side, round(max(height, width) * min_short_side / min(height, width)))
+    new_size = fit_long_side((height, width), long_side)
+    if new_size != (height, width):
+        pixels = cv2.resize(pixels, (new_size[1], new_size[0]), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(pixels)
+
+
+class PhotoCrops:
+    """Random square crops with zoom jitter and flips, and holes from a progressive schedule.
+
+    A crop takes a window whose side is drawn uniformly between ``crop`` (native pixels) and the photo's short
+    side (the whole photo's extent, downscaled), then resizes it to ``crop``; so the network sees both fine
+    texture and whole-scene context, as it will at the working resolution.
+    """
+
+    def __init__(
+        self,
+        folder: str | Path,
+        crop: int,
+        schedule: ProgressiveSchedule,
+        seed: int = 0,
+        preload_side: int = 768,
+        limit: int | None = None,
+    ) -> None:
+        paths = list_photos(folder)[:limit]
+        self.photos = [load_rgb8(path, preload_side, crop) for path in paths]
+        small = [p for p, photo in zip(paths, self.photos) if min(photo.shape[:2]) < crop]
+        if small:
+            raise InputError(f"{len(small)} photos are smaller than the crop {crop}, for example {small[0]}")
+        self.crop = crop
+        self.schedule = schedule
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.photos)
+
+    def sample(self, rng: np.random.Generator, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """One ``crop x crop x 3`` float32 image and its bool hole mask."""
+        photo = self.photos[int(rng.integers(len(self.photos)))]
+        height, width = photo.shape[:2]
+        side = int(rng.integers(self.crop, min(height, width) + 1))
+        top = int(rng.integers(height - side + 1))
+        left = int(rng.integers(width - side + 1))
+        window = photo[top : top + side, left : left + side]
+        if side != self.crop:
+            window = cv2.resize(window, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
+        if rng.random() < 0.5:
+            window = window[:, ::-1]
+        image = to_float(np.ascontiguousarray(window))
+        mask = self.schedule.mask((self.crop, self.crop), step, rng)
+        return image, mask
+
+    def batch(self, step: int, size: int) -> Batch:
+        """The batch for ``step``: a pure function of ``(seed, step)``."""
+        rng = np.random.default_rng([self.seed, step])
+        samples = [self.sample(rng, step) for _ in range(size)]
+        images = np.stack([s[0] for s in samples]).transpose(0, 3, 1, 2)
+        masks = np.stack([s[1] for s in samples])[:, None].astype(np.float32)
+        return Batch(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(masks))
+
+
+@dataclass
+class ValidationItem:
+    """A fixed validation case: ``1 x 3 x H x W`` image, ``1 x 1 x H x W`` mask, and its name."""
+
+    name: str
+    image: torch.Tensor
+    mask: torch.Tensor
+
+
+def validation_set(
+    folder: str | Path, size: int, mask_kinds: tuple[str, ...], limit: int | None = None, seed: int = 0
+) -> list[ValidationItem]:
+    """Every photo of ``folder`` resized to long side ``size`` (aspect kept), once per mask kind, fixed masks."""
+    items = []
+    for index, path in enumerate(list_photos(folder)[:limit]):
+        image = to_float(load_rgb8(path, size))
+        for kind_index, kind in enumerate(mask_kinds):
+            mask = generate_mask(kind, image.shape[:2], seed=seed + 1000 * kind_index + index)
+            items.append(
+                ValidationItem(
+                    f"{path.stem}-{kind}",
+                    torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None],
+                    torch.from_numpy(mask.astype(np.float32))[None, None],
+                )
+            )
+    return items

@@ -1,0 +1,158 @@
+"""The HiFill trainer: one generator step (plus optional critic steps) returning named losses."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from hrinpaint.eval.metrics import l1, psnr
+from hrinpaint.nn.discriminator import PatchDiscriminator
+from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator
+from hrinpaint.train import losses
+from hrinpaint.train.config import TrainConfig
+from hrinpaint.train.data import Batch, ValidationItem
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when it is available."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def cosine_lr(step: int, steps: int, lr: float, lr_final: float) -> float:
+    """Cosine decay from ``lr`` at step 0 to ``lr_final`` at ``steps``."""
+    progress = min(max(step / max(steps, 1), 0.0), 1.0)
+    return lr_final + 0.5 * (lr - lr_final) * (1.0 + math.cos(math.pi * progress))
+
+
+class HiFillTrainer:
+    """Trains :class:`HiFillGenerator` with masked L1 on both branches, optional gradient, TV and GAN losses."""
+
+    model_name = "hifill"
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.model_config = HiFillConfig(**config.model)
+        self.device = resolve_device(config.device)
+        self.generator = HiFillGenerator(self.model_config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
+        self.discriminator: PatchDiscriminator | None = None
+        self.critic_optimizer: torch.optim.Optimizer | None = None
+        if config.adversarial_weight > 0:
+            self.discriminator = PatchDiscriminator(config.discriminator_width).to(self.device)
+            self.critic_optimizer = torch.optim.Adam(
+                self.discriminator.parameters(), lr=config.lr, betas=config.betas
+            )
+
+    def _set_lr(self, step: int) -> float:
+        lr = cosine_lr(step, self.config.steps, self.config.lr, self.config.lr_final)
+        for optimizer in (self.optimizer, self.critic_optimizer):
+            if optimizer is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+        return lr
+
+    def _critic_step(self, batch: Batch, fake: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+        assert self.discriminator is not None and self.critic_optimizer is not None
+        config = self.config
+        real_scores = self.discriminator(batch.image, batch.mask)
+        fake_scores = self.discriminator(fake.detach(), batch.mask)
+        if config.gan == "wgan-gp":
+            critic = losses.wgan_critic_loss(real_scores, fake_scores)
+            penalty = losses.gradient_penalty(
+                lambda x: self.discriminator(x, batch.mask), batch.image, fake, batch.mask, generator
+            )
+            total = critic + config.gp_weight * penalty
+            named = {"critic": critic.item(), "gradient_penalty": penalty.item()}
+        else:
+            total = losses.hinge_critic_loss(real_scores, fake_scores)
+            named = {"critic": total.item()}
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.critic_optimizer.step()
+        return named
+
+    def step(self, batch: Batch, step: int) -> dict[str, float]:
+        """One training step at ``step``; returns the named losses (floats) and the learning rate."""
+        config = self.config
+        batch = Batch(batch.image.to(self.device), batch.mask.to(self.device))
+        self.generator.train()
+        lr = self._set_lr(step)
+        generator = torch.Generator(self.device).manual_seed(config.seed * 1_000_003 + step)
+        out = self.generator(batch.image, batch.mask)
+        mask = batch.mask
+        named: dict[str, float] = {"lr": lr}
+
+        if self.discriminator is not None:
+            for _ in range(config.critic_steps):
+                named.update(self._critic_step(batch, out.image, generator))
+
+        refine_l1 = losses.masked_l1(out.refined, batch.image, mask, config.hole_weight, config.known_weight)
+        coarse_l1 = losses.masked_l1(out.coarse, batch.image, mask, config.hole_weight, config.known_weight)
+        total = refine_l1 + config.coarse_weight * coarse_l1
+        named["refine_l1"] = refine_l1.item()
+        named["coarse_l1"] = coarse_l1.item()
+        if config.gradient_weight > 0:
+            gradient = losses.gradient_loss(out.refined, batch.image, mask)
+            total = total + config.gradient_weight * gradient
+            named["gradient"] = gradient.item()
+        if config.tv_weight > 0:
+            tv = losses.total_variation(out.image, mask)
+            total = total + config.tv_weight * tv
+            named["tv"] = tv.item()
+        if self.discriminator is not None:
+            fake_scores = self.discriminator(out.image, mask)
+            adversarial = (
+                losses.wgan_generator_loss(fake_scores)
+                if config.gan == "wgan-gp"
+                else losses.hinge_generator_loss(fake_scores)
+            )
+            total = total + config.adversarial_weight * adversarial
+            named["adversarial"] = adversarial.item()
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        named["total"] = total.item()
+        return named
+
+    @torch.no_grad()
+    def validate(self, items: list[ValidationItem]) -> dict[str, float]:
+        """Hole PSNR and hole L1 of the generator's output on fixed cases, averaged per mask kind and overall."""
+        self.generator.eval()
+        per_kind: dict[str, list[tuple[float, float]]] = {}
+        for item in items:
+            output = self.generator(item.image.to(self.device), item.mask.to(self.device)).image
+            result = output[0].permute(1, 2, 0).cpu().numpy()
+            truth = item.image[0].permute(1, 2, 0).numpy()
+            hole = item.mask[0, 0].numpy() > 0.5
+            if not hole.any():
+                continue
+            kind = item.name.rsplit("-", 1)[-1]
+            per_kind.setdefault(kind, []).append((psnr(result, truth, hole), l1(result, truth, hole)))
+        summary: dict[str, float] = {}
+        for kind, values in sorted(per_kind.items()):
+            summary[f"{kind}_hole_psnr"] = float(np.mean([v[0] for v in values]))
+            summary[f"{kind}_hole_l1"] = float(np.mean([v[1] for v in values]))
+        everything = [v for values in per_kind.values() for v in values]
+        if everything:
+            summary["hole_psnr"] = float(np.mean([v[0] for v in everything]))
+            summary["hole_l1"] = float(np.mean([v[1] for v in everything]))
+        return summary
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"generator": self.generator.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.discriminator is not None and self.critic_optimizer is not None:
+            state["discriminator"] = self.discriminator.state_dict()
+            state["critic_optimizer"] = self.critic_optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.discriminator is not None and self.critic_optimizer is not None and "discriminator" in state:
+            self.discriminator.load_state_dict(state["discriminator"])
+            self.critic_optimizer.load_state_dict(state["critic_optimizer"])

@@ -1,0 +1,171 @@
+"""Weights with manifests, the hifill filler, and the train/export/models commands on tiny networks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hrinpaint.cli import main  # noqa: E402
+from hrinpaint.errors import InputError  # noqa: E402
+from hrinpaint.fillers.attention import CellAttention  # noqa: E402
+from hrinpaint.fillers.hifill import HiFillFiller, shipped_weights  # noqa: E402
+from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator  # noqa: E402
+from hrinpaint.nn.weights import load_model, manifest_path, read_manifest, save_weights, sha256_of  # noqa: E402
+from hrinpaint.pipeline import Inpainter  # noqa: E402
+
+TINY = HiFillConfig(width=4, coarse_dilations=(1, 2), refine_dilations=(2,))
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tiny_weights(tmp_path):
+    torch.manual_seed(0)
+    model = HiFillGenerator(TINY)
+    path = tmp_path / "tiny.safetensors"
+    save_weights(model, "hifill", path, {"resolution": 32, "steps": 0}, {"hole_psnr": 1.0})
+    return path, model
+
+
+def test_save_then_load_rebuilds_the_same_model(tiny_weights):
+    path, model = tiny_weights
+    loaded, manifest = load_model(path)
+    assert manifest["config"]["width"] == 4 and manifest["mask_polarity"] == "1 = hole"
+    assert manifest["sha256"] == sha256_of(path) and manifest["pad_multiple"] == 16
+    assert manifest["parameters"] == sum(p.numel() for p in model.parameters())
+    image, mask = torch.rand(1, 3, 21, 34), (torch.rand(1, 1, 21, 34) > 0.6).float()
+    with torch.no_grad():
+        assert torch.equal(model.eval()(image, mask).image, loaded(image, mask).image)
+
+
+def test_damaged_weights_and_missing_manifest_are_readable_errors(tiny_weights):
+    path, _ = tiny_weights
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="sha256"):
+        load_model(path)
+    manifest_path(path).unlink()
+    with pytest.raises(InputError, match="manifest"):
+        read_manifest(path)
+    with pytest.raises(InputError, match="do not exist"):
+        load_model(path.with_name("nothing.safetensors"))
+
+
+def test_weights_that_do_not_fit_the_described_model_are_refused(tiny_weights):
+    path, _ = tiny_weights
+    manifest = json.loads(manifest_path(path).read_text())
+    manifest["config"]["width"] = 8
+    manifest_path(path).write_text(json.dumps(manifest))
+    with pytest.raises(InputError, match="do not fit"):
+        load_model(path)
+
+
+def test_filler_keeps_known_pixels_and_returns_network_attention(tiny_weights):
+    path, _ = tiny_weights
+    rng = np.random.default_rng(0)
+    image = rng.random((45, 70, 3), dtype=np.float32)
+    mask = np.zeros((45, 70), bool)
+    mask[10:30, 20:45] = True
+    image[mask] = 0
+    result = HiFillFiller(HiFillFiller.Config(weights=str(path), size=0)).fill(image, mask)
+    assert result.image.shape == image.shape and result.image.dtype == np.float32
+    assert np.array_equal(result.image[~mask], image[~mask])
+    assert 0.0 <= result.image.min() and result.image.max() <= 1.0
+    attention = result.attention
+    assert isinstance(attention, CellAttention) and attention.image_shape == (45, 70)
+    assert attention.grid_shape == (3, 5)  # padded to 48 x 80, one cell per 16 px
+    np.testing.assert_allclose(attention.weights.sum(axis=1), 1.0, rtol=1e-5)
+    assert not set(attention.context_cells) & set(attention.hole_cells)
+
+
+def test_filler_runs_the_network_at_its_training_resolution(tiny_weights):
+    path, _ = tiny_weights
+    image = np.full((64, 96, 3), 0.5, np.float32)
+    mask = np.zeros((64, 96), bool)
+    mask[20:40, 30:60] = True
+    filler = HiFillFiller(HiFillFiller.Config(weights=str(path)))
+    assert filler.network_size == 32  # from the manifest's training resolution
+    assert HiFillFiller(HiFillFiller.Config(weights=str(path), size=0)).network_size is None
+    result = filler.fill(image, mask)
+    assert result.image.shape == image.shape
+    assert np.array_equal(result.image[~mask], image[~mask])
+
+
+def test_hifill_cra_through_the_pipeline_changes_only_the_hole(tiny_weights):
+    path, _ = tiny_weights
+    rng = np.random.default_rng(1)
+    image = (rng.random((130, 150, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((130, 150), bool)
+    mask[40:90, 50:100] = True
+    inpainter = Inpainter.from_method("hifill+cra", filler_config={"weights": str(path)}, working_size=64)
+    out = inpainter(image, mask)
+    assert out.dtype == np.uint8 and out.shape == image.shape
+    assert np.array_equal(out[~mask], image[~mask])
+
+
+def test_shipped_weights_load_and_say_how_they_measured():
+    path = shipped_weights()
+    if not path.exists():
+        pytest.skip("no shipped hifill weights in this checkout")
+    model, manifest = load_model(path)
+    assert manifest["model"] == "hifill"
+    assert manifest["training"]["steps"] > 0 and manifest["training"]["resolution"] > 0
+    assert "hole_psnr" in manifest["validation"]
+    assert path.stat().st_size < 20 * 2**20
+
+
+def _photos(folder, count=3):
+    import cv2
+
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    for index in range(count):
+        ramp = np.linspace(0, 255, 48, dtype=np.float32)[None, :, None] * np.ones((40, 1, 3), np.float32)
+        photo = np.clip(ramp + rng.normal(0, 20, (40, 48, 3)), 0, 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"p{index}.png"), photo)
+    return folder
+
+
+def test_train_export_and_models_commands(tmp_path, capsys):
+    data = _photos(tmp_path / "photos")
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        "\n".join(
+            [
+                'model = { width = 4, coarse_dilations = [1], refine_dilations = [2] }',
+                f'data = "{data}"',
+                f'val_data = "{data}"',
+                "crop = 32",
+                "batch_size = 2",
+                "steps = 2",
+                "val_every = 2",
+                "checkpoint_every = 1",
+                "threads = 1",
+                "val_size = 32",
+            ]
+        )
+    )
+    run, weights = tmp_path / "run", tmp_path / "out" / "w.safetensors"
+    assert main(["train", str(config), "--run", str(run), "--export", str(weights)]) == 0
+    printed = capsys.readouterr().out
+    assert "step 2" in printed and "validation" in printed
+    manifest = read_manifest(weights)
+    assert manifest["training"]["steps"] == 2 and "hole_psnr" in manifest["validation"]
+    assert main(["train", str(config), "--run", str(run), "--steps", "3", "--resume", "-q"]) == 0
+    assert main(["export", str(run), "-o", str(weights), "-q"]) == 0
+    assert read_manifest(weights)["training"]["steps"] == 3
+    assert main(["models", str(weights)]) == 0
+    assert "3 steps" in capsys.readouterr().out
+    # a second fresh run into the same folder would overwrite the checkpoint: refused
+    assert main(["train", str(config), "--run", str(run), "-q"]) == 1
