@@ -20,7 +20,8 @@ class PatchDiscriminator(nn.Module):
         super().__init__()
         channels = [4] + [min(width * 2**i, width * 4) for i in range(layers)]
         self.convs = nn.ModuleList(
-            spectral_norm(nn.Conv2d(c_in, c_out, 5, 2, 2)) for c_in, c_out in zip(channels[:-1], channels[1:])
+            spectral_norm(nn.Conv2d(c_in, c_out, 5, 2, 2))
+            for c_in, c_out in zip(channels[:-1], channels[1:], strict=True)
         )
         self.to_score = spectral_norm(nn.Conv2d(channels[-1], 1, 3, 1, 1))
 

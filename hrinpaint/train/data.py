@@ -81,7 +81,7 @@ class PhotoCrops:
     ) -> None:
         paths = list_photos(folder)[:limit]
         self.photos = [load_rgb8(path, preload_side, crop) for path in paths]
-        small = [p for p, photo in zip(paths, self.photos) if min(photo.shape[:2]) < crop]
+        small = [p for p, photo in zip(paths, self.photos, strict=True) if min(photo.shape[:2]) < crop]
         if small:
             raise InputError(f"{len(small)} photos are smaller than the crop {crop}, for example {small[0]}")
         self.crop = crop

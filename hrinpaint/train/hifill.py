@@ -44,9 +44,7 @@ class HiFillTrainer:
         self.critic_optimizer: torch.optim.Optimizer | None = None
         if config.adversarial_weight > 0:
             self.discriminator = PatchDiscriminator(config.discriminator_width).to(self.device)
-            self.critic_optimizer = torch.optim.Adam(
-                self.discriminator.parameters(), lr=config.lr, betas=config.betas
-            )
+            self.critic_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=config.betas)
 
     def _set_lr(self, step: int) -> float:
         lr = cosine_lr(step, self.config.steps, self.config.lr, self.config.lr_final)

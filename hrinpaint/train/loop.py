@@ -97,9 +97,7 @@ def train(
     if dataset is None:
         dataset = PhotoCrops(config.data, config.crop, mask_schedule(config), seed=config.seed)
     validation = (
-        validation_set(config.val_data, config.val_size, config.val_masks, config.val_limit)
-        if config.val_data
-        else []
+        validation_set(config.val_data, config.val_size, config.val_masks, config.val_limit) if config.val_data else []
     )
 
     began = time.perf_counter() - elapsed

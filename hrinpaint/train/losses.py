@@ -43,7 +43,7 @@ def gradient_loss(
     A difference counts as in the hole when either of its two pixels is.
     """
     loss = prediction.new_zeros(())
-    for pred_grad, true_grad, axis in zip(image_gradients(prediction), image_gradients(target), (-2, -1)):
+    for pred_grad, true_grad, axis in zip(image_gradients(prediction), image_gradients(target), (-2, -1), strict=True):
         if axis == -2:
             pair_mask = torch.maximum(mask[..., 1:, :], mask[..., :-1, :])
         else:

@@ -1,0 +1,360 @@
+"""Training: losses, config, data, the HiFill trainer and the loop (checkpoints and exact resume)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from hrinpaint.errors import InputError
+from hrinpaint.train import TRAINERS, losses
+from hrinpaint.train.config import TrainConfig, load_config
+from hrinpaint.train.data import Batch, PhotoCrops, validation_set
+from hrinpaint.train.hifill import HiFillTrainer, cosine_lr
+from hrinpaint.train.loop import CHECKPOINT, CONFIG, LOG, build_trainer, mask_schedule, train
+
+TINY_MODEL = {"width": 4, "coarse_dilations": [1, 2], "refine_dilations": [2]}
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def tiny_config(**changes) -> TrainConfig:
+    values = dict(
+        model=TINY_MODEL,
+        data="unused",
+        val_data=None,
+        crop=32,
+        batch_size=2,
+        steps=4,
+        lr=1e-3,
+        lr_final=1e-3,
+        mask_kinds=("box", "medium"),
+        mask_ramp_steps=2,
+        discriminator_width=4,
+        log_every=1,
+        checkpoint_every=1,
+    )
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def fixed_batch() -> Batch:
+    """Two smooth 32 x 32 images (easy to fill) with box holes."""
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
+    first = torch.stack([ys, xs, 0.5 * (ys + xs)])
+    second = torch.stack([1 - xs, 0.3 + 0.4 * ys, xs * ys])
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[0, :, 8:18, 10:22] = 1.0
+    mask[1, :, 16:28, 4:14] = 1.0
+    return Batch(torch.stack([first, second]), mask)
+
+
+@pytest.fixture(scope="module")
+def photo_folder(tmp_path_factory) -> Path:
+    """Four small RGB photos (gradients with noise), 40 x 48 and 48 x 40."""
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for index, (height, width) in enumerate([(40, 48), (48, 40), (40, 48), (44, 44)]):
+        ys, xs = np.mgrid[0:height, 0:width]
+        base = np.stack([ys / height, xs / width, (ys + xs) / (height + width)], axis=2) * 200
+        pixels = np.clip(base + rng.normal(0, 20, base.shape) + 10 * index, 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"photo{index}.png")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def crops(photo_folder) -> PhotoCrops:
+    return PhotoCrops(photo_folder, 32, mask_schedule(tiny_config()), seed=0)
+
+
+# --- losses -------------------------------------------------------------------------------------------------------
+
+
+def test_masked_l1_matches_float64_hand_computation():
+    rng = np.random.default_rng(0)
+    prediction, target = rng.random((2, 3, 7, 9)), rng.random((2, 3, 7, 9))
+    mask = (rng.random((2, 1, 7, 9)) < 0.3).astype(np.float64)
+    hole_sum = known_sum = hole_count = known_count = 0.0
+    for b, y, x in np.ndindex(2, 7, 9):
+        error = np.mean(np.abs(prediction[b, :, y, x] - target[b, :, y, x]))
+        if mask[b, 0, y, x]:
+            hole_sum, hole_count = hole_sum + error, hole_count + 1
+        else:
+            known_sum, known_count = known_sum + error, known_count + 1
+    expected = 0.7 * hole_sum / hole_count + 1.9 * known_sum / known_count
+    value = losses.masked_l1(torch.from_numpy(prediction), torch.from_numpy(target), torch.from_numpy(mask), 0.7, 1.9)
+    assert value.dtype == torch.float64
+    assert float(value) == pytest.approx(expected, rel=1e-12)
+    # The weights act on their own region only.
+    hole_only = losses.masked_l1(torch.from_numpy(prediction), torch.from_numpy(target), torch.from_numpy(mask), 1, 0)
+    assert float(hole_only) == pytest.approx(hole_sum / hole_count, rel=1e-12)
+
+
+def test_masked_l1_with_empty_hole_is_the_known_term():
+    prediction, target = torch.rand(1, 3, 5, 7, dtype=torch.float64), torch.rand(1, 3, 5, 7, dtype=torch.float64)
+    value = losses.masked_l1(prediction, target, torch.zeros(1, 1, 5, 7, dtype=torch.float64), 1.0, 1.2)
+    assert float(value) == pytest.approx(1.2 * float((prediction - target).abs().mean()), rel=1e-12)
+
+
+def test_gradient_loss_zero_for_identical_and_offset_images():
+    image = torch.rand(2, 3, 11, 13, dtype=torch.float64)
+    mask = torch.zeros(2, 1, 11, 13, dtype=torch.float64)
+    mask[..., 3:7, 4:9] = 1.0
+    assert float(losses.gradient_loss(image, image, mask)) == 0.0
+    assert float(losses.gradient_loss(image + 0.25, image, mask, 1.0, 1.0)) == pytest.approx(0.0, abs=1e-15)
+    changed = image.clone()
+    changed[..., 5, 6] += 0.5  # inside the hole
+    assert float(losses.gradient_loss(changed, image, mask)) > 0
+    outside = image.clone()
+    outside[..., 0, 0] += 0.5  # far from the hole: counts only with a known weight
+    assert float(losses.gradient_loss(outside, image, mask)) == 0.0
+    assert float(losses.gradient_loss(outside, image, mask, 1.0, 1.0)) > 0
+
+
+def test_total_variation_constant_zero_and_float64_reference():
+    constant = torch.full((2, 3, 9, 11), 0.4, dtype=torch.float64)
+    mask = torch.zeros(2, 1, 9, 11, dtype=torch.float64)
+    mask[..., 2:5, 3:7] = 1.0
+    assert float(losses.total_variation(constant)) == 0.0
+    assert float(losses.total_variation(constant, mask)) == 0.0
+    image = torch.rand(2, 3, 9, 11, dtype=torch.float64)
+    pixels = image.numpy()
+    expected = np.mean(np.abs(np.diff(pixels, axis=2))) + np.mean(np.abs(np.diff(pixels, axis=3)))
+    assert float(losses.total_variation(image)) == pytest.approx(expected, rel=1e-12)
+    # Masked TV only sees the hole and a one-pixel ring around it.
+    far = image.clone()
+    far[..., 8, 0] += 1.0
+    assert float(losses.total_variation(far, mask)) == pytest.approx(float(losses.total_variation(image, mask)))
+
+
+def _linear_critic(weight: torch.Tensor):
+    return lambda x: (x * weight).flatten(1).sum(dim=1)
+
+
+def test_gradient_penalty_zero_for_unit_gradient_norm():
+    real, fake = torch.rand(3, 3, 7, 9, dtype=torch.float64), torch.rand(3, 3, 7, 9, dtype=torch.float64)
+    weight = torch.randn(1, 3, 7, 9, dtype=torch.float64)
+    unit = weight / weight.norm()
+    assert float(losses.gradient_penalty(_linear_critic(unit), real, fake)) == pytest.approx(0.0, abs=1e-20)
+    # Norm 2 everywhere: (2 - 1)^2 = 1.
+    assert float(losses.gradient_penalty(_linear_critic(2 * unit), real, fake)) == pytest.approx(1.0, rel=1e-12)
+    # With a mask, only the hole's gradient counts.
+    mask = torch.zeros(1, 1, 7, 9, dtype=torch.float64)
+    mask[..., 2:5, 3:6] = 1.0
+    hole_unit = weight * mask / (weight * mask).norm() + 5.0 * (1 - mask)
+    assert float(losses.gradient_penalty(_linear_critic(hole_unit), real, fake, mask)) == pytest.approx(0, abs=1e-20)
+    assert float(losses.gradient_penalty(_linear_critic(hole_unit), real, fake)) > 1.0
+
+
+def test_gradient_penalty_is_differentiable_in_the_critic():
+    real, fake = torch.rand(2, 3, 5, 5), torch.rand(2, 3, 5, 5)
+    weight = (0.1 * torch.randn(1, 3, 5, 5)).requires_grad_(True)
+    penalty = losses.gradient_penalty(_linear_critic(weight), real, fake, generator=torch.Generator().manual_seed(0))
+    assert penalty.item() > 0
+    penalty.backward()
+    assert weight.grad is not None and float(weight.grad.abs().sum()) > 0
+    again = losses.gradient_penalty(_linear_critic(weight), real, fake, generator=torch.Generator().manual_seed(0))
+    assert again.item() == penalty.item()
+
+
+def test_gan_loss_signs():
+    high, low = torch.full((2, 1, 3, 3), 2.0), torch.full((2, 1, 3, 3), -2.0)
+    # WGAN: the critic is rewarded for scoring real above fake; the generator for raising the fake score.
+    assert float(losses.wgan_critic_loss(high, low)) == -4.0
+    assert float(losses.wgan_critic_loss(low, high)) == 4.0
+    assert float(losses.wgan_generator_loss(high)) == -2.0
+    assert float(losses.wgan_generator_loss(high)) < float(losses.wgan_generator_loss(low))
+    # Hinge: zero once real >= 1 and fake <= -1; 2 when both score 0.
+    assert float(losses.hinge_critic_loss(high, low)) == 0.0
+    zeros = torch.zeros(2, 1, 3, 3)
+    assert float(losses.hinge_critic_loss(zeros, zeros)) == 2.0
+    assert float(losses.hinge_critic_loss(low, high)) == 6.0
+    assert float(losses.hinge_generator_loss(high)) < float(losses.hinge_generator_loss(low))
+
+
+# --- config -------------------------------------------------------------------------------------------------------
+
+
+def test_load_config_reads_toml_and_json(tmp_path):
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        'family = "hifill"\nmodel = { width = 4, coarse_dilations = [1, 2] }\ncrop = 48\n'
+        'mask_kinds = ["box", "thick"]\nbetas = [0.5, 0.9]\nval_data = "kodak"\n'
+    )
+    config = load_config(toml)
+    assert config.crop == 48 and config.model == {"width": 4, "coarse_dilations": [1, 2]}
+    assert config.mask_kinds == ("box", "thick") and config.betas == (0.5, 0.9)
+    assert config.steps == TrainConfig().steps
+    saved = tmp_path / "config.json"
+    saved.write_text(json.dumps(config.to_dict()))
+    assert load_config(saved) == config
+
+
+def test_load_config_rejects_unknown_keys_and_bad_files(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("crop = 32\nlearning_rate = 0.1\n")
+    with pytest.raises(InputError, match="learning_rate"):
+        load_config(path)
+    path.write_text("crop = \n")
+    with pytest.raises(InputError, match="TOML"):
+        load_config(path)
+    with pytest.raises(InputError):
+        load_config(tmp_path / "missing.toml")
+    with pytest.raises(InputError):
+        TrainConfig(gan="lsgan")
+    with pytest.raises(InputError):
+        TrainConfig(crop=8)
+
+
+def test_shipped_config_loads():
+    config = load_config(REPO / "configs" / "hifill-cpu.toml")
+    assert config.family in TRAINERS.names()
+    assert config.adversarial_weight == 0.0
+
+
+# --- data ---------------------------------------------------------------------------------------------------------
+
+
+def test_photo_crops_batch_is_a_function_of_seed_and_step(photo_folder, crops):
+    assert len(crops) == 4
+    batch = crops.batch(5, 3)
+    assert batch.image.shape == (3, 3, 32, 32) and batch.image.dtype == torch.float32
+    assert batch.mask.shape == (3, 1, 32, 32) and batch.mask.dtype == torch.float32
+    assert 0.0 <= float(batch.image.min()) and float(batch.image.max()) <= 1.0
+    assert set(batch.mask.unique().tolist()) <= {0.0, 1.0} and float(batch.mask.sum()) > 0
+    again = PhotoCrops(photo_folder, 32, mask_schedule(tiny_config()), seed=0).batch(5, 3)
+    assert torch.equal(batch.image, again.image) and torch.equal(batch.mask, again.mask)
+    other_step = crops.batch(6, 3)
+    assert not torch.equal(batch.image, other_step.image)
+    other_seed = PhotoCrops(photo_folder, 32, mask_schedule(tiny_config()), seed=1).batch(5, 3)
+    assert not torch.equal(batch.image, other_seed.image)
+
+
+def test_photo_crops_reject_small_photos_and_empty_folders(tmp_path):
+    Image.fromarray(np.zeros((20, 24, 3), np.uint8)).save(tmp_path / "small.png")
+    with pytest.raises(InputError, match="smaller than the crop"):
+        PhotoCrops(tmp_path, 32, mask_schedule(tiny_config()))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError):
+        PhotoCrops(empty, 32, mask_schedule(tiny_config()))
+
+
+# --- trainer ------------------------------------------------------------------------------------------------------
+
+
+def test_cosine_lr_schedule():
+    assert cosine_lr(0, 100, 1e-3, 1e-5) == pytest.approx(1e-3)
+    assert cosine_lr(50, 100, 1e-3, 1e-5) == pytest.approx(0.5 * (1e-3 + 1e-5))
+    assert cosine_lr(100, 100, 1e-3, 1e-5) == pytest.approx(1e-5)
+    assert cosine_lr(250, 100, 1e-3, 1e-5) == pytest.approx(1e-5)
+
+
+def test_trainer_is_registered_and_seeded():
+    assert TRAINERS.get("hifill") is HiFillTrainer
+    first, second = build_trainer(tiny_config()), build_trainer(tiny_config())
+    for a, b in zip(first.generator.parameters(), second.generator.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_steps_on_a_fixed_batch_reduce_the_loss():
+    torch.manual_seed(0)
+    trainer = HiFillTrainer(tiny_config(steps=15, lr=3e-3, lr_final=3e-3, gradient_weight=0.5, tv_weight=0.1))
+    batch = fixed_batch()
+    history = [trainer.step(batch, step) for step in range(15)]
+    assert set(history[0]) == {"lr", "refine_l1", "coarse_l1", "gradient", "tv", "total"}
+    assert all(np.isfinite(list(named.values())).all() for named in history)
+    totals = [named["total"] for named in history]
+    assert totals[-1] < 0.92 * totals[0]
+    assert sum(later < earlier for earlier, later in zip(totals, totals[1:], strict=False)) >= 12
+    assert history[-1]["refine_l1"] < history[0]["refine_l1"]
+    assert history[-1]["coarse_l1"] < history[0]["coarse_l1"]
+
+
+@pytest.mark.parametrize(("gan", "critic_keys"), [("wgan-gp", {"critic", "gradient_penalty"}), ("hinge", {"critic"})])
+def test_adversarial_step_updates_the_critic(gan, critic_keys):
+    torch.manual_seed(0)
+    trainer = HiFillTrainer(tiny_config(adversarial_weight=0.1, gan=gan, critic_steps=2))
+    assert trainer.discriminator is not None
+    before = [p.detach().clone() for p in trainer.discriminator.parameters()]
+    named = trainer.step(fixed_batch(), 0)
+    assert set(named) == {"lr", "refine_l1", "coarse_l1", "adversarial", "total"} | critic_keys
+    assert all(np.isfinite(value) for value in named.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.discriminator.parameters(), strict=True))
+    assert {"discriminator", "critic_optimizer"} <= set(trainer.state_dict())
+
+
+def test_validate_reports_hole_psnr_and_l1(photo_folder):
+    items = validation_set(photo_folder, 24, ("medium", "thick"), limit=2)
+    assert len(items) == 4
+    assert items[0].name == "photo0-medium" and items[0].image.shape == (1, 3, 20, 24)
+    assert items[0].mask.shape == (1, 1, 20, 24)
+    trainer = HiFillTrainer(tiny_config())
+    summary = trainer.validate(items)
+    expected = {"hole_psnr", "hole_l1"} | {f"{kind}_hole_{m}" for kind in ("medium", "thick") for m in ("psnr", "l1")}
+    assert set(summary) == expected
+    assert 0.0 < summary["hole_l1"] < 1.0 and np.isfinite(summary["hole_psnr"])
+
+
+# --- loop ---------------------------------------------------------------------------------------------------------
+
+
+def _assert_same_parameters(first, second):
+    for (name, a), (_, b) in zip(first.generator.named_parameters(), second.generator.named_parameters(), strict=True):
+        assert torch.equal(a, b), name
+
+
+def _steps_logged(run_dir: Path) -> list[int]:
+    return [json.loads(line)["step"] for line in (run_dir / LOG).read_text().splitlines()]
+
+
+def test_resume_continues_exactly(tmp_path, crops):
+    straight = train(tiny_config(steps=4), tmp_path / "straight", dataset=crops)
+    train(tiny_config(steps=3), tmp_path / "resumed", dataset=crops)
+    assert json.loads((tmp_path / "resumed" / CONFIG).read_text())["steps"] == 3
+    resumed = train(tiny_config(steps=4), tmp_path / "resumed", resume=True, dataset=crops)
+    _assert_same_parameters(straight, resumed)
+    assert torch.load(tmp_path / "resumed" / CHECKPOINT, weights_only=False)["step"] == 4
+    assert _steps_logged(tmp_path / "resumed") == [1, 2, 3, 4]
+    # And training did move the weights.
+    fresh = build_trainer(tiny_config())
+    assert any(
+        not torch.equal(a, b)
+        for a, b in zip(fresh.generator.parameters(), straight.generator.parameters(), strict=True)
+    )
+
+
+def test_resume_after_a_crash_matches_uninterrupted_run(tmp_path, crops):
+    # A decaying learning rate and a critic: everything that carries state across steps must be checkpointed.
+    config = tiny_config(steps=4, lr_final=1e-4, adversarial_weight=0.1)
+    straight = train(config, tmp_path / "straight", dataset=crops)
+
+    def crash(record):
+        if record["step"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "crashed", on_log=crash, dataset=crops)
+    assert torch.load(tmp_path / "crashed" / CHECKPOINT, weights_only=False)["step"] == 2
+    resumed = train(config, tmp_path / "crashed", resume=True, dataset=crops)
+    _assert_same_parameters(straight, resumed)
+    for a, b in zip(straight.discriminator.parameters(), resumed.discriminator.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_train_refuses_to_overwrite_or_resume_nothing(tmp_path, crops):
+    with pytest.raises(InputError, match="no checkpoint"):
+        train(tiny_config(steps=1), tmp_path / "empty", resume=True, dataset=crops)
+    train(tiny_config(steps=1), tmp_path / "run", dataset=crops)
+    with pytest.raises(InputError, match="already has a checkpoint"):
+        train(tiny_config(steps=2), tmp_path / "run", dataset=crops)
