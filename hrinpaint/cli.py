@@ -33,6 +33,7 @@ def _csv(text: str) -> list[str]:
 def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", "-m", default=None, help="filler+lifter or alias (default: the measured best)")
     parser.add_argument("--working-size", type=int, default=512, help="long side of the working resolution")
+    parser.add_argument("--weights", default=None, help="network weights for the filler (.safetensors + manifest)")
     parser.add_argument("--invert-mask", action="store_true", help="mask is zero (black) where the hole is")
     parser.add_argument(
         "--mask-threshold",
@@ -96,8 +97,9 @@ def _inpaint_file(image_path: str, mask_path: str, output: str, args: argparse.N
 def _build_inpainter(args: argparse.Namespace) -> Any:
     from hrinpaint.pipeline import Inpainter
 
+    filler_config = {"weights": args.weights} if args.weights else None
     return Inpainter.from_method(
-        args.method, working_size=args.working_size, max_pixels=args.max_pixels, grow=args.grow
+        args.method, filler_config, working_size=args.working_size, max_pixels=args.max_pixels, grow=args.grow
     )
 
 
@@ -160,9 +162,16 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from hrinpaint.errors import InputError
     from hrinpaint.fillers.hifill import shipped_weights
     from hrinpaint.nn.weights import read_manifest
 
+    if args.weights[:1] == ["import-lama"]:
+        if len(args.weights) != 2 or not args.output:
+            raise InputError("usage: hrinpaint models import-lama CKPT -o OUT.safetensors")
+        return cmd_import_lama(args.weights[1], args.output, args.quiet)
+    if args.output:
+        raise InputError("-o/--output goes with 'models import-lama CKPT'")
     paths = [Path(p) for p in args.weights] if args.weights else sorted(shipped_weights().parent.glob("*.safetensors"))
     if not paths:
         print("no shipped weights")
@@ -178,6 +187,15 @@ def cmd_models(args: argparse.Namespace) -> int:
         for key, value in manifest.get("validation", {}).items():
             print(f"  {key}: {value:.4g}" if isinstance(value, float) else f"  {key}: {value}")
         print(f"  sha256 {manifest['sha256']}")
+    return 0
+
+
+def cmd_import_lama(checkpoint: str, output: str, quiet: bool) -> int:
+    from hrinpaint.nn.convert import import_lama
+
+    manifest = import_lama(checkpoint, output)
+    if not quiet:
+        print(f"wrote {output}: lama {manifest['config']}, {manifest['parameters']:,} parameters (from {checkpoint})")
     return 0
 
 
@@ -255,6 +273,31 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hrinpaint.errors import InputError
+    from hrinpaint.server import ServerSettings, create_app
+
+    try:
+        settings = ServerSettings(
+            max_upload_bytes=int(args.max_upload_mb * 2**20),
+            max_pixels=args.max_pixels,
+            queue_size=args.queue_size,
+            # on loopback, refuse other Host names: a web page that rebinds its name to 127.0.0.1 gets nothing
+            allowed_hosts=("127.0.0.1", "localhost") if args.host in ("127.0.0.1", "localhost") else (),
+        )
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"hrinpaint: warning: listening on {args.host}: other machines can reach this server", file=sys.stderr)
+    if not args.quiet:
+        shown = f"[{args.host}]" if ":" in args.host else args.host
+        print(f"hrinpaint: serving the page on http://{shown}:{args.port}/ (API docs at /docs); Ctrl+C stops it")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from hrinpaint import __version__
 
@@ -287,8 +330,19 @@ def build_parser() -> argparse.ArgumentParser:
     masks.add_argument("--quiet", "-q", action="store_true")
     masks.set_defaults(handler=cmd_masks)
 
-    models = commands.add_parser("models", help="list the shipped (or given) weights and how they measured")
-    models.add_argument("weights", nargs="*", help=".safetensors files (default: the shipped ones)")
+    models = commands.add_parser(
+        "models",
+        help="list the shipped (or given) weights and how they measured; "
+        "'models import-lama CKPT -o OUT.safetensors' converts an official LaMa checkpoint",
+    )
+    models.add_argument(
+        "weights",
+        nargs="*",
+        help=".safetensors files (default: the shipped ones); or 'import-lama CKPT -o OUT.safetensors' to convert "
+        "an official LaMa checkpoint (best.ckpt) for the lama filler",
+    )
+    models.add_argument("-o", "--output", default=None, help="with import-lama: the .safetensors to write")
+    models.add_argument("--quiet", "-q", action="store_true")
     models.set_defaults(handler=cmd_models)
 
     train = commands.add_parser("train", help="train a generator from a TOML config")
@@ -307,6 +361,15 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", required=True, help="output .safetensors path")
     export.add_argument("--quiet", "-q", action="store_true")
     export.set_defaults(handler=cmd_export)
+
+    serve = commands.add_parser("serve", help="serve the browser page and the HTTP API (FastAPI, uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.add_argument("--max-upload-mb", type=float, default=100.0, help="largest upload (photo and mask), MB")
+    serve.add_argument("--max-pixels", type=int, default=100_000_000, help="largest photo accepted, in pixels")
+    serve.add_argument("--queue-size", type=int, default=4, help="jobs that may wait while one runs; more get 503")
+    serve.add_argument("--quiet", "-q", action="store_true", help="log only warnings")
+    serve.set_defaults(handler=cmd_serve)
 
     bench = commands.add_parser("bench", help="measure methods and peers on photos with generated holes")
     bench.add_argument("--data", required=True, help="folder of ground-truth photos")

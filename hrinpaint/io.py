@@ -134,22 +134,29 @@ class LoadedImage:
 # --------------------------------------------------------------------------------------------- conversions
 
 
-def to_float(pixels: np.ndarray) -> np.ndarray:
+def to_float(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Converts integer pixels to float32 in [0, 1]: uint8 / 255, uint16 / 65535; floats are cast to float32.
 
     Args:
         pixels: Any shape; uint8, uint16, bool or floating point.
+        out: A float32 array of the same shape to write into (a loop over windows can reuse one buffer);
+            ``None`` allocates one.
 
     Returns:
-        A new float32 array of the same shape.
+        A new float32 array of the same shape, or ``out``.
     """
     pixels = np.asarray(pixels)
+    if out is None:
+        out = np.empty(pixels.shape, dtype=np.float32)
+    elif out.shape != pixels.shape or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 {pixels.shape}, got {out.dtype} {out.shape}")
     if pixels.dtype == np.uint8 or pixels.dtype == np.uint16:
         scale = np.float32(np.iinfo(pixels.dtype).max)
         # Division (not multiplying by a reciprocal) is correctly rounded, so from_float inverts it exactly.
-        return np.divide(pixels, scale, dtype=np.float32)
+        return np.divide(pixels, scale, out=out, dtype=np.float32)
     if pixels.dtype == np.bool_ or np.issubdtype(pixels.dtype, np.floating):
-        return pixels.astype(np.float32)
+        np.copyto(out, pixels, casting="unsafe")
+        return out
     raise ValueError(f"to_float expects uint8, uint16, bool or float pixels, got {pixels.dtype}")
 
 
@@ -172,7 +179,8 @@ def from_float(image: np.ndarray, dtype: Any) -> np.ndarray:
     if target == np.uint8 and image.dtype == np.float32 and image.ndim == 3 and image.shape[2] <= 4:
         # OpenCV's saturating conversion rounds half to even like np.rint and maps NaN to 0, with no float
         # temporaries: about fifty times faster on a large image. Scalars are per channel, hence the 4-tuples.
-        clipped = cv2.min(cv2.max(np.ascontiguousarray(image), (0.0,) * 4), (1.0,) * 4)
+        clipped = cv2.max(np.ascontiguousarray(image), (0.0,) * 4)
+        cv2.min(clipped, (1.0,) * 4, dst=clipped)  # in place: one float temporary, not two
         return cv2.convertScaleAbs(clipped, alpha=255.0).reshape(image.shape)
     work_dtype = np.float64 if image.dtype == np.float64 else np.float32
     top = np.iinfo(target).max

@@ -7,10 +7,12 @@ from hrinpaint.errors import InpaintError
 from hrinpaint.fillers.attention import CellAttention, OffsetField
 from hrinpaint.fillers.base import FillResult
 from hrinpaint.fillers.opencv import TeleaFiller
+from hrinpaint.io import to_float
 from hrinpaint.lifters import LIFTERS
 from hrinpaint.lifters.cra import ContextResidual, CraConfig, CraLifter, contextual_residual
 from hrinpaint.lifters.upsample import UpsampleConfig, UpsampleLifter
 from hrinpaint.ops.patches import cell_edges
+from hrinpaint.ops.regions import Box, bounding_box
 from hrinpaint.ops.resize import area_downsample, downsample_mask, resize_bilinear
 from hrinpaint.pipeline import Inpainter, PipelineOptions
 
@@ -303,3 +305,72 @@ def test_filler_attention_can_be_ignored():
     plain = CraLifter().lift(image, mask, FillResult(small), working_mask)
     assert np.array_equal(ignored, plain)
     assert not np.array_equal(with_field[mask], plain[mask])
+
+
+def test_lift_over_the_hole_box_of_an_integer_region_matches_the_float_region():
+    truth = stripes(97, 131, period=3.3)
+    stored = np.rint(truth * 255).astype(np.uint8)
+    mask = np.zeros((97, 131), bool)
+    mask[30:62, 45:95] = True
+    mask[70:75, 20:30] = True
+    image, working_mask, fill = working_case(to_float(stored), mask, (24, 32))
+    whole = CraLifter().lift(image, mask, FillResult(fill), working_mask)
+    hole = bounding_box(mask)
+    box = CraLifter().lift(stored, mask, FillResult(fill), working_mask, box=hole)  # hole not even zeroed
+    assert box.shape == (*hole.shape, 3)
+    np.testing.assert_allclose(box, whole[hole.slices], atol=1e-6)
+    larger = Box(hole.top - 3, hole.left - 5, hole.bottom + 2, hole.right)
+    np.testing.assert_allclose(
+        CraLifter().lift(stored, mask, FillResult(fill), working_mask, box=larger), whole[larger.slices], atol=1e-6
+    )
+    with pytest.raises(ValueError, match="does not hold"):
+        CraLifter().lift(
+            stored, mask, FillResult(fill), working_mask, box=Box(hole.top + 1, hole.left, hole.bottom, hole.right)
+        )
+
+
+@pytest.mark.parametrize("method", ["telea+cra", "patchmatch+cra", "telea+upsample"])
+def test_old_hole_content_never_reaches_the_result(method):
+    rng = np.random.default_rng(11)
+    image = stripes(97, 131, period=3.3)
+    mask = np.zeros((97, 131), bool)
+    mask[30:62, 45:95] = True
+    mask[2:9, 100:104] = True
+    noisy = image.copy()
+    noisy[mask] = rng.random((int(mask.sum()), 3), dtype=np.float32)  # what is being removed
+    cleared = image.copy()
+    cleared[mask] = 0.0
+    inpainter = Inpainter.from_method(method, working_size=32)
+    np.testing.assert_allclose(inpainter(noisy, mask), inpainter(cleared, mask), atol=1e-6)
+
+
+@pytest.mark.parametrize("match_energy", [True, False])
+def test_bands_and_kept_sources_do_not_change_the_result(monkeypatch, match_energy):
+    import hrinpaint.lifters.cra as cra
+
+    image = stripes(97, 131, period=3.3)
+    mask = np.zeros((97, 131), bool)
+    mask[30:62, 45:95] = True
+    mask[5:15, 5:20] = True
+    monkeypatch.setattr(cra, "_BAND_PIXELS", 10**9)
+    whole = inpaint(image, mask, match_energy=match_energy)
+    monkeypatch.setattr(cra, "_BAND_PIXELS", 150)  # bands of 2 or 3 rows, each smoothed across its neighbours
+    np.testing.assert_allclose(inpaint(image, mask, match_energy=match_energy), whole, atol=1e-6)
+    monkeypatch.setattr(cra, "_KEPT_SOURCES", 1)
+    monkeypatch.setattr(cra, "_SOURCE_MARGIN", 0)
+    np.testing.assert_allclose(inpaint(image, mask, match_energy=match_energy), whole, atol=1e-6)
+
+
+def test_run_returns_the_box_and_checks_it():
+    image = np.rint(stripes(41, 57) * 255).astype(np.uint8)
+    mask = np.zeros((41, 57), bool)
+    mask[15:25, 20:35] = True
+    working_mask = downsample_mask(mask, (16, 22))
+    hole = bounding_box(mask)
+    for lifter in (CraLifter(), UpsampleLifter()):
+        for working in (working_mask, mask):  # downsampled, and filled at native size
+            filled = lifter.run(image, mask, TeleaFiller(), working, hole)
+            assert filled.shape == (*hole.shape, 3) and filled.dtype == np.float32
+            assert lifter.run(image, mask, TeleaFiller(), working).shape == (41, 57, 3)
+        with pytest.raises(ValueError, match="does not lie"):
+            lifter.run(image, mask, TeleaFiller(), working_mask, Box(0, 0, 42, 57))

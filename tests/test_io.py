@@ -81,6 +81,16 @@ def test_float_round_trip_is_exact_for_every_8_and_16_bit_value() -> None:
         np.testing.assert_array_equal(from_float(as_float, dtype), values)
 
 
+def test_to_float_writes_into_a_given_buffer() -> None:
+    pixels = _rgb8()[3:20, 5:31]  # a view, as the pipeline passes windows of a photo
+    out = np.full(pixels.shape, np.nan, np.float32)
+    assert to_float(pixels, out=out) is out
+    np.testing.assert_array_equal(out, to_float(pixels))
+    assert to_float(np.array([True, False]), out=np.empty(2, np.float32)).tolist() == [1.0, 0.0]
+    with pytest.raises(ValueError, match="out must be"):
+        to_float(pixels, out=np.empty(pixels.shape, np.float64))
+
+
 def test_from_float_rounds_clips_and_zeroes_nan() -> None:
     image = np.array([-0.5, 0.0, 0.5 / 255 + 1e-4, 0.5, 1.0, 1.7, np.nan], dtype=np.float32)
     np.testing.assert_array_equal(from_float(image, np.uint8), [0, 0, 1, 128, 255, 255, 0])

@@ -16,10 +16,12 @@ from hrinpaint.ops import (
     laplacian_pyramid,
     paste_hole,
     reconstruct_laplacian,
+    resize,
     resize_bicubic,
     resize_bilinear,
 )
-from hrinpaint.ops.regions import Box, merge_overlapping
+from hrinpaint.ops.regions import Box, bounding_box, merge_overlapping
+from hrinpaint.ops.resize import area_downsample_pixels
 
 
 @pytest.fixture
@@ -55,6 +57,36 @@ def test_upsampling_shapes_and_ranges(image):
     assert resize_bicubic(image[:, :, :1], (70, 101)).shape == (70, 101, 1)
     constant = np.full((9, 11, 3), 0.25, np.float32)
     np.testing.assert_allclose(resize_bicubic(constant, (40, 31)), 0.25, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float64, np.float32, bool])
+@pytest.mark.parametrize("size", [(12, 18), (11, 17), (36, 7), (5, 54), (36, 54)])
+def test_area_downsample_pixels_matches_the_one_step_resize_of_the_float_image(dtype, size, monkeypatch):
+    monkeypatch.setattr(resize, "_BAND_ELEMENTS", 500)  # bands of a few rows: the band loop runs many times
+    rng = np.random.default_rng(3)
+    if dtype is bool:
+        stored = rng.random((40, 60)) < 0.1
+        expected = area_downsample(stored[2:38, 3:57].astype(np.float32), size)
+    elif np.dtype(dtype).kind == "u":
+        stored = rng.integers(0, np.iinfo(dtype).max, (40, 60, 3), dtype=dtype, endpoint=True)
+        expected = area_downsample(stored[2:38, 3:57] / np.float32(np.iinfo(dtype).max), size)
+    else:
+        stored = rng.random((40, 60, 3)).astype(dtype)
+        expected = area_downsample(stored[2:38, 3:57].astype(np.float32), size)
+    pixels = stored[2:38, 3:57]  # a view into a larger image, as the pipeline passes a region
+    result = area_downsample_pixels(pixels, size)
+    assert result.dtype == np.float32 and result.shape == expected.shape
+    np.testing.assert_allclose(result, expected, atol=1e-6)
+
+
+def test_area_downsample_pixels_of_block_means_in_float64():
+    pixels = np.random.default_rng(4).integers(0, 256, (36, 54, 3), dtype=np.uint8)
+    expected = (pixels / 255.0).reshape(12, 3, 18, 3, 3).mean(axis=(1, 3))
+    np.testing.assert_allclose(area_downsample_pixels(pixels, (12, 18)), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="cannot enlarge"):
+        area_downsample_pixels(pixels, (37, 54))
+    with pytest.raises(ValueError, match="expects uint8"):
+        area_downsample_pixels(pixels.astype(np.int32), (12, 18))
 
 
 def test_downsample_mask_marks_any_covered_hole():
@@ -97,6 +129,36 @@ def test_connected_boxes_eight_connectivity():
     mask[10:12, 20:29] = True
     boxes = connected_boxes(mask)
     assert Box(2, 3, 6, 8) in boxes and Box(10, 20, 12, 29) in boxes and len(boxes) == 2
+
+
+def test_bounding_box_and_contains():
+    mask = np.zeros((20, 30), bool)
+    assert bounding_box(mask) is None
+    mask[4, 7] = mask[11, 25] = True
+    box = bounding_box(mask)
+    assert box == Box(4, 7, 12, 26)
+    assert Box(0, 0, 20, 30).contains(box) and box.contains(box) and not Box(5, 7, 12, 26).contains(box)
+
+
+def test_connected_boxes_match_labelling_the_whole_mask():
+    import cv2
+
+    rng = np.random.default_rng(6)
+    for _ in range(20):
+        height, width = (int(v) for v in rng.integers(5, 120, size=2))
+        mask = rng.random((height, width)) < rng.uniform(0.001, 0.1)
+        mask[: int(rng.integers(0, 4))] = False  # the labelled crop starts at an odd offset now and then
+        count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        expected = [Box(int(t), int(le), int(t + h), int(le + w)) for le, t, w, h in stats[1:count, :4]]
+        boxes = connected_boxes(mask)
+        assert sorted(boxes, key=_corners) == sorted(expected, key=_corners)
+        assert boxes == sorted(boxes, key=_corners)
+        assert connected_boxes(mask.astype(np.uint8) * 7) == boxes
+    assert connected_boxes(np.zeros((4, 5), bool)) == []
+
+
+def _corners(box: Box) -> tuple[int, int, int, int]:
+    return box.top, box.left, box.bottom, box.right
 
 
 def test_merge_overlapping_reaches_fixed_point():

@@ -4,7 +4,9 @@ import numpy as np
 import pytest
 
 from hrinpaint.ops.patches import (
+    bilinear_columns,
     bilinear_points,
+    bilinear_window,
     blend_windows,
     box_counts,
     cell_edges,
@@ -14,6 +16,7 @@ from hrinpaint.ops.patches import (
     summed_area,
     top_k_softmax,
 )
+from hrinpaint.ops.regions import Box
 from hrinpaint.ops.resize import resize_bilinear
 
 
@@ -113,6 +116,29 @@ def test_resample_rows_and_points_match_the_full_bilinear_resize(small, size):
     rows, cols = rng.integers(0, size[0], 40), rng.integers(0, size[1], 40)
     np.testing.assert_allclose(bilinear_points(image, size, rows, cols), full[rows, cols], atol=1e-6)
     assert resample_rows(wide, size[0], (3, 3)).shape == (0, size[1], 3)
+
+
+@pytest.mark.parametrize(
+    ("small", "size"), [((24, 32), (97, 131)), ((5, 7), (37, 53)), ((1, 3), (4, 9)), ((3, 2), (3, 8))]
+)
+def test_windows_of_the_bilinear_resize_computed_alone(small, size):
+    image = np.random.default_rng(7).random((*small, 3), dtype=np.float32)
+    full = _bilinear_float64(image, size)
+    np.testing.assert_allclose(
+        bilinear_columns(image, size[1], (1, size[1])), resize_bilinear(image, (small[0], size[1]))[:, 1:], atol=1e-6
+    )
+    for box in [Box(0, 0, *size), Box(1, 2, size[0], size[1] - 1), Box(size[0] - 1, 0, size[0], 1)]:
+        np.testing.assert_allclose(bilinear_window(image, size, box), full[box.slices], atol=1e-6)
+
+
+def test_resample_rows_writes_into_out():
+    image = np.random.default_rng(8).random((6, 9, 3), dtype=np.float32)
+    wide = resize_bilinear(image, (6, 40))
+    out = np.full((17, 40, 3), np.nan, np.float32)
+    assert resample_rows(wide, 50, (20, 37), out=out) is out
+    np.testing.assert_array_equal(out, resample_rows(wide, 50, (20, 37)))
+    with pytest.raises(ValueError, match="out must be"):
+        resample_rows(wide, 50, (20, 36), out=out)
 
 
 def test_top_k_softmax_is_the_softmax_of_the_best_scores():

@@ -8,6 +8,7 @@ from hrinpaint.errors import InputError, UnknownNameError
 from hrinpaint.fillers.base import FillResult
 from hrinpaint.lifters.upsample import UpsampleLifter
 from hrinpaint.methods import DEFAULT_METHOD, available_methods, resolve_method
+from hrinpaint.ops.regions import Box
 from hrinpaint.pipeline import Inpainter, PipelineOptions
 
 
@@ -71,6 +72,37 @@ def test_filler_sees_zeroed_hole_and_working_size():
     assert (seen[seen_mask] == 0).all() and np.allclose(seen[~seen_mask], 1.0, atol=1e-6)
     np.testing.assert_allclose(result[110:140, 90:110], 0.5, atol=1e-6)  # away from the hole's edge
     assert np.array_equal(result[~mask], image[~mask])
+
+
+class SpyLifter(UpsampleLifter):
+    """Records the region and box it was given, and can return a wrong shape."""
+
+    def __init__(self, wrong_shape: bool = False) -> None:
+        super().__init__()
+        self.wrong_shape = wrong_shape
+        self.calls: list[tuple[np.ndarray, Box | None]] = []
+
+    def run(self, image, mask, filler, working_mask, box=None):
+        self.calls.append((image, box))
+        filled = super().run(image, mask, filler, working_mask, box)
+        return filled[1:] if self.wrong_shape else filled
+
+
+def test_lifter_gets_the_region_as_stored_and_returns_the_hole_box():
+    image = np.full((300, 200, 3), 7, np.uint8)
+    mask = np.zeros((300, 200), bool)
+    mask[100:150, 80:120] = True
+    mask[120, 130] = True
+    lifter = SpyLifter()
+    result = Inpainter(SpyFiller(), lifter, PipelineOptions(working_size=64, context=0.5))(image, mask)
+    ((region, box),) = lifter.calls
+    assert region.dtype == np.uint8 and np.shares_memory(region, image)  # a view: no float copy of the region
+    region_box = Inpainter(SpyFiller(), lifter, PipelineOptions(context=0.5)).regions(mask)[0]
+    assert box == Box(100 - region_box.top, 80 - region_box.left, 150 - region_box.top, 131 - region_box.left)
+    assert np.isin(result[110:140, 90:110], (127, 128)).all()  # the spy's 0.5
+    assert np.array_equal(result[~mask], image[~mask])
+    with pytest.raises(RuntimeError, match="hole box"):
+        Inpainter(SpyFiller(), SpyLifter(wrong_shape=True), PipelineOptions(working_size=64))(image, mask)
 
 
 def test_small_region_is_filled_at_native_resolution():

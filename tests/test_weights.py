@@ -143,7 +143,7 @@ def test_train_export_and_models_commands(tmp_path, capsys):
     config.write_text(
         "\n".join(
             [
-                'model = { width = 4, coarse_dilations = [1], refine_dilations = [2] }',
+                "model = { width = 4, coarse_dilations = [1], refine_dilations = [2] }",
                 f'data = "{data}"',
                 f'val_data = "{data}"',
                 "crop = 32",
@@ -169,3 +169,31 @@ def test_train_export_and_models_commands(tmp_path, capsys):
     assert "3 steps" in capsys.readouterr().out
     # a second fresh run into the same folder would overwrite the checkpoint: refused
     assert main(["train", str(config), "--run", str(run), "-q"]) == 1
+
+
+def test_prefilled_generator_starts_as_the_diffusion_fill_and_needs_its_prefill(tmp_path):
+    from hrinpaint.fillers.opencv import telea_prefill
+    from hrinpaint.train.hifill import batch_prefill
+
+    torch.manual_seed(0)
+    model = HiFillGenerator(HiFillConfig(width=4, coarse_dilations=(1,), refine_dilations=(2,), prefill="telea"))
+    image, mask = torch.rand(2, 3, 37, 53), (torch.rand(2, 1, 37, 53) > 0.7).float()
+    prefill = batch_prefill(image, mask, "telea")
+    with torch.no_grad():
+        out = model(image, mask, prefill)
+    # small output layers: an untrained residual network returns about its prefill in the hole
+    start = image * (1 - mask) + prefill * mask
+    assert 0 < (out.image - start).abs().max() < 0.2
+    assert torch.equal(out.image * (1 - mask), image * (1 - mask))
+    with pytest.raises(ValueError, match="prefill"):
+        model(image, mask)
+    # the filler computes the same prefill itself, so hifill+cra with such weights is a Telea fill plus residuals
+    path = tmp_path / "prefilled.safetensors"
+    save_weights(model, "hifill", path, {"resolution": 0}, {})
+    rng = np.random.default_rng(3)
+    picture = rng.random((40, 50, 3), dtype=np.float32)
+    hole = np.zeros((40, 50), bool)
+    hole[10:25, 12:30] = True
+    picture[hole] = 0
+    filled = HiFillFiller(HiFillFiller.Config(weights=str(path), size=0)).fill(picture, hole).image
+    assert np.abs(filled - telea_prefill(picture, hole)).max() < 0.2

@@ -16,5 +16,6 @@ FILLERS.register(
     "hrinpaint.fillers.hifill:HiFillFiller",
     "HiFill generator (CRA paper), trained here; its attention drives cra",
 )
+FILLERS.register("lama", "hrinpaint.fillers.lama:LamaFiller", "LaMa / Big-LaMa from converted official weights")
 
 __all__ = ["FILLERS", "FillResult", "Filler"]

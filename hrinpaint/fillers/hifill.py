@@ -17,6 +17,7 @@ import numpy as np
 
 from hrinpaint.fillers.attention import CellAttention
 from hrinpaint.fillers.base import FillResult, check_fill_input
+from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side, resize_bilinear
 
 #: The weights that ship inside the package.
@@ -89,10 +90,14 @@ class HiFillFiller:
         net_shape = fit_long_side(shape, size) if size else shape
         net_image = area_downsample(image, net_shape) if net_shape != shape else image
         net_mask = downsample_mask(mask, net_shape) if net_shape != shape else mask
+        prefill = None
+        if self.model.config.prefill == "telea":
+            prefill = torch.from_numpy(telea_prefill(net_image, net_mask).transpose(2, 0, 1).copy())[None]
         with torch.inference_mode():
             out = self.model(
                 torch.from_numpy(np.ascontiguousarray(net_image.transpose(2, 0, 1)))[None],
                 torch.from_numpy(net_mask.astype(np.float32))[None, None],
+                prefill,
             )
         net_fill = out.image[0].permute(1, 2, 0).numpy()
         fill = resize_bilinear(net_fill, shape) if net_shape != shape else net_fill

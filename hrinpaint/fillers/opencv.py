@@ -58,3 +58,12 @@ class NavierStokesFiller(_DiffusionFiller):
     """Bertalmio et al. (2001) Navier-Stokes inpainting."""
 
     flags = cv2.INPAINT_NS
+
+
+def telea_prefill(image: np.ndarray, mask: np.ndarray, radius: float = 5.0) -> np.ndarray:
+    """The diffusion fill a ``prefill = "telea"`` network starts from (training and inference use this one).
+
+    Shape:
+        image ``H x W x 3`` float32 in [0, 1] (hole pixels ignored), mask ``H x W`` bool; returns the same shape.
+    """
+    return diffuse(np.where(mask[:, :, None], 0.0, image).astype(np.float32), mask, radius, cv2.INPAINT_TELEA)

@@ -8,5 +8,8 @@ LIFTERS.register("upsample", "hrinpaint.lifters.upsample:UpsampleLifter", "bicub
 LIFTERS.register(
     "cra", "hrinpaint.lifters.cra:CraLifter", "contextual residual aggregation: context detail moved into the hole"
 )
+LIFTERS.register(
+    "refine", "hrinpaint.lifters.refine:RefineLifter", "multiscale feature refinement of a network (lama, hifill)"
+)
 
 __all__ = ["LIFTERS", "Lifter"]

@@ -15,22 +15,29 @@ Where the attention comes from, in order of preference:
 Residual patches move by whole-pixel translations (never resampled, so no detail is lost) and are blended with
 raised-cosine windows that sum to one, so cell borders leave no seam; blending loses the contrast of independent
 patches, which :class:`DetailSum` restores. The residual is computed only where it is read, and the work is a
-loop over hole cells and their ``top_k`` sources: it grows with the hole, not with the region.
+loop over hole cells and their ``top_k`` sources: it grows with the hole, not with the region. Memory does too:
+the region is read in its stored dtype (only the windows read are converted to float) and the lift is computed
+and returned over the hole's bounding box only.
 """
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
 from hrinpaint.fillers.attention import CellAttention, OffsetField
 from hrinpaint.fillers.base import FillResult
-from hrinpaint.lifters.base import Lifter
+from hrinpaint.io import to_float
+from hrinpaint.lifters.base import Lifter, checked_box
 from hrinpaint.ops.patches import (
+    bilinear_columns,
     bilinear_points,
+    bilinear_window,
     blend_windows,
     box_counts,
     cell_edges,
@@ -40,7 +47,8 @@ from hrinpaint.ops.patches import (
     summed_area,
     top_k_softmax,
 )
-from hrinpaint.ops.resize import area_downsample, resize_bilinear
+from hrinpaint.ops.regions import Box, bounding_box
+from hrinpaint.ops.resize import area_downsample, area_downsample_pixels, resize_bilinear
 
 FEATURE_SOURCES = ("image",)
 SIMILARITIES = ("distance", "cosine")
@@ -49,11 +57,18 @@ SIMILARITIES = ("distance", "cosine")
 _NEGLIGIBLE_WEIGHT = 1e-4
 # Hole pixels handled per step of the offset-field transfer; bounds its temporaries to a few tens of MB.
 _OFFSET_CHUNK_PIXELS = 1 << 18
-# Pixels per band when the summed detail is added to the base (bounds the temporaries of energy matching).
-_BAND_PIXELS = 1 << 21
+# Pixels per band when the summed detail is added to the base: its buffers (about 40 bytes a pixel) are reused
+# band after band, and a few megabytes of them are cheaper than fresh memory the size of the hole.
+_BAND_PIXELS = 1 << 19
 # Blending n independent patches loses a factor sqrt(n) of contrast; a gain above this would only amplify noise
 # in the local energy estimates.
 _MAX_GAIN = 3.0
+# aggregate_cells keeps the residual of up to this many context cells, in at most this many bytes (the least
+# recently read is dropped first), each grown by this many pixels: neighbouring hole cells mostly read the same
+# context cells, over windows that lie within a few pixels of the context cell's own.
+_KEPT_SOURCES = 32
+_KEPT_BYTES = 64 << 20
+_SOURCE_MARGIN = 8
 _CHANNEL_SUM = np.ones((1, 3), dtype=np.float32)
 
 
@@ -128,19 +143,31 @@ class CraLifter(Lifter):
     def __init__(self, config: CraConfig | None = None) -> None:
         self.config = config or CraConfig()
 
-    def lift(self, image: np.ndarray, mask: np.ndarray, filled: FillResult, working_mask: np.ndarray) -> np.ndarray:
-        full_shape, working_shape = image.shape[:2], working_mask.shape
-        if image.ndim != 3 or image.shape[2] != 3 or mask.shape != full_shape:
+    def lift(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        filled: FillResult,
+        working_mask: np.ndarray,
+        box: Box | None = None,
+        working_image: np.ndarray | None = None,
+    ) -> np.ndarray:
+        full_shape, working_shape = mask.shape, working_mask.shape
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] != full_shape:
             raise ValueError(f"cra expects an H x W x 3 image and an H x W mask, got {image.shape}, {mask.shape}")
         if filled.image.shape != (*working_shape, 3):
             raise ValueError(f"fill {filled.image.shape} does not match the working mask {working_shape}")
         if working_shape[0] > full_shape[0] or working_shape[1] > full_shape[1]:
             raise ValueError(f"working shape {working_shape} is larger than the region {full_shape}")
-        result = resize_bilinear(filled.image, full_shape)
-        if working_shape == full_shape or not mask.any():
-            return np.clip(result, 0.0, 1.0, out=result)
-        residual = ContextResidual(image, working_shape)
-        detail = DetailSum(result, mask)
+        box = checked_box(box, mask)
+        if working_shape == full_shape:
+            return np.clip(filled.image[box.slices], 0.0, 1.0)
+        hole = bounding_box(mask)
+        if hole is None:
+            return np.clip(bilinear_window(filled.image, full_shape, box), 0.0, 1.0)
+        # Everything below works over the hole's bounding box, never over the whole region.
+        residual = ContextResidual(image, working_shape, working_image)
+        detail = DetailSum(mask, hole)
         attention = filled.attention if self.config.use_filler_attention else None
         if isinstance(attention, OffsetField):
             transfer_offsets(residual, mask, working_mask, attention, detail)
@@ -148,7 +175,11 @@ class CraLifter(Lifter):
             radius = max(1, round(min(residual.scale) / 8))
         else:
             radius = self._aggregate(residual, mask, filled.image, working_mask, attention, detail)
-        detail.finish(filled.image, radius if self.config.match_energy else None)
+        lifted = detail.finish(filled.image, radius if self.config.match_energy else None)
+        if box == hole:
+            return lifted
+        result = np.clip(bilinear_window(filled.image, full_shape, box), 0.0, 1.0)
+        result[hole.top - box.top : hole.bottom - box.top, hole.left - box.left : hole.right - box.left] = lifted
         return result
 
     def _aggregate(
@@ -204,25 +235,42 @@ class ContextResidual:
     """:func:`contextual_residual` of ``image``, computed on demand for a window or for scattered pixels.
 
     Keeps the area-downsampled image and its horizontal bilinear pass (``h x W``, small), so a window costs its
-    own pixels, not the region's.
+    own pixels, not the region's; ``image`` stays in its stored dtype and only the pixels read are converted.
+
+    Args:
+        image: ``H x W x 3`` uint8, uint16, or float in [0, 1].
+        working_shape: ``(h, w)``.
+        low: ``image`` area-downsampled to ``working_shape`` (float32), when the caller has it. Its working hole
+            pixels may hold anything (the lifter's working image has them cleared): the residual is only read
+            where the bilinear kernel sees no working hole pixel.
     """
 
-    def __init__(self, image: np.ndarray, working_shape: tuple[int, int]) -> None:
+    def __init__(self, image: np.ndarray, working_shape: tuple[int, int], low: np.ndarray | None = None) -> None:
         self.image = image
         self.shape = image.shape[:2]
-        self.low = area_downsample(image, working_shape)
+        if low is None:
+            low = area_downsample_pixels(image, working_shape)
+        elif low.shape != (*working_shape, 3):
+            raise ValueError(f"the working image {low.shape} does not match the working shape {working_shape}")
+        self.low = low
         self.wide = resize_bilinear(self.low, (working_shape[0], self.shape[1]))
         self.scale = (self.shape[0] / working_shape[0], self.shape[1] / working_shape[1])
+        self._buffers = Buffers()
 
-    def window(self, top: int, bottom: int, left: int, right: int) -> np.ndarray:
-        """The residual over rows ``[top, bottom)`` and columns ``[left, right)``: ``h x w x 3`` float32."""
-        low = resample_rows(self.wide[:, left:right], self.shape[0], (top, bottom))
-        return np.subtract(self.image[top:bottom, left:right], low, out=low)
+    def window(self, top: int, bottom: int, left: int, right: int, out: np.ndarray | None = None) -> np.ndarray:
+        """The residual over rows ``[top, bottom)`` and columns ``[left, right)``: ``h x w x 3`` float32.
+
+        ``out`` (``h x w x 3`` float32), when given, receives the residual and is returned.
+        """
+        low = resample_rows(self.wide[:, left:right], self.shape[0], (top, bottom), out=out)
+        pixels = self.image[top:bottom, left:right]
+        return np.subtract(to_float(pixels, out=self._buffers.get("pixels", pixels.shape)), low, out=low)
 
     def at(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """The residual at pixels ``(rows, cols)`` (int arrays of one shape ``S``): ``S x 3`` float32."""
         flat_rows, flat_cols = rows.reshape(-1), cols.reshape(-1)
-        values = self.image[flat_rows, flat_cols] - bilinear_points(self.low, self.shape, flat_rows, flat_cols)
+        low = bilinear_points(self.low, self.shape, flat_rows, flat_cols)
+        values = np.subtract(to_float(self.image[flat_rows, flat_cols]), low, out=low)
         return values.reshape(*rows.shape, 3)
 
 
@@ -236,76 +284,144 @@ class DetailSum:
     ``sqrt(n)`` where ``n`` independent ones are mixed. The result keeps the contrast of the detail it copies and
     never amplifies coherent detail (a gain > 1 on identical patches would show as bright lines instead).
 
-    The detail is added straight into ``result`` (``result - base`` recovers it); the energy needs one float per
-    pixel of the hole's bounding box.
+    The detail and its energy are summed over the hole's bounding box only (four floats a pixel), and the base
+    is computed band by band when the sum is finished: nothing here grows with the region around the hole.
     """
 
-    def __init__(self, result: np.ndarray, mask: np.ndarray) -> None:
-        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
-        self.top, self.bottom = int(rows[0]), int(rows[-1]) + 1
-        self.left, self.right = int(cols[0]), int(cols[-1]) + 1
-        self.result = result
+    def __init__(self, mask: np.ndarray, box: Box) -> None:
         self.mask = mask
-        self.energy = np.zeros((self.bottom - self.top, self.right - self.left), dtype=np.float32)
+        self.box = box
+        self.detail = np.zeros((*box.shape, 3), dtype=np.float32)
+        self.energy = np.zeros(box.shape, dtype=np.float32)
+        self._buffers = Buffers()
 
     def add(self, top: int, left: int, window: np.ndarray, patch: np.ndarray, energy: np.ndarray) -> None:
-        """Adds ``window * patch`` and ``window * energy`` at ``(top, left)``; ``window`` is 0 off the hole."""
-        bottom, right = top + window.shape[0], left + window.shape[1]
-        region = self.result[top:bottom, left:right]
-        region += window[:, :, None] * patch
+        """Adds ``window * patch`` and ``window * energy`` at ``(top, left)``; ``window`` is 0 off the hole.
+
+        ``patch`` and ``energy`` are scaled by ``window`` in place (the caller's buffers, reused per cell).
+        """
+        box = self.box
         # the window is 0 outside the hole, so clipping to the hole's bounding box loses nothing
-        clip_top, clip_left = max(top, self.top), max(left, self.left)
-        clip_bottom, clip_right = min(bottom, self.bottom), min(right, self.right)
-        if clip_top < clip_bottom and clip_left < clip_right:
-            inner = (slice(clip_top - top, clip_bottom - top), slice(clip_left - left, clip_right - left))
-            rows = slice(clip_top - self.top, clip_bottom - self.top)
-            self.energy[rows, clip_left - self.left : clip_right - self.left] += window[inner] * energy[inner]
+        clip_top, clip_left = max(top, box.top), max(left, box.left)
+        clip_bottom = min(top + window.shape[0], box.bottom)
+        clip_right = min(left + window.shape[1], box.right)
+        if clip_top >= clip_bottom or clip_left >= clip_right:
+            return
+        inner = (slice(clip_top - top, clip_bottom - top), slice(clip_left - left, clip_right - left))
+        target = (slice(clip_top - box.top, clip_bottom - box.top), slice(clip_left - box.left, clip_right - box.left))
+        weights = window[inner]
+        patch, energy = patch[inner], energy[inner]
+        scale_channels(patch, weights, self._buffers)
+        energy *= weights
+        self.detail[target] += patch
+        self.energy[target] += energy
 
     def add_pixels(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, energy: np.ndarray) -> None:
         """Adds per-pixel detail ``(n, 3)`` and energy ``(n,)`` at distinct hole pixels ``(rows, cols)``."""
-        self.result[rows, cols] += values
-        self.energy[rows - self.top, cols - self.left] += energy
+        self.detail[rows - self.box.top, cols - self.box.left] += values
+        self.energy[rows - self.box.top, cols - self.box.left] += energy
 
-    def finish(self, fill: np.ndarray, radius: int | None) -> None:
-        """Energy-matches the summed detail (with a ``radius``, see the class doc) and clips the hole to [0, 1].
+    def finish(self, fill: np.ndarray, radius: int | None) -> np.ndarray:
+        """The base plus the energy-matched detail (with a ``radius``, see the class doc), clipped to [0, 1].
 
         Args:
             fill: the working-resolution fill, whose bilinear upsampling is the base under the detail.
-            radius: half-size in pixels of the box filter (applied twice) that averages the energies.
+            radius: half-size in pixels of the box filter (applied twice) that averages the energies; ``None``
+                adds the detail as it is.
+
+        Returns:
+            ``box.height x box.width x 3`` float32, written over the summed detail (which is then gone).
         """
-        columns = slice(self.left, self.right)
+        box, full_shape = self.box, self.mask.shape
+        wide_fill = bilinear_columns(fill, full_shape[1], (box.left, box.right))
         pad = 0 if radius is None else 2 * radius
-        if radius is not None:
-            wide_fill = resize_bilinear(fill, (fill.shape[0], self.mask.shape[1]))[:, columns]
-        band_rows = max(1, _BAND_PIXELS // (self.right - self.left))
-        for top in range(self.top, self.bottom, band_rows):
-            bottom = min(self.bottom, top + band_rows)
-            target = self.result[top:bottom, columns]
+        band_rows = max(1, _BAND_PIXELS // box.width)
+        buffers = Buffers()
+        # A band's smoothing reads ``pad`` rows above it, which the band before has overwritten with its result
+        # by then: the squared norms of their detail are carried over from before the overwrite.
+        carried = 0
+        for top in range(0, box.height, band_rows):
+            bottom = min(box.height, top + band_rows)
+            detail = self.detail[top:bottom]
+            base = resample_rows(
+                wide_fill, full_shape[0], (box.top + top, box.top + bottom), out=buffers.get("base", detail.shape)
+            )
             if radius is not None:
-                outer_top, outer_bottom = max(self.top, top - pad), min(self.bottom, bottom + pad)
-                hole = self.mask[outer_top:outer_bottom, columns]
-                base = resample_rows(wide_fill, self.mask.shape[0], (outer_top, outer_bottom))
-                detail = np.where(hole[:, :, None], self.result[outer_top:outer_bottom, columns] - base, 0.0)
+                outer_top, outer_bottom = top - carried, min(box.height, bottom + pad)
+                squared = buffers.get("squared", (outer_bottom - outer_top, box.width))
+                if carried:
+                    squared[:carried] = buffers.get("above", (carried, box.width))
+                squared_norm(self.detail[top:outer_bottom], out=squared[carried:])
+                carried = min(pad, bottom)
+                above = squared[bottom - carried - outer_top : bottom - outer_top]
+                buffers.get("above", (carried, box.width))[...] = above
                 size = (2 * radius + 1, 2 * radius + 1)
-                summed = _smooth(_squared_norm(detail), size)
-                source = _smooth(self.energy[outer_top - self.top : outer_bottom - self.top], size)
-                gain = np.sqrt(np.maximum(source, 0.0) / np.maximum(summed, 1e-12))
-                gain = np.where(summed > 1e-12, np.clip(gain, 1.0, _MAX_GAIN), 1.0).astype(np.float32)
-                inner = slice(top - outer_top, bottom - outer_top)
-                matched = base[inner] + gain[inner, :, None] * detail[inner]
-                np.copyto(target, matched, where=hole[inner][:, :, None])
-            np.clip(target, 0.0, 1.0, out=target)
+                summed = _smooth(squared, size, buffers)
+                gain = _smooth(self.energy[outer_top:outer_bottom], size, buffers, "source")
+                # gain = sqrt(source / summed), clipped to [1, _MAX_GAIN], and 1 where there is no summed energy
+                np.maximum(gain, 0.0, out=gain)
+                no_energy = summed <= 1e-12
+                np.maximum(summed, 1e-12, out=summed)
+                np.divide(gain, summed, out=gain)
+                np.sqrt(gain, out=gain)
+                np.clip(gain, 1.0, _MAX_GAIN, out=gain)
+                gain[no_energy] = 1.0
+                scale_channels(detail, gain[top - outer_top : bottom - outer_top], buffers)
+            detail += base
+            np.clip(detail, 0.0, 1.0, out=detail)
+        return self.detail
 
 
-def _squared_norm(pixels: np.ndarray) -> np.ndarray:
-    """``|pixel|^2`` over the 3 channels, ``h x w`` float32 (OpenCV: about 5 times faster than ``einsum``)."""
-    return cv2.transform(cv2.multiply(pixels, pixels), _CHANNEL_SUM)
+class Buffers:
+    """Scratch arrays reused by name across the iterations of a loop.
+
+    Temporaries of a megabyte or so, allocated afresh per cell or band, go back to the system when freed and
+    are faulted in again by the next iteration; on the reference machine that costs more than the arithmetic
+    on them. ``get`` hands out a float32 view of the requested shape on a buffer that only ever grows.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        size = math.prod(shape)
+        array = self._arrays.get(name)
+        if array is None or array.size < size:
+            array = self._arrays[name] = np.empty(size, dtype=np.float32)
+        return array[:size].reshape(shape)
 
 
-def _smooth(values: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Two box filters (a tent), zero outside the array, so that pixels off the hole count as no energy."""
-    once = cv2.blur(values, size, borderType=cv2.BORDER_CONSTANT)
-    return cv2.blur(once, size, borderType=cv2.BORDER_CONSTANT)
+def squared_norm(pixels: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``|pixel|^2`` over the 3 channels, ``h x w`` float32 (OpenCV: about 5 times faster than ``einsum``).
+
+    ``out`` (``h x w`` float32, contiguous), when given, receives the result and is returned.
+    """
+    squares = cv2.multiply(pixels, pixels)
+    if out is None:
+        return cv2.transform(squares, _CHANNEL_SUM)
+    cv2.transform(squares, _CHANNEL_SUM, dst=out)
+    return out
+
+
+def scale_channels(pixels: np.ndarray, weights: np.ndarray, buffers: Buffers | None = None) -> None:
+    """``pixels *= weights[:, :, None]`` in place, for ``h x w x 3`` float32 pixels and ``h x w`` weights.
+
+    NumPy broadcasts the weights with an innermost loop of 3 elements, about ten times slower than OpenCV on
+    the weights merged to 3 channels first.
+    """
+    merged = cv2.merge([weights] * 3) if buffers is None else buffers.get("merged", pixels.shape)
+    if buffers is not None:
+        cv2.merge([weights] * 3, dst=merged)
+    cv2.multiply(pixels, merged, dst=pixels)
+
+
+def _smooth(values: np.ndarray, size: tuple[int, int], buffers: Buffers, name: str = "summed") -> np.ndarray:
+    """Two box filters (a tent), zero outside the array, so that pixels off the hole count as no energy.
+
+    The result is the buffer ``name`` of ``buffers``.
+    """
+    once = cv2.blur(values, size, dst=buffers.get("once", values.shape), borderType=cv2.BORDER_CONSTANT)
+    return cv2.blur(once, size, dst=buffers.get(name, values.shape), borderType=cv2.BORDER_CONSTANT)
 
 
 @dataclass(frozen=True)
@@ -523,6 +639,8 @@ def aggregate_cells(
     rows, cols = grid.shape
     coverage = np.zeros((rows, cols), dtype=np.float32)
     coverage.flat[targets] = 1.0
+    buffers = Buffers()
+    kept = SourceResiduals(residual, grid, _KEPT_SOURCES, _SOURCE_MARGIN, _KEPT_BYTES)
     for target, sources, source_weights in zip(targets, indices, weights, strict=True):
         row, col = divmod(int(target), cols)
         top, bottom = (int(v) for v in grid.row_support[row])
@@ -530,28 +648,116 @@ def aggregate_cells(
         hole = mask[top:bottom, left:right]
         if not hole.any():
             continue
+        shape = (bottom - top, right - left)
         # Only the windows of the 3 x 3 neighbouring cells reach into this cell's box. Broadcasting, not BLAS:
         # for products this small a threaded BLAS spends more time waking threads than multiplying.
         near_rows = slice(max(0, row - 1), min(rows, row + 2))
         near_cols = slice(max(0, col - 1), min(cols, col + 2))
         col_windows = grid.col_windows[near_cols, left:right]
         near_coverage = (coverage[near_rows, near_cols][:, :, None] * col_windows[None]).sum(axis=1)
-        total = (grid.row_windows[near_rows, top:bottom][:, :, None] * near_coverage[:, None, :]).sum(axis=0)
-        window = np.outer(grid.row_windows[row, top:bottom], grid.col_windows[col, left:right])
-        window = np.where(hole & (total > 1e-6), window / np.maximum(total, 1e-6), 0.0).astype(np.float32)
+        row_windows = grid.row_windows[near_rows, top:bottom]
+        total, term = buffers.get("total", shape), buffers.get("term", shape)
+        np.multiply(row_windows[0][:, None], near_coverage[0][None, :], out=total)
+        for row_window, column_coverage in zip(row_windows[1:], near_coverage[1:], strict=True):
+            total += np.multiply(row_window[:, None], column_coverage[None, :], out=term)
+        window = buffers.get("window", shape)
+        np.multiply(grid.row_windows[row, top:bottom][:, None], grid.col_windows[col, left:right][None, :], out=window)
+        covered = hole & (total > 1e-6)
+        window /= np.maximum(total, 1e-6, out=term)
+        window *= covered
         used = [(int(s), float(w)) for s, w in zip(sources, source_weights, strict=True) if w >= _NEGLIGIBLE_WEIGHT]
-        patch = np.zeros((bottom - top, right - left, 3), dtype=np.float32)
-        energy = np.zeros((bottom - top, right - left), dtype=np.float32)
+        patch, energy = buffers.get("patch", (*shape, 3)), buffers.get("energy", shape)
+        patch.fill(0.0)
+        energy.fill(0.0)
         for source, weight in used:
             source_row, source_col = divmod(int(context[source]), cols)
             shift_y = round(grid.row_centres[source_row] - grid.row_centres[row])
             shift_x = round(grid.col_centres[source_col] - grid.col_centres[col])
             shift_y = min(max(shift_y, -top), height - bottom)
             shift_x = min(max(shift_x, -left), width - right)
-            source_patch = residual.window(top + shift_y, bottom + shift_y, left + shift_x, right + shift_x)
+            source_patch, squared = kept.read(
+                int(context[source]), top + shift_y, bottom + shift_y, left + shift_x, right + shift_x
+            )
             cv2.scaleAdd(source_patch, weight, patch, dst=patch)
-            cv2.scaleAdd(_squared_norm(source_patch), weight, energy, dst=energy)
+            cv2.scaleAdd(squared, weight, energy, dst=energy)
         detail.add(top, left, window, patch, energy)
+
+
+class _Kept(NamedTuple):
+    """A kept context cell: its window (top, bottom, left, right), the residual and squared norm over it, and the
+    flat buffers (``slot``) they are views of, reused when the cell is dropped."""
+
+    bounds: tuple[int, int, int, int]
+    values: np.ndarray
+    squares: np.ndarray
+    slot: tuple[np.ndarray, np.ndarray]
+
+
+class SourceResiduals:
+    """The residual and its squared norm around recently read context cells, for :func:`aggregate_cells`.
+
+    Neighbouring hole cells mostly attend to the same context cells, and read each over a window within a few
+    pixels of the context cell's own; so the residual is computed once per context cell over its window grown
+    by ``margin`` and kept, for the ``capacity`` most recently read cells. A read that does not fit is computed
+    on its own. Either way the values are the same: the residual at a pixel does not depend on the window.
+
+    Args:
+        residual: where the values come from.
+        grid: the cell grid; a context cell's window is its blending window's support.
+        capacity: context cells kept at most; fewer when their buffers would take more than ``max_bytes``.
+        margin: pixels by which a kept cell's window is grown on every side.
+        max_bytes: memory for the kept cells.
+    """
+
+    def __init__(self, residual: ContextResidual, grid: CellGrid, capacity: int, margin: int, max_bytes: int) -> None:
+        self.residual = residual
+        self.grid = grid
+        self.margin = margin
+        self._kept: OrderedDict[int, _Kept] = OrderedDict()
+        self._spare: list[tuple[np.ndarray, np.ndarray]] = []
+        self._buffers = Buffers()
+        rows, cols = np.diff(grid.row_support, axis=1).max(), np.diff(grid.col_support, axis=1).max()
+        self._slot = (int(rows) + 2 * margin) * (int(cols) + 2 * margin)
+        self.capacity = max(1, min(capacity, max_bytes // (self._slot * 4 * 4)))  # 3 + 1 float32 a pixel
+
+    def read(self, cell: int, top: int, bottom: int, left: int, right: int) -> tuple[np.ndarray, np.ndarray]:
+        """The residual ``h x w x 3`` and its squared norm ``h x w`` over rows ``[top, bottom)`` and columns
+        ``[left, right)``, read from context cell ``cell`` (flat index); valid until the next read."""
+        entry = self._kept.get(cell)
+        if entry is None:
+            entry = self._keep(cell)
+        else:
+            self._kept.move_to_end(cell)
+        (kept_top, kept_bottom, kept_left, kept_right), values, squares, _ = entry
+        if kept_top <= top and bottom <= kept_bottom and kept_left <= left and right <= kept_right:
+            rows, cols = slice(top - kept_top, bottom - kept_top), slice(left - kept_left, right - kept_left)
+            return values[rows, cols], squares[rows, cols]
+        shape = (bottom - top, right - left)
+        values = self.residual.window(top, bottom, left, right, out=self._buffers.get("values", (*shape, 3)))
+        return values, squared_norm(values, out=self._buffers.get("squares", shape))
+
+    def _keep(self, cell: int) -> _Kept:
+        """Computes and keeps the residual around ``cell``, dropping the least recently read cell if full."""
+        row, col = divmod(cell, self.grid.shape[1])
+        height, width = self.residual.shape
+        top, bottom = (int(v) for v in self.grid.row_support[row])
+        left, right = (int(v) for v in self.grid.col_support[col])
+        top, bottom = max(0, top - self.margin), min(height, bottom + self.margin)
+        left, right = max(0, left - self.margin), min(width, right + self.margin)
+        if len(self._kept) >= self.capacity:
+            self._spare.append(self._kept.popitem(last=False)[1].slot)
+        slot = self._spare.pop() if self._spare else self._new_slot()
+        shape = (bottom - top, right - left)
+        values = slot[0][: shape[0] * shape[1] * 3].reshape(*shape, 3)
+        squares = slot[1][: shape[0] * shape[1]].reshape(shape)
+        self.residual.window(top, bottom, left, right, out=values)
+        squared_norm(values, out=squares)
+        entry = _Kept((top, bottom, left, right), values, squares, slot)
+        self._kept[cell] = entry
+        return entry
+
+    def _new_slot(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.empty(self._slot * 3, dtype=np.float32), np.empty(self._slot, dtype=np.float32)
 
 
 def transfer_offsets(

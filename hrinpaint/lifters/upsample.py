@@ -7,8 +7,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from hrinpaint.fillers.base import FillResult
-from hrinpaint.lifters.base import Lifter
-from hrinpaint.ops.resize import resize_bicubic, resize_bilinear
+from hrinpaint.lifters.base import Lifter, checked_box
+from hrinpaint.ops.patches import bilinear_window
+from hrinpaint.ops.regions import Box
+from hrinpaint.ops.resize import resize_bicubic
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,16 @@ class UpsampleLifter(Lifter):
     def __init__(self, config: UpsampleConfig | None = None) -> None:
         self.config = config or UpsampleConfig()
 
-    def lift(self, image: np.ndarray, mask: np.ndarray, filled: FillResult, working_mask: np.ndarray) -> np.ndarray:
-        resize = resize_bicubic if self.config.interpolation == "bicubic" else resize_bilinear
-        return resize(filled.image, image.shape[:2])
+    def lift(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        filled: FillResult,
+        working_mask: np.ndarray,
+        box: Box | None = None,
+        working_image: np.ndarray | None = None,
+    ) -> np.ndarray:
+        box = checked_box(box, mask)
+        if self.config.interpolation == "bilinear":
+            return bilinear_window(filled.image, mask.shape, box)
+        return resize_bicubic(filled.image, mask.shape)[box.slices]

@@ -8,5 +8,6 @@ from hrinpaint.registry import Registry
 
 MODELS: Registry = Registry("model")
 MODELS.register("hifill", "hrinpaint.nn.hifill:HiFillGenerator", "HiFill coarse-to-fine generator, shared attention")
+MODELS.register("lama", "hrinpaint.nn.lama:LamaGenerator", "LaMa / Big-LaMa Fourier-convolution ResNet (official keys)")
 
 __all__ = ["MODELS"]

@@ -20,9 +20,16 @@ from torch import nn
 
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
 from hrinpaint.nn.layers import GATE_KINDS, GatedConv2d, GateKind, pad_to_multiple, upsample2x
+from hrinpaint.nn.split import FrontFeatures, checkpointed
 
 #: Coarse dilations after the second stride-2 layer: the paper's 6 x 1, 6 x 2, 5 x 4, 2 x 8, 4 x 1.
 PAPER_COARSE_DILATIONS = (1,) * 6 + (2,) * 6 + (4,) * 5 + (8,) * 2 + (1,) * 4
+
+#: What a hole holds when it enters the network (see ``HiFillConfig.prefill``).
+PREFILLS = ("none", "telea")
+
+#: Output layers of a residual (prefilled) generator start at this fraction of their default initialisation.
+RESIDUAL_INIT_SCALE = 0.1
 
 #: The input is padded to a multiple of this: three stride-2 layers and the attention map's extra halving.
 PAD_MULTIPLE = 16
@@ -39,6 +46,10 @@ class HiFillConfig:
         coarse_gate, refine_gate: light-weight gate kind per branch (``sc``, ``pw``, ``ds``, ``full``).
         temperature: softmax temperature of the attention scores.
         attention_patch: neighbourhood, in cells, compared by the attention.
+        prefill: ``none`` (the paper: hole pixels enter as zero) or ``telea``: the caller passes a diffusion fill
+            of the hole (:func:`hrinpaint.fillers.opencv.telea_prefill`) and both branches predict a residual on
+            it, their output layers starting at zero; so an untrained network returns the diffusion fill and
+            training only has to learn what it lacks (texture, structure, colour).
     """
 
     width: int = 32
@@ -48,8 +59,11 @@ class HiFillConfig:
     refine_gate: GateKind = "pw"
     temperature: float = 10.0
     attention_patch: int = 3
+    prefill: str = "none"
 
     def __post_init__(self) -> None:
+        if self.prefill not in PREFILLS:
+            raise ValueError(f"unknown prefill {self.prefill!r}; known: {', '.join(PREFILLS)}")
         if self.width < 1:
             raise ValueError(f"width must be positive, got {self.width}")
         for gate in (self.coarse_gate, self.refine_gate):
@@ -137,19 +151,42 @@ class RefineNet(nn.Module):
         self.to_rgb = GatedConv2d(2 * c, 3, 3, gate="none", activation=False)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        p3, context = self.encode(x, mask)
+        return self.decode(p3, context), context["scores"], context["hole"]
+
+    def encode(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The encoder and the attention: the ``1/8`` map, and the scores and transferred skips that the decoder
+        uses unchanged (they depend on the ``1/2`` and ``1/4`` maps only)."""
         p1 = self.enc1(x)  # 1/2
         p2 = self.enc2(p1)  # 1/4
         p3 = self.enc3(p2)  # 1/8
         cells = F.avg_pool2d(p3, 2)  # 1/16: one position per attention cell
         hole = cell_mask(mask, cells.shape[-2:])
         scores = self.attention(cells, hole)
-        d3 = self.dec3(torch.cat([p3, self.branch3(attention_transfer(p3, scores, hole))], 1))
-        d2 = self.dec2(upsample2x(d3))
-        d2 = torch.cat([d2, self.branch2(attention_transfer(p2, scores, hole))], 1)
-        d1 = self.dec1(upsample2x(d2))
-        d0 = torch.cat([d1, self.branch1(attention_transfer(p1, scores, hole))], 1)
-        rgb = self.to_rgb(upsample2x(d0))
-        return rgb, scores, hole
+        skip2 = self.branch2(attention_transfer(p2, scores, hole))
+        skip1 = self.branch1(attention_transfer(p1, scores, hole))
+        return p3, {"scores": scores, "hole": hole, "skip2": skip2, "skip1": skip1}
+
+    def decode(self, p3: torch.Tensor, context: dict[str, torch.Tensor], checkpoint: bool = False) -> torch.Tensor:
+        """From the ``1/8`` map to the raw ``[-1, 1]`` RGB; ``checkpoint`` recomputes each stage in the backward."""
+        scores, hole = context["scores"], context["hole"]
+
+        def stage3(p3: torch.Tensor) -> torch.Tensor:
+            return self.dec3(torch.cat([p3, self.branch3(attention_transfer(p3, scores, hole))], 1))
+
+        def stage2(d3: torch.Tensor) -> torch.Tensor:
+            return torch.cat([self.dec2(upsample2x(d3)), context["skip2"]], 1)
+
+        def stage1(d2: torch.Tensor) -> torch.Tensor:
+            return torch.cat([self.dec1(upsample2x(d2)), context["skip1"]], 1)
+
+        def stage0(d0: torch.Tensor) -> torch.Tensor:
+            return self.to_rgb(upsample2x(d0))
+
+        x = p3
+        for stage in (stage3, stage2, stage1, stage0):
+            x = checkpointed(stage, x, enabled=checkpoint)
+        return x
 
 
 class HiFillGenerator(nn.Module):
@@ -168,27 +205,76 @@ class HiFillGenerator(nn.Module):
         self.config = config or HiFillConfig()
         self.coarse = CoarseNet(self.config)
         self.refine = RefineNet(self.config)
+        if self.residual:
+            # Small, not zero: a zero output layer passes no gradient back, and its own gradient (random features
+            # against the sign of an L1 error) averages out, so the network would stay at its prefill.
+            with torch.no_grad():
+                for layer in (self.coarse.to_rgb.conv, self.refine.to_rgb.conv):
+                    layer.weight.mul_(RESIDUAL_INIT_SCALE)
+                    layer.bias.zero_()
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> HiFillOutput:
+    @property
+    def residual(self) -> bool:
+        """Whether the branches predict a residual on a prefilled hole."""
+        return self.config.prefill != "none"
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None = None) -> HiFillOutput:
+        """Fills the hole of ``image``; ``prefill`` (``B x 3 x H x W``, used in the hole only) is required when
+        the config has a prefill, and ignored otherwise."""
+        mask, coarse, refine_input, padded_mask = self._coarse(image, mask, prefill)
+        refined, scores, hole = self.refine(refine_input, padded_mask)
+        if self.residual:
+            refined = refine_input[:, :3] + refined
+        height, width = image.shape[-2:]
+        coarse01 = ((coarse + 1.0) * 0.5)[..., :height, :width]
+        refined01 = ((refined + 1.0) * 0.5)[..., :height, :width]
+        output = image * (1.0 - mask) + refined01.clamp(0.0, 1.0) * mask
+        return HiFillOutput(output, coarse01, refined01, scores, hole, tuple(padded_mask.shape[-2:]))
+
+    def _coarse(
+        self, image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pads, runs the coarse branch; returns the binary mask, the coarse output, the refine branch's input
+        and the padded mask."""
         if image.ndim != 4 or image.shape[1] != 3 or mask.shape != (image.shape[0], 1, *image.shape[2:]):
             raise ValueError(f"expected B x 3 x H x W image and B x 1 x H x W mask, got {image.shape} and {mask.shape}")
         mask = (mask > 0.5).to(image.dtype)
         known = 1.0 - mask
-        padded_image, (height, width) = pad_to_multiple(image * known, self.pad_multiple)
+        if self.residual:
+            if prefill is None or prefill.shape != image.shape:
+                raise ValueError(f"a {self.config.prefill!r}-prefilled generator needs a prefill of {image.shape}")
+            image = image * known + prefill * mask
+        padded_image, _ = pad_to_multiple(image if self.residual else image * known, self.pad_multiple)
         padded_mask, _ = pad_to_multiple(mask, self.pad_multiple)
         padded_mask = (padded_mask > 0.5).to(image.dtype)
         padded_known = 1.0 - padded_mask
         ones = torch.ones_like(padded_mask)
-        signed = (padded_image * 2.0 - 1.0) * padded_known
+        signed = padded_image * 2.0 - 1.0
+        if not self.residual:
+            signed = signed * padded_known
 
         coarse = self.coarse(torch.cat([signed, padded_mask, ones], 1))
-        blended = signed + coarse.clamp(-1.0, 1.0) * padded_mask
-        refined, scores, hole = self.refine(torch.cat([blended, padded_mask, ones], 1), padded_mask)
+        if self.residual:
+            coarse = signed + coarse
+        blended = signed * padded_known + coarse.clamp(-1.0, 1.0) * padded_mask
+        return mask, coarse, torch.cat([blended, padded_mask, ones], 1), padded_mask
 
-        coarse01 = ((coarse + 1.0) * 0.5)[..., :height, :width]
-        refined01 = ((refined + 1.0) * 0.5)[..., :height, :width]
-        output = image * known + refined01.clamp(0.0, 1.0) * mask
-        return HiFillOutput(output, coarse01, refined01, scores, hole, tuple(padded_mask.shape[-2:]))
+    def front(self, image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None = None) -> FrontFeatures:
+        """Coarse branch, refine encoder and attention; the latent is the refine encoder's ``1/8`` map."""
+        _, _, refine_input, padded_mask = self._coarse(image, mask, prefill)
+        p3, context = self.refine.encode(refine_input, padded_mask)
+        if self.residual:
+            context = {**context, "base": refine_input[:, :3]}
+        return FrontFeatures((p3,), {**context, "size": tuple(image.shape[-2:])})
+
+    def rear(self, features: FrontFeatures, checkpoint: bool = False) -> torch.Tensor:
+        """The refine decoder (attention transfer of the latent, upsamplings); the raw prediction on [0, 1] scale."""
+        (p3,) = features.latent
+        height, width = features.context["size"]
+        refined = self.refine.decode(p3, features.context, checkpoint)
+        if "base" in features.context:
+            refined = features.context["base"] + refined
+        return ((refined + 1.0) * 0.5)[..., :height, :width]
 
 
 def parameter_count(module: nn.Module) -> int:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from hrinpaint.ops.regions import Box
+
 
 def grid_shape(shape: tuple[int, int], cells_long: int) -> tuple[int, int]:
     """``(rows, cols)`` of a grid with ``cells_long`` cells along the long side and square-ish cells.
@@ -133,7 +135,7 @@ def _linear_taps(positions: np.ndarray, source_size: int, target_size: int) -> t
     return lower, upper, fraction.astype(np.float32)
 
 
-def resample_rows(wide: np.ndarray, height: int, rows: tuple[int, int]) -> np.ndarray:
+def resample_rows(wide: np.ndarray, height: int, rows: tuple[int, int], out: np.ndarray | None = None) -> np.ndarray:
     """Rows ``[rows[0], rows[1])`` of the bilinear resize of ``wide`` to ``height`` rows (width unchanged).
 
     With ``wide = resize_bilinear(small, (h, W))`` (the horizontal pass alone, cheap: ``h x W``), this gives
@@ -141,17 +143,62 @@ def resample_rows(wide: np.ndarray, height: int, rows: tuple[int, int]) -> np.nd
     only those rows, because OpenCV's bilinear resize is separable and runs the horizontal pass first. Slice
     ``wide``'s columns first to get a window.
 
-    Shape:
-        wide: ``h x W x C`` float32. Returns ``(rows[1] - rows[0]) x W x C`` float32.
+    Output rows that fall between the same two rows of ``wide`` form a run (``height / h`` rows long) sharing
+    one difference row, so each output value costs one multiply and one add and no gathered copies.
+
+    Args:
+        wide: ``h x W x C`` (or ``h x W``) float32.
+        height: rows of the full resize.
+        rows: the half-open range of rows wanted.
+        out: where to write, ``(rows[1] - rows[0]) x W x C`` float32; a new array when ``None``.
+
+    Returns:
+        ``(rows[1] - rows[0]) x W x C`` float32 (``out`` when given).
     """
-    if rows[1] <= rows[0]:
-        return np.zeros((max(0, rows[1] - rows[0]), *wide.shape[1:]), dtype=np.float32)
+    count = max(0, rows[1] - rows[0])
+    shape = (count, *wide.shape[1:])
+    if out is None:
+        out = np.empty(shape, dtype=np.float32)
+    elif out.shape != shape or out.dtype != np.float32:
+        raise ValueError(f"out must be float32 {shape}, got {out.dtype} {out.shape}")
+    if count == 0:
+        return out
     lower, upper, fraction = _linear_taps(np.arange(*rows), wide.shape[0], height)
-    below, above = wide[lower], wide[upper]
-    above -= below
-    above *= fraction.reshape(-1, *([1] * (wide.ndim - 1)))
-    above += below
-    return above
+    fraction = fraction.reshape(-1, *([1] * (wide.ndim - 1)))
+    first = int(lower[0])
+    used = wide[first : int(upper[-1]) + 1]
+    steps = used[1:] - used[:-1]  # the difference rows, once per window rather than once per run
+    bounds = [0, *(np.flatnonzero(lower[1:] != lower[:-1]) + 1).tolist(), count]
+    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+        index = int(lower[start]) - first
+        run = out[start:stop]
+        if upper[start] == lower[start]:  # clamped at an edge of ``wide``: the fraction is 0
+            run[...] = used[index]
+        else:
+            np.multiply(fraction[start:stop], steps[index], out=run)
+            run += used[index]
+    return out
+
+
+def bilinear_columns(small: np.ndarray, width: int, cols: tuple[int, int]) -> np.ndarray:
+    """Columns ``[cols[0], cols[1])`` of ``resize_bilinear(small, (h, width))``, the horizontal pass alone,
+    computed over those columns only (equal up to float rounding).
+
+    Shape:
+        small: ``h x w x C`` float32. Returns ``h x (cols[1] - cols[0]) x C`` float32, contiguous.
+    """
+    across = resample_rows(np.swapaxes(small, 0, 1), width, cols)
+    return np.ascontiguousarray(np.swapaxes(across, 0, 1))
+
+
+def bilinear_window(small: np.ndarray, size: tuple[int, int], box: Box) -> np.ndarray:
+    """``resize_bilinear(small, size)[box.slices]`` computed over the box only (equal up to float rounding).
+
+    Shape:
+        small: ``h x w x C`` float32. Returns ``box.height x box.width x C`` float32.
+    """
+    wide = bilinear_columns(small, size[1], (box.left, box.right))
+    return resample_rows(wide, size[0], (box.top, box.bottom))
 
 
 def bilinear_points(small: np.ndarray, size: tuple[int, int], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:

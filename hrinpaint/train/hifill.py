@@ -9,11 +9,22 @@ import numpy as np
 import torch
 
 from hrinpaint.eval.metrics import l1, psnr
+from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.nn.discriminator import PatchDiscriminator
 from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator
 from hrinpaint.train import losses
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, ValidationItem
+
+
+def batch_prefill(image: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor | None:
+    """The hole's prefill for a ``B x 3 x H x W`` batch (None for ``kind == "none"``), computed on the CPU."""
+    if kind == "none":
+        return None
+    images = image.detach().cpu().permute(0, 2, 3, 1).numpy()
+    holes = mask.detach().cpu()[:, 0].numpy() > 0.5
+    filled = np.stack([telea_prefill(np.ascontiguousarray(x), h) for x, h in zip(images, holes, strict=True)])
+    return torch.from_numpy(filled).permute(0, 3, 1, 2).contiguous().to(image.device)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -81,7 +92,8 @@ class HiFillTrainer:
         self.generator.train()
         lr = self._set_lr(step)
         generator = torch.Generator(self.device).manual_seed(config.seed * 1_000_003 + step)
-        out = self.generator(batch.image, batch.mask)
+        prefill = batch_prefill(batch.image, batch.mask, self.model_config.prefill)
+        out = self.generator(batch.image, batch.mask, prefill)
         mask = batch.mask
         named: dict[str, float] = {"lr": lr}
 
@@ -123,7 +135,8 @@ class HiFillTrainer:
         self.generator.eval()
         per_kind: dict[str, list[tuple[float, float]]] = {}
         for item in items:
-            output = self.generator(item.image.to(self.device), item.mask.to(self.device)).image
+            image, mask = item.image.to(self.device), item.mask.to(self.device)
+            output = self.generator(image, mask, batch_prefill(image, mask, self.model_config.prefill)).image
             result = output[0].permute(1, 2, 0).cpu().numpy()
             truth = item.image[0].permute(1, 2, 0).numpy()
             hole = item.mask[0, 0].numpy() > 0.5

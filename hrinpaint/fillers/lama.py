@@ -1,0 +1,97 @@
+"""The LaMa generator as a filler, from the official checkpoints converted by ``hrinpaint models import-lama``.
+
+No LaMa weights ship with hrinpaint: convert the official Big-LaMa ``best.ckpt`` once and pass the result as
+``weights`` (``--weights`` on the command line). LaMa generalises well above its training resolution, so it runs at
+the working size as given unless ``size`` says otherwise. Its generator declares a front/rear split, which makes
+``lama+refine`` the paper's system.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hrinpaint.errors import InputError
+from hrinpaint.fillers.base import FillResult, check_fill_input
+from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side, resize_bilinear
+
+_CONVERT_HINT = "convert the official best.ckpt with `hrinpaint models import-lama best.ckpt -o big-lama.safetensors`"
+
+
+@dataclass(frozen=True)
+class LamaFillerConfig:
+    """Options of the ``lama`` filler.
+
+    Attributes:
+        weights: a ``.safetensors`` file with its manifest, made by ``hrinpaint models import-lama`` (required).
+        size: long side the network runs at (a larger working image is area-downsampled for it); 0 for the
+            working size as given.
+        threads: torch CPU threads; 0 keeps torch's default.
+    """
+
+    weights: str | None = None
+    size: int = 0
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.size < 0 or self.threads < 0:
+            raise ValueError(f"size and threads must be >= 0, got {self.size} and {self.threads}")
+
+
+_CACHE: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+
+def _load(path: Path) -> tuple[Any, dict[str, Any]]:
+    from hrinpaint.nn.weights import load_model
+
+    key = str(path.resolve())
+    if key not in _CACHE:
+        model, manifest = load_model(path)
+        if manifest["model"] != "lama":
+            raise InputError(f"weights {path} hold a {manifest['model']!r} model, not lama")
+        _CACHE[key] = model, manifest
+    return _CACHE[key]
+
+
+class LamaFiller:
+    """Fills with the LaMa generator; ``model`` is the generator (front/rear split for ``refine``)."""
+
+    Config = LamaFillerConfig
+
+    def __init__(self, config: LamaFillerConfig | None = None) -> None:
+        self.config = config or LamaFillerConfig()
+        if not self.config.weights:
+            raise InputError(f"the lama filler needs weights (none ship with hrinpaint): {_CONVERT_HINT}")
+        path = Path(self.config.weights)
+        if not path.exists():
+            raise InputError(f"lama weights {path} do not exist; {_CONVERT_HINT}")
+        self.model, self.manifest = _load(path)
+
+    @property
+    def network_size(self) -> int | None:
+        """Long side the network runs at; None for the working size as given."""
+        return self.config.size or None
+
+    def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
+        import torch
+
+        check_fill_input(image, mask)
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        if not mask.any():
+            return FillResult(image.copy())
+        shape = image.shape[:2]
+        net_shape = fit_long_side(shape, self.config.size) if self.config.size else shape
+        net_image = area_downsample(image, net_shape) if net_shape != shape else image
+        net_mask = downsample_mask(mask, net_shape) if net_shape != shape else mask
+        with torch.inference_mode():
+            out = self.model(
+                torch.from_numpy(np.ascontiguousarray(net_image.transpose(2, 0, 1)))[None],
+                torch.from_numpy(net_mask.astype(np.float32))[None, None],
+            )
+        net_fill = out[0].permute(1, 2, 0).numpy()
+        fill = resize_bilinear(net_fill, shape) if net_shape != shape else net_fill
+        return FillResult(np.where(mask[..., None], fill, image).astype(np.float32))
