@@ -9,6 +9,7 @@ import torch
 from PIL import Image
 
 from hrinpaint.errors import InputError
+from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator
 from hrinpaint.train import TRAINERS, losses
 from hrinpaint.train.config import TrainConfig, load_config
 from hrinpaint.train.data import Batch, PhotoCrops, validation_set
@@ -358,3 +359,46 @@ def test_train_refuses_to_overwrite_or_resume_nothing(tmp_path, crops):
     train(tiny_config(steps=1), tmp_path / "run", dataset=crops)
     with pytest.raises(InputError, match="already has a checkpoint"):
         train(tiny_config(steps=2), tmp_path / "run", dataset=crops)
+
+
+def test_unit_variance_init_gives_every_gated_layer_unit_spread():
+    from hrinpaint.nn.layers import GatedConv2d
+    from hrinpaint.train.init import unit_variance_init
+
+    torch.manual_seed(0)
+    model = HiFillGenerator(HiFillConfig(width=4, coarse_dilations=(1, 2), refine_dilations=(2,)))
+    image, mask = torch.rand(2, 3, 32, 48), (torch.rand(2, 1, 32, 48) > 0.7).float()
+    before = []
+    hooks = [
+        layer.conv.register_forward_hook(lambda _m, _i, out: before.append(float(out.std())))
+        for layer in model.modules()
+        if isinstance(layer, GatedConv2d) and layer.activation
+    ]
+    with torch.no_grad():
+        model(image, mask)
+    for hook in hooks:
+        hook.remove()
+    spreads = unit_variance_init(model, lambda: model(image, mask))
+    assert len(spreads) == len(before) and min(before) < 0.5  # the default init shrinks the signal
+    assert all(abs(spread - 1.0) < 0.05 for spread in spreads.values())
+
+
+def test_a_new_prefilled_run_is_initialised_from_data(tmp_path):
+    from hrinpaint.train.hifill import batch_prefill
+
+    config = TrainConfig(
+        model={"width": 4, "coarse_dilations": (1,), "refine_dilations": (2,), "prefill": "telea"},
+        val_data=None,
+        crop=32,
+        batch_size=2,
+        steps=1,
+    )
+    trainer = HiFillTrainer(config)
+    image, mask = torch.rand(2, 3, 32, 32), (torch.rand(2, 1, 32, 32) > 0.7).float()
+    prefill = batch_prefill(image, mask, "telea")
+    with torch.no_grad():
+        start = (trainer.generator(image, mask, prefill).refined - prefill).abs().mean()
+    trainer.initialise(Batch(image, mask))
+    with torch.no_grad():
+        after = (trainer.generator(image, mask, prefill).refined - prefill).abs().mean()
+    assert after > 3 * start  # the residual now carries signal

@@ -25,6 +25,8 @@ from hrinpaint.train.data import PhotoCrops, validation_set
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
 LOG = "log.jsonl"
+#: The batch a data-dependent initialisation sees: drawn like a step, but no training step uses it.
+INIT_BATCH_STEP = 10**9
 
 
 def build_trainer(config: TrainConfig) -> Any:
@@ -100,6 +102,8 @@ def train(
         validation_set(config.val_data, config.val_size, config.val_masks, config.val_limit) if config.val_data else []
     )
 
+    if state is None and hasattr(trainer, "initialise"):
+        trainer.initialise(dataset.batch(INIT_BATCH_STEP, min(config.batch_size, 4)))
     began = time.perf_counter() - elapsed
     for step in range(start, config.steps):
         named = trainer.step(dataset.batch(step, config.batch_size), step)
