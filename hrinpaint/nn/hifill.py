@@ -224,7 +224,7 @@ class HiFillGenerator(nn.Module):
         mask, coarse, refine_input, padded_mask = self._coarse(image, mask, prefill)
         refined, scores, hole = self.refine(refine_input, padded_mask)
         if self.residual:
-            refined = refine_input[:, :3] + refined
+            refined = refine_input[:, :3] + refined * padded_mask
         height, width = image.shape[-2:]
         coarse01 = ((coarse + 1.0) * 0.5)[..., :height, :width]
         refined01 = ((refined + 1.0) * 0.5)[..., :height, :width]
@@ -255,7 +255,9 @@ class HiFillGenerator(nn.Module):
 
         coarse = self.coarse(torch.cat([signed, padded_mask, ones], 1))
         if self.residual:
-            coarse = signed + coarse
+            # the residual acts in the hole only: known pixels are pasted back anyway, and a loss there would
+            # only teach the network to output zero everywhere
+            coarse = signed + coarse * padded_mask
         blended = signed * padded_known + coarse.clamp(-1.0, 1.0) * padded_mask
         return mask, coarse, torch.cat([blended, padded_mask, ones], 1), padded_mask
 
@@ -264,7 +266,7 @@ class HiFillGenerator(nn.Module):
         _, _, refine_input, padded_mask = self._coarse(image, mask, prefill)
         p3, context = self.refine.encode(refine_input, padded_mask)
         if self.residual:
-            context = {**context, "base": refine_input[:, :3]}
+            context = {**context, "base": refine_input[:, :3], "hole_mask": padded_mask}
         return FrontFeatures((p3,), {**context, "size": tuple(image.shape[-2:])})
 
     def rear(self, features: FrontFeatures, checkpoint: bool = False) -> torch.Tensor:
@@ -273,7 +275,7 @@ class HiFillGenerator(nn.Module):
         height, width = features.context["size"]
         refined = self.refine.decode(p3, features.context, checkpoint)
         if "base" in features.context:
-            refined = features.context["base"] + refined
+            refined = features.context["base"] + refined * features.context["hole_mask"]
         return ((refined + 1.0) * 0.5)[..., :height, :width]
 
 
