@@ -17,8 +17,8 @@ import numpy as np
 
 from hrinpaint.fillers.attention import CellAttention
 from hrinpaint.fillers.base import FillResult, check_fill_input
+from hrinpaint.fillers.network import fill_at_size, to_tensors
 from hrinpaint.fillers.opencv import telea_prefill
-from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side, resize_bilinear
 
 #: The weights that ship inside the package.
 SHIPPED_WEIGHTS = "hifill.safetensors"
@@ -85,24 +85,18 @@ class HiFillFiller:
             torch.set_num_threads(self.config.threads)
         if not mask.any():
             return FillResult(image.copy())
-        shape = image.shape[:2]
-        size = self.network_size
-        net_shape = fit_long_side(shape, size) if size else shape
-        net_image = area_downsample(image, net_shape) if net_shape != shape else image
-        net_mask = downsample_mask(mask, net_shape) if net_shape != shape else mask
-        prefill = None
-        if self.model.config.prefill == "telea":
-            prefill = torch.from_numpy(telea_prefill(net_image, net_mask).transpose(2, 0, 1).copy())[None]
-        with torch.inference_mode():
-            out = self.model(
-                torch.from_numpy(np.ascontiguousarray(net_image.transpose(2, 0, 1)))[None],
-                torch.from_numpy(net_mask.astype(np.float32))[None, None],
-                prefill,
-            )
-        net_fill = out.image[0].permute(1, 2, 0).numpy()
-        fill = resize_bilinear(net_fill, shape) if net_shape != shape else net_fill
-        result = np.where(mask[..., None], fill, image).astype(np.float32)
-        return FillResult(result, self._attention(out, shape))
+        outputs = []
+
+        def run(net_image: np.ndarray, net_mask: np.ndarray) -> np.ndarray:
+            prefill = None
+            if self.model.config.prefill == "telea":
+                prefill = torch.from_numpy(telea_prefill(net_image, net_mask).transpose(2, 0, 1).copy())[None]
+            with torch.inference_mode():
+                outputs.append(self.model(*to_tensors(net_image, net_mask), prefill))
+            return outputs[0].image[0].permute(1, 2, 0).numpy()
+
+        result = fill_at_size(image, mask, self.network_size, run)
+        return FillResult(result, self._attention(outputs[0], image.shape[:2]))
 
     @staticmethod
     def _attention(out: Any, shape: tuple[int, int]) -> CellAttention:

@@ -16,7 +16,7 @@ import numpy as np
 
 from hrinpaint.errors import InputError
 from hrinpaint.fillers.base import FillResult, check_fill_input
-from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side, resize_bilinear
+from hrinpaint.fillers.network import fill_at_size, to_tensors
 
 _CONVERT_HINT = "convert the official best.ckpt with `hrinpaint models import-lama best.ckpt -o big-lama.safetensors`"
 
@@ -83,15 +83,10 @@ class LamaFiller:
             torch.set_num_threads(self.config.threads)
         if not mask.any():
             return FillResult(image.copy())
-        shape = image.shape[:2]
-        net_shape = fit_long_side(shape, self.config.size) if self.config.size else shape
-        net_image = area_downsample(image, net_shape) if net_shape != shape else image
-        net_mask = downsample_mask(mask, net_shape) if net_shape != shape else mask
-        with torch.inference_mode():
-            out = self.model(
-                torch.from_numpy(np.ascontiguousarray(net_image.transpose(2, 0, 1)))[None],
-                torch.from_numpy(net_mask.astype(np.float32))[None, None],
-            )
-        net_fill = out[0].permute(1, 2, 0).numpy()
-        fill = resize_bilinear(net_fill, shape) if net_shape != shape else net_fill
-        return FillResult(np.where(mask[..., None], fill, image).astype(np.float32))
+
+        def run(net_image: np.ndarray, net_mask: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                out = self.model(*to_tensors(net_image, net_mask))
+            return out[0].permute(1, 2, 0).numpy()
+
+        return FillResult(fill_at_size(image, mask, self.config.size, run))
