@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from hrinpaint.fillers.attention import CellAttention
-from hrinpaint.fillers.base import FillResult, check_fill_input
-from hrinpaint.fillers.network import fill_at_size, to_tensors
+from hrinpaint.fillers.base import FillResult
+from hrinpaint.fillers.network import fill_at_size, load_cached, to_tensors
 from hrinpaint.fillers.opencv import telea_prefill
 
 #: The weights that ship inside the package.
@@ -50,18 +50,6 @@ class HiFillFillerConfig:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
 
 
-_CACHE: dict[str, tuple[Any, dict[str, Any]]] = {}
-
-
-def _load(path: Path) -> tuple[Any, dict[str, Any]]:
-    from hrinpaint.nn.weights import load_model
-
-    key = str(path.resolve())
-    if key not in _CACHE:
-        _CACHE[key] = load_model(path)
-    return _CACHE[key]
-
-
 class HiFillFiller:
     """Fills with the HiFill generator (weights from :attr:`HiFillFillerConfig.weights` or the shipped ones)."""
 
@@ -69,7 +57,8 @@ class HiFillFiller:
 
     def __init__(self, config: HiFillFillerConfig | None = None) -> None:
         self.config = config or HiFillFillerConfig()
-        self.model, self.manifest = _load(Path(self.config.weights) if self.config.weights else shipped_weights())
+        weights = Path(self.config.weights) if self.config.weights else shipped_weights()
+        self.model, self.manifest = load_cached(weights, "hifill")
 
     @property
     def network_size(self) -> int | None:
@@ -80,11 +69,6 @@ class HiFillFiller:
     def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
         import torch
 
-        check_fill_input(image, mask)
-        if self.config.threads:
-            torch.set_num_threads(self.config.threads)
-        if not mask.any():
-            return FillResult(image.copy())
         outputs = []
 
         def run(net_image: np.ndarray, net_mask: np.ndarray) -> np.ndarray:
@@ -95,8 +79,8 @@ class HiFillFiller:
                 outputs.append(self.model(*to_tensors(net_image, net_mask), prefill))
             return outputs[0].image[0].permute(1, 2, 0).numpy()
 
-        result = fill_at_size(image, mask, self.network_size, run)
-        return FillResult(result, self._attention(outputs[0], image.shape[:2]))
+        result = fill_at_size(image, mask, self.network_size, run, self.config.threads)
+        return FillResult(result, self._attention(outputs[0], image.shape[:2]) if outputs else None)
 
     @staticmethod
     def _attention(out: Any, shape: tuple[int, int]) -> CellAttention:

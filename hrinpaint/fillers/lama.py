@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from hrinpaint.errors import InputError
-from hrinpaint.fillers.base import FillResult, check_fill_input
-from hrinpaint.fillers.network import fill_at_size, to_tensors
+from hrinpaint.fillers.base import FillResult
+from hrinpaint.fillers.network import fill_at_size, load_cached, to_tensors
 
 _CONVERT_HINT = "convert the official best.ckpt with `hrinpaint models import-lama best.ckpt -o big-lama.safetensors`"
 
@@ -41,21 +40,6 @@ class LamaFillerConfig:
             raise ValueError(f"size and threads must be >= 0, got {self.size} and {self.threads}")
 
 
-_CACHE: dict[str, tuple[Any, dict[str, Any]]] = {}
-
-
-def _load(path: Path) -> tuple[Any, dict[str, Any]]:
-    from hrinpaint.nn.weights import load_model
-
-    key = str(path.resolve())
-    if key not in _CACHE:
-        model, manifest = load_model(path)
-        if manifest["model"] != "lama":
-            raise InputError(f"weights {path} hold a {manifest['model']!r} model, not lama")
-        _CACHE[key] = model, manifest
-    return _CACHE[key]
-
-
 class LamaFiller:
     """Fills with the LaMa generator; ``model`` is the generator (front/rear split for ``refine``)."""
 
@@ -68,7 +52,7 @@ class LamaFiller:
         path = Path(self.config.weights)
         if not path.exists():
             raise InputError(f"lama weights {path} do not exist; {_CONVERT_HINT}")
-        self.model, self.manifest = _load(path)
+        self.model, self.manifest = load_cached(path, "lama")
 
     @property
     def network_size(self) -> int | None:
@@ -78,15 +62,9 @@ class LamaFiller:
     def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
         import torch
 
-        check_fill_input(image, mask)
-        if self.config.threads:
-            torch.set_num_threads(self.config.threads)
-        if not mask.any():
-            return FillResult(image.copy())
-
         def run(net_image: np.ndarray, net_mask: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
                 out = self.model(*to_tensors(net_image, net_mask))
             return out[0].permute(1, 2, 0).numpy()
 
-        return FillResult(fill_at_size(image, mask, self.config.size, run))
+        return FillResult(fill_at_size(image, mask, self.config.size, run, self.config.threads))

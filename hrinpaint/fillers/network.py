@@ -3,14 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hrinpaint.errors import InputError
+from hrinpaint.fillers.base import check_fill_input
 from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side, resize_bilinear
 
 if TYPE_CHECKING:
     import torch
+
+
+_MODELS: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+
+def load_cached(path: Path, model_name: str) -> tuple[Any, dict[str, Any]]:
+    """The model and manifest at ``path``, loaded once per process; weights of another model are an error."""
+    from hrinpaint.nn.weights import load_model
+
+    key = str(path.resolve())
+    if key not in _MODELS:
+        model, manifest = load_model(path)
+        if manifest["model"] != model_name:
+            raise InputError(f"weights {path} hold a {manifest['model']!r} model, not {model_name}")
+        _MODELS[key] = model, manifest
+    return _MODELS[key]
 
 
 def fill_at_size(
@@ -18,15 +37,25 @@ def fill_at_size(
     mask: np.ndarray,
     size: int | None,
     run: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    threads: int = 0,
 ) -> np.ndarray:
     """Runs ``run(net_image, net_mask) -> net_fill`` with the long side shrunk to ``size`` (None: as given).
 
-    The image is area-downsampled and the mask shrunk so that any pixel touching the hole is hole; the fill is
-    brought back bilinearly and only hole pixels are taken from it.
+    The input is checked; an image without hole comes back as a copy and ``run`` is not called. Otherwise the
+    image is area-downsampled and the mask shrunk so that any pixel touching the hole is hole; the fill is
+    brought back bilinearly and only hole pixels are taken from it. ``threads`` (0 = torch's default) sets
+    torch's CPU threads first.
 
     Shape:
         image ``H x W x 3`` float32 in [0, 1], mask ``H x W`` bool; returns ``H x W x 3`` float32.
     """
+    check_fill_input(image, mask)
+    if not mask.any():
+        return image.copy()
+    if threads:
+        import torch  # noqa: F811 - imported here so that importing this module does not load torch
+
+        torch.set_num_threads(threads)
     shape = image.shape[:2]
     net_shape = fit_long_side(shape, size) if size else shape
     scaled = net_shape != shape
