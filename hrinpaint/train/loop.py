@@ -55,9 +55,12 @@ def load_checkpoint(run_dir: Path) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def _append_log(run_dir: Path, record: dict[str, Any]) -> None:
+def _append_log(run_dir: Path, record: dict[str, Any], on_log: Callable[[dict[str, Any]], None] | None = None) -> None:
+    """Appends ``record`` to the run's log and hands it to ``on_log``."""
     with open(run_dir / LOG, "a") as log:
         log.write(json.dumps(record) + "\n")
+    if on_log:
+        on_log(record)
 
 
 def train(
@@ -109,15 +112,9 @@ def train(
         named = trainer.step(dataset.batch(step, config.batch_size), step)
         done = step + 1
         if done % config.log_every == 0 or done == config.steps:
-            record = {"step": done, "seconds": round(time.perf_counter() - began, 1), **named}
-            _append_log(run_dir, record)
-            if on_log:
-                on_log(record)
+            _append_log(run_dir, {"step": done, "seconds": round(time.perf_counter() - began, 1), **named}, on_log)
         if validation and (done % config.val_every == 0 or done == config.steps):
-            record = {"step": done, "validation": trainer.validate(validation)}
-            _append_log(run_dir, record)
-            if on_log:
-                on_log(record)
+            _append_log(run_dir, {"step": done, "validation": trainer.validate(validation)}, on_log)
         if done % config.checkpoint_every == 0 or done == config.steps:
             save_checkpoint(run_dir, trainer, done, time.perf_counter() - began)
     return trainer
