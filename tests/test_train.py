@@ -268,6 +268,11 @@ def test_trainer_is_registered_and_seeded():
         assert torch.equal(a, b)
 
 
+def test_hifill_trainer_rejects_options_it_does_not_have():
+    with pytest.raises(InputError, match="no options; got zoom"):
+        HiFillTrainer(tiny_config(options={"zoom": "sr"}))
+
+
 def test_steps_on_a_fixed_batch_reduce_the_loss():
     torch.manual_seed(0)
     trainer = HiFillTrainer(tiny_config(steps=15, lr=3e-3, lr_final=3e-3, gradient_weight=0.5, tv_weight=0.1))

@@ -19,6 +19,8 @@ class TrainConfig:
     Attributes:
         family: trainer registry name (``hifill``).
         model: options of the family's generator config (for ``hifill``: ``HiFillConfig``'s fields).
+        options: the family trainer's own options (each trainer documents and checks its keys; ``hifill`` has
+            none).
         data: folder of training photos.
         val_data: folder of validation photos (every photo, once per ``val_masks`` kind); None to skip.
         crop: training crop side in pixels (the generator's training resolution).
@@ -46,6 +48,7 @@ class TrainConfig:
 
     family: str = "hifill"
     model: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
     data: str = "../shared/data/train"
     val_data: str | None = "../shared/data/eval/kodak"
     crop: int = 256

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from hrinpaint.errors import InputError
 from hrinpaint.eval.metrics import l1, psnr
 from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.nn.discriminator import PatchDiscriminator
@@ -47,6 +48,8 @@ class HiFillTrainer:
     model_name = "hifill"
 
     def __init__(self, config: TrainConfig) -> None:
+        if config.options:
+            raise InputError(f"the hifill trainer has no options; got {', '.join(sorted(config.options))}")
         self.config = config
         self.model_config = HiFillConfig(**config.model)
         self.device = resolve_device(config.device)
