@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from hrinpaint.errors import InpaintError  # noqa: E402
+from hrinpaint.eval.metrics import sharpness_ratio  # noqa: E402
 from hrinpaint.lifters import LIFTERS  # noqa: E402
 from hrinpaint.lifters.refine import (  # noqa: E402
     RefineConfig,
@@ -23,7 +24,7 @@ from hrinpaint.methods import resolve_method  # noqa: E402
 from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator  # noqa: E402
 from hrinpaint.nn.lama import LamaConfig, LamaGenerator  # noqa: E402
 from hrinpaint.nn.weights import save_weights  # noqa: E402
-from hrinpaint.ops.regions import Box  # noqa: E402
+from hrinpaint.ops.regions import bounding_box  # noqa: E402
 from hrinpaint.pipeline import Inpainter  # noqa: E402
 
 TINY_LAMA = LamaConfig(width=4, blocks=1)
@@ -129,7 +130,7 @@ def test_refinement_lowers_its_own_loss(name):
 def test_pipeline_refines_per_scale_and_keeps_known_pixels_exact(name, weights):
     image, mask = _photo()
     inpainter = Inpainter.from_method(
-        f"{name}+refine", {"weights": str(weights[name])}, {"iterations": 3}, working_size=16
+        f"{name}+refine", {"weights": str(weights[name])}, {"iterations": 3, "lift_octaves": 0}, working_size=16
     )
     steps = []
     inpainter.lifter.progress = steps.append
@@ -163,10 +164,36 @@ def test_run_returns_only_the_box_it_is_given(weights):
 
     image, mask = _photo(40, 44)
     filler = FILLERS.build("lama", weights=str(weights["lama"]))
-    box = Box(10, 12, 36, 40)
+    box = bounding_box(mask)
     working = np.zeros((20, 22), bool)
-    out = RefineLifter(RefineConfig(iterations=1)).run(image, mask, filler, working, box=box)
-    assert out.shape == (26, 28, 3) and out.dtype == np.float32
+    for octaves in (0, 1):
+        whole = RefineLifter(RefineConfig(iterations=1, lift_octaves=octaves)).run(image, mask, filler, working)
+        out = RefineLifter(RefineConfig(iterations=1, lift_octaves=octaves)).run(image, mask, filler, working, box)
+        assert out.shape == (box.height, box.width, 3) and out.dtype == np.float32
+        assert np.array_equal(out, whole[box.slices])
+
+
+@pytest.mark.parametrize("lift", ["cra", "upsample"])
+def test_the_last_octave_is_lifted_not_refined(weights, lift):
+    image, mask = _photo()
+    config = {"iterations": 1, "lift_octaves": 1, "lift": lift}
+    inpainter = Inpainter.from_method("hifill+refine", {"weights": str(weights["hifill"])}, config, working_size=16)
+    steps = []
+    inpainter.lifter.progress = steps.append
+    result = inpainter(image, mask)
+    assert max(step.shape for step in steps) == (31, 38)  # half of 61 x 75, rounded up
+    assert np.array_equal(result[~mask], image[~mask]) and result[mask].std() > 0
+
+
+def test_cra_brings_back_the_detail_upsampling_loses(weights):
+    image, mask = _photo()
+    truth = image.astype(np.float32) / 255
+    ratios = {}
+    for lift in ("cra", "upsample"):
+        config = {"iterations": 1, "lift_octaves": 1, "lift": lift}
+        inpainter = Inpainter.from_method("hifill+refine", {"weights": str(weights["hifill"])}, config, working_size=16)
+        ratios[lift] = sharpness_ratio(inpainter(image, mask).astype(np.float32) / 255, truth, mask)
+    assert ratios["cra"] > 1.5 * ratios["upsample"]
 
 
 def test_refine_needs_a_network_with_a_split():
