@@ -130,7 +130,7 @@ def test_refinement_lowers_its_own_loss(name):
 def test_pipeline_refines_per_scale_and_keeps_known_pixels_exact(name, weights):
     image, mask = _photo()
     inpainter = Inpainter.from_method(
-        f"{name}+refine", {"weights": str(weights[name])}, {"iterations": 3, "lift_octaves": 0}, working_size=16
+        f"{name}+refine", {"weights": str(weights[name])}, {"iterations": 3, "max_side": 0}, working_size=16
     )
     steps = []
     inpainter.lifter.progress = steps.append
@@ -166,22 +166,22 @@ def test_run_returns_only_the_box_it_is_given(weights):
     filler = FILLERS.build("lama", weights=str(weights["lama"]))
     box = bounding_box(mask)
     working = np.zeros((20, 22), bool)
-    for octaves in (0, 1):
-        whole = RefineLifter(RefineConfig(iterations=1, lift_octaves=octaves)).run(image, mask, filler, working)
-        out = RefineLifter(RefineConfig(iterations=1, lift_octaves=octaves)).run(image, mask, filler, working, box)
+    for side in (0, 30):
+        whole = RefineLifter(RefineConfig(iterations=1, max_side=side)).run(image, mask, filler, working)
+        out = RefineLifter(RefineConfig(iterations=1, max_side=side)).run(image, mask, filler, working, box)
         assert out.shape == (box.height, box.width, 3) and out.dtype == np.float32
         assert np.array_equal(out, whole[box.slices])
 
 
 @pytest.mark.parametrize("lift", ["cra", "upsample"])
-def test_the_last_octave_is_lifted_not_refined(weights, lift):
+def test_refinement_stops_at_max_side_and_the_rest_is_lifted(weights, lift):
     image, mask = _photo()
-    config = {"iterations": 1, "lift_octaves": 1, "lift": lift}
+    config = {"iterations": 1, "max_side": 40, "lift": lift}
     inpainter = Inpainter.from_method("hifill+refine", {"weights": str(weights["hifill"])}, config, working_size=16)
     steps = []
     inpainter.lifter.progress = steps.append
     result = inpainter(image, mask)
-    assert max(step.shape for step in steps) == (31, 38)  # half of 61 x 75, rounded up
+    assert max(step.shape for step in steps) == (33, 40)  # 61 x 75 with its long side brought to 40
     assert np.array_equal(result[~mask], image[~mask]) and result[mask].std() > 0
 
 
@@ -190,7 +190,7 @@ def test_cra_brings_back_the_detail_upsampling_loses(weights):
     truth = image.astype(np.float32) / 255
     ratios = {}
     for lift in ("cra", "upsample"):
-        config = {"iterations": 1, "lift_octaves": 1, "lift": lift}
+        config = {"iterations": 1, "max_side": 38, "lift": lift}
         inpainter = Inpainter.from_method("hifill+refine", {"weights": str(weights["hifill"])}, config, working_size=16)
         ratios[lift] = sharpness_ratio(inpainter(image, mask).astype(np.float32) / 255, truth, mask)
     assert ratios["cra"] > 1.5 * ratios["upsample"]

@@ -8,9 +8,9 @@ sigma 1, then bilinear), matches the previous level's result inside the hole ero
 matching the known pixels at its own level. Nothing is trained; only the features of one image change.
 
 The paper refines up to the full size because Big-LaMa's fills stay sharp there. A small network trained at low
-resolution does not: its refined fill is smooth (sharpness ratio 0.03 at 2048 px). So by default the last
-octave is not refined but lifted by ``cra``, which moves the context's own detail into the hole
-(``lift_octaves=0, lift="upsample"`` is the paper's scheme with a bicubic last step above the pixel budget).
+resolution does not: its refined fill is smooth (sharpness ratio 0.03 at 2048 px). So by default refinement
+stops at 1024 px and ``cra`` lifts the rest of the way, moving the context's own detail into the hole
+(``max_side=0, lift="upsample"`` is the paper's scheme, with a bicubic last step above the pixel budget).
 
 It needs the network: the filler must be *refinable*, that is, hold its generator in ``filler.model`` and the
 generator must declare a front/rear split (:class:`~hrinpaint.nn.split.Splittable`: ``lama``, ``hifill``). A filler
@@ -38,7 +38,7 @@ from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.nn.split import Splittable
 from hrinpaint.ops.morphology import erode
 from hrinpaint.ops.regions import Box
-from hrinpaint.ops.resize import area_downsample_pixels, downsample_mask, resize_bicubic
+from hrinpaint.ops.resize import area_downsample_pixels, downsample_mask, fit_long_side, resize_bicubic
 
 
 @dataclass(frozen=True)
@@ -56,9 +56,9 @@ class RefineConfig:
             every scale, are left alone.
         checkpointing: recompute the rear's activations in the backward pass instead of keeping them (less
             memory, about one more forward of the rear per step).
-        lift_octaves: the top octaves of the pyramid that are lifted by ``lift`` instead of refined: the finest
-            refined level is the region halved this many times (and within ``pixel_budget``). 0 refines up to
-            the full size as the paper does; a network trained at low resolution then gives a smooth fill there.
+        max_side: the finest refined level's long side is at most this (and its pixels at most ``pixel_budget``);
+            a larger region is brought the rest of the way by ``lift``. 0 refines up to the full size, as the
+            paper does; a network trained at low resolution then gives a smooth fill there.
         lift: how the finest refined level reaches the full size when it is smaller: ``"cra"`` moves the
             context's detail into the hole (:class:`~hrinpaint.lifters.cra.CraLifter`), ``"upsample"`` is bicubic.
     """
@@ -69,7 +69,7 @@ class RefineConfig:
     iterations: int = 15
     erosion: int = 15
     checkpointing: bool = False
-    lift_octaves: int = 1
+    max_side: int = 1024
     lift: str = "cra"
 
     def __post_init__(self) -> None:
@@ -79,8 +79,8 @@ class RefineConfig:
             raise ValueError(f"pixel_budget must be positive, got {self.pixel_budget}")
         if self.lr <= 0 or self.iterations < 0 or self.erosion < 0:
             raise ValueError("lr must be positive, iterations and erosion non-negative")
-        if self.lift_octaves < 0:
-            raise ValueError(f"lift_octaves must be >= 0, got {self.lift_octaves}")
+        if self.max_side < 0:
+            raise ValueError(f"max_side must be >= 0, got {self.max_side}")
         if self.lift not in ("cra", "upsample"):
             raise ValueError(f"lift must be 'cra' or 'upsample', got {self.lift!r}")
         object.__setattr__(self, "pixel_budget", int(self.pixel_budget))  # 1.8e6 from a config file is a float
@@ -304,8 +304,8 @@ class RefineLifter(Lifter):
         model = split_model(filler)
         coarsest_side = getattr(filler, "network_size", None) or max(working_mask.shape)
         finest = mask.shape
-        for _ in range(self.config.lift_octaves):
-            finest = (max(1, (finest[0] + 1) // 2), max(1, (finest[1] + 1) // 2))
+        if self.config.max_side and max(finest) > self.config.max_side:
+            finest = fit_long_side(finest, self.config.max_side)
         shapes = pyramid_shapes(finest, coarsest_side, self.config.max_scales, self.config.pixel_budget)
         levels = [self._level(image, mask, shape) for shape in shapes]
         while len(levels) > 1 and levels[0][1].all():  # a level with no known pixel gives no guidance
