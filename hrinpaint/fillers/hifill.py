@@ -17,7 +17,7 @@ import numpy as np
 
 from hrinpaint.fillers.attention import CellAttention
 from hrinpaint.fillers.base import FillResult
-from hrinpaint.fillers.network import fill_at_size, load_cached, to_tensors
+from hrinpaint.fillers.network import NetworkFillerConfig, fill_at_size, load_cached, to_tensors
 from hrinpaint.fillers.opencv import telea_prefill
 
 #: The weights that ship inside the package.
@@ -30,24 +30,8 @@ def shipped_weights(name: str = SHIPPED_WEIGHTS) -> Path:
 
 
 @dataclass(frozen=True)
-class HiFillFillerConfig:
-    """Options of the ``hifill`` filler.
-
-    Attributes:
-        weights: a ``.safetensors`` file with its manifest; None for the shipped generator.
-        size: long side the network runs at; None for its training resolution, 0 for the working size as given.
-        threads: torch CPU threads; 0 keeps torch's default.
-    """
-
-    weights: str | None = None
-    size: int | None = None
-    threads: int = 0
-
-    def __post_init__(self) -> None:
-        if self.size is not None and self.size < 0:
-            raise ValueError(f"size must be >= 0, got {self.size}")
-        if self.threads < 0:
-            raise ValueError(f"threads must be >= 0, got {self.threads}")
+class HiFillFillerConfig(NetworkFillerConfig):
+    """Options of the ``hifill`` filler; ``size`` None is its training resolution."""
 
 
 class HiFillFiller:

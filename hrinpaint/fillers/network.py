@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,28 @@ if TYPE_CHECKING:
 
 
 _MODELS: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+
+@dataclass(frozen=True)
+class NetworkFillerConfig:
+    """Options every network filler has.
+
+    Attributes:
+        weights: a ``.safetensors`` file with its manifest; None for the shipped network.
+        size: long side the network runs at; None for the filler's default (from the manifest), 0 for the
+            working size as given.
+        threads: torch CPU threads; 0 keeps torch's default.
+    """
+
+    weights: str | None = None
+    size: int | None = None
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.size is not None and self.size < 0:
+            raise ValueError(f"size must be >= 0, got {self.size}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be >= 0, got {self.threads}")
 
 
 def load_cached(path: Path, model_name: str) -> tuple[Any, dict[str, Any]]:

@@ -11,5 +11,8 @@ LIFTERS.register(
 LIFTERS.register(
     "refine", "hrinpaint.lifters.refine:RefineLifter", "multiscale feature refinement of a network (lama, hifill)"
 )
+LIFTERS.register(
+    "shift", "hrinpaint.lifters.shift:ShiftLifter", "shifted-context U-Net refinement of the upsampled fill"
+)
 
 __all__ = ["LIFTERS", "Lifter"]

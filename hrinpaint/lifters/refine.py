@@ -69,7 +69,7 @@ class RefineConfig:
     iterations: int = 15
     erosion: int = 15
     checkpointing: bool = False
-    max_side: int = 1024
+    max_side: int = 512
     lift: str = "cra"
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ uint8 (downscaled so their long side is at most ``preload_side``); every batch i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,3 +143,38 @@ def validation_set(
                 )
             )
     return items
+
+
+def mean_scores(per_kind: dict[str, list[dict[str, float]]]) -> dict[str, float]:
+    """Validation scores averaged per mask kind (``{kind}_{name}``) and over every case (``{name}``).
+
+    Args:
+        per_kind: for each mask kind, one ``{name: value}`` per validation case (the same names in each).
+    """
+    summary: dict[str, float] = {}
+    for kind, cases in sorted(per_kind.items()):
+        for name in cases[0]:
+            summary[f"{kind}_{name}"] = float(np.mean([case[name] for case in cases]))
+    everything = [case for cases in per_kind.values() for case in cases]
+    for name in everything[0] if everything else ():
+        summary[name] = float(np.mean([case[name] for case in everything]))
+    return summary
+
+
+def validate_fills(
+    items: list[ValidationItem], fill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], device: torch.device
+) -> dict[str, float]:
+    """Hole PSNR and hole L1 of ``fill(image, mask)`` (``1 x 3 x H x W`` tensors on ``device``) over the
+    validation cases that have a hole, as :func:`mean_scores` gives them."""
+    from hrinpaint.eval.metrics import l1, psnr
+
+    per_kind: dict[str, list[dict[str, float]]] = {}
+    for item in items:
+        hole = item.mask[0, 0].numpy() > 0.5
+        if not hole.any():
+            continue
+        result = fill(item.image.to(device), item.mask.to(device))[0].permute(1, 2, 0).cpu().numpy()
+        truth = item.image[0].permute(1, 2, 0).numpy()
+        scores = {"hole_psnr": psnr(result, truth, hole), "hole_l1": l1(result, truth, hole)}
+        per_kind.setdefault(item.name.rsplit("-", 1)[-1], []).append(scores)
+    return mean_scores(per_kind)

@@ -9,13 +9,12 @@ import numpy as np
 import torch
 
 from hrinpaint.errors import InputError
-from hrinpaint.eval.metrics import l1, psnr
 from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.nn.discriminator import PatchDiscriminator
 from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator
 from hrinpaint.train import losses
 from hrinpaint.train.config import TrainConfig
-from hrinpaint.train.data import Batch, ValidationItem
+from hrinpaint.train.data import Batch, ValidationItem, validate_fills
 from hrinpaint.train.init import unit_variance_init
 
 
@@ -148,26 +147,12 @@ class HiFillTrainer:
     def validate(self, items: list[ValidationItem]) -> dict[str, float]:
         """Hole PSNR and hole L1 of the generator's output on fixed cases, averaged per mask kind and overall."""
         self.generator.eval()
-        per_kind: dict[str, list[tuple[float, float]]] = {}
-        for item in items:
-            image, mask = item.image.to(self.device), item.mask.to(self.device)
-            output = self.generator(image, mask, batch_prefill(image, mask, self.model_config.prefill)).image
-            result = output[0].permute(1, 2, 0).cpu().numpy()
-            truth = item.image[0].permute(1, 2, 0).numpy()
-            hole = item.mask[0, 0].numpy() > 0.5
-            if not hole.any():
-                continue
-            kind = item.name.rsplit("-", 1)[-1]
-            per_kind.setdefault(kind, []).append((psnr(result, truth, hole), l1(result, truth, hole)))
-        summary: dict[str, float] = {}
-        for kind, values in sorted(per_kind.items()):
-            summary[f"{kind}_hole_psnr"] = float(np.mean([v[0] for v in values]))
-            summary[f"{kind}_hole_l1"] = float(np.mean([v[1] for v in values]))
-        everything = [v for values in per_kind.values() for v in values]
-        if everything:
-            summary["hole_psnr"] = float(np.mean([v[0] for v in everything]))
-            summary["hole_l1"] = float(np.mean([v[1] for v in everything]))
-        return summary
+        prefill = self.model_config.prefill
+        return validate_fills(
+            items,
+            lambda image, mask: self.generator(image, mask, batch_prefill(image, mask, prefill)).image,
+            self.device,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {"generator": self.generator.state_dict(), "optimizer": self.optimizer.state_dict()}

@@ -37,18 +37,42 @@ def gradient_loss(
     mask: torch.Tensor,
     hole_weight: float = 1.0,
     known_weight: float = 0.0,
+    squared: bool = False,
 ) -> torch.Tensor:
-    """L1 between image gradients (Zoom-to-Inpaint's gradient loss), weighted like :func:`masked_l1`.
+    """Error of image gradients, weighted like :func:`masked_l1`; a difference counts as in the hole when either
+    of its two pixels is.
 
-    A difference counts as in the hole when either of its two pixels is.
+    By default the L1 between the gradients of both images. With ``squared``, Zoom-to-Inpaint's gradient loss
+    (Eq. 5, after Eigen and Fergus): the squared gradients of the difference, from the 1-tap filters ``[-1, 1]``
+    and ``[-1, 1]^T``, halved: ``0.5 * (mean (d_x e)^2 + mean (d_y e)^2)`` with ``e = prediction - target`` and
+    the means taken per pixel (over channels, then hole and known pixels) rather than as sums.
     """
+    if squared:
+        return 0.5 * _squared_gradient_error(prediction - target, mask, hole_weight, known_weight)
     loss = prediction.new_zeros(())
     for pred_grad, true_grad, axis in zip(image_gradients(prediction), image_gradients(target), (-2, -1), strict=True):
-        if axis == -2:
-            pair_mask = torch.maximum(mask[..., 1:, :], mask[..., :-1, :])
-        else:
-            pair_mask = torch.maximum(mask[..., :, 1:], mask[..., :, :-1])
-        loss = loss + masked_l1(pred_grad, true_grad, pair_mask, hole_weight, known_weight)
+        loss = loss + masked_l1(pred_grad, true_grad, _pair_mask(mask, axis), hole_weight, known_weight)
+    return loss
+
+
+def _pair_mask(mask: torch.Tensor, axis: int) -> torch.Tensor:
+    """1 where either pixel of a forward difference along ``axis`` (-2 or -1) is in the hole."""
+    if axis == -2:
+        return torch.maximum(mask[..., 1:, :], mask[..., :-1, :])
+    return torch.maximum(mask[..., :, 1:], mask[..., :, :-1])
+
+
+def _squared_gradient_error(
+    error: torch.Tensor, mask: torch.Tensor, hole_weight: float, known_weight: float
+) -> torch.Tensor:
+    """Sum over both axes of the weighted hole and known means of the squared gradients of ``error``."""
+    loss = error.new_zeros(())
+    for gradient, axis in zip(image_gradients(error), (-2, -1), strict=True):
+        squared = gradient.square().mean(dim=1, keepdim=True)
+        pair_mask = _pair_mask(mask, axis)
+        hole = (squared * pair_mask).sum() / pair_mask.sum().clamp_min(1.0)
+        known = (squared * (1.0 - pair_mask)).sum() / (1.0 - pair_mask).sum().clamp_min(1.0)
+        loss = loss + hole_weight * hole + known_weight * known
     return loss
 
 

@@ -1,0 +1,254 @@
+"""Shift refinement (Moskalenko et al.): a U-Net over the full-resolution stage-1 fill and four shifted copies.
+
+Stage 1 is any filler at the working size, brought to full resolution by the ``upsample`` or ``cra`` lifter and
+pasted into the hole. Stage 2 runs :class:`~hrinpaint.nn.shift.ShiftUNet` at full resolution on the 20-channel
+stack of the stage-1 image and its copies shifted by a fraction of the region's size (see
+:mod:`hrinpaint.nn.shift`).
+
+Memory stays bounded at any size: the stack is never built for the whole region. The stage-1 image differs from
+the region only in the hole, so it is kept as the region (in its stored dtype) plus the lifted hole box, and each
+window's 20 channels are gathered from it at the five offsets. A region of at most ``max_pixels`` is refined in
+one pass over all of it (the paper's "whole image"); a larger one in tiles that cover the hole's bounding box,
+each run on its core grown by ``overlap`` pixels of context and kept only over its core. Window origins sit on
+the network's pad multiple (relative to the region), so its strided layers see the same pixel grid in every tile
+and in the one-pass run: with an overlap wider than the network's reach, tiled and untiled agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hrinpaint.errors import InputError
+from hrinpaint.fillers.base import Filler, FillResult
+from hrinpaint.fillers.hifill import shipped_weights
+from hrinpaint.fillers.network import load_cached
+from hrinpaint.io import to_float
+from hrinpaint.lifters.base import Lifter, checked_box
+from hrinpaint.lifters.cra import CraLifter
+from hrinpaint.lifters.upsample import UpsampleLifter
+from hrinpaint.nn.shift import shift_offsets
+from hrinpaint.ops.regions import Box, bounding_box
+
+#: The weights that ship inside the package (once trained).
+SHIPPED_WEIGHTS = "shift.safetensors"
+STAGE1_LIFTERS = ("upsample", "cra")
+_TRAIN_HINT = "train them with `hrinpaint train configs/shift-cpu.toml --run RUN --export shift.safetensors`"
+
+
+@dataclass(frozen=True)
+class ShiftConfig:
+    """Options of the ``shift`` lifter.
+
+    Attributes:
+        weights: a ``.safetensors`` file of a ``shift`` model with its manifest; None for the shipped one.
+        stage1: how the working fill reaches full resolution before refinement: ``"upsample"`` (bicubic) or
+            ``"cra"`` (with the context's residual detail).
+        shift: fraction of the region's height and width by which the copies move; None for the value the
+            network was trained with.
+        tile: side, in pixels, of the tiles' cores when the region is tiled.
+        overlap: context, in pixels, that each tile's window adds around its core.
+        max_pixels: a region of at most this many pixels is refined in one pass; a larger one in tiles.
+        threads: torch CPU threads; 0 keeps torch's default.
+    """
+
+    weights: str | None = None
+    stage1: str = "cra"
+    shift: float | None = None
+    tile: int = 512
+    overlap: int = 64
+    max_pixels: int = 1 << 20
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.stage1 not in STAGE1_LIFTERS:
+            raise ValueError(f"stage1 must be one of {STAGE1_LIFTERS}, got {self.stage1!r}")
+        if self.shift is not None and not 0.0 <= self.shift < 1.0:
+            raise ValueError(f"shift must be in [0, 1) or None, got {self.shift}")
+        if self.tile < 1 or self.overlap < 0 or self.max_pixels < 1 or self.threads < 0:
+            raise ValueError("tile and max_pixels must be positive, overlap and threads non-negative")
+        object.__setattr__(self, "max_pixels", int(self.max_pixels))  # 1e6 from a config file is a float
+
+
+@dataclass(frozen=True)
+class ShiftStep:
+    """A progress report after each window the network ran on: ``window`` of ``windows`` (1-based)."""
+
+    window: int
+    windows: int
+
+
+ShiftProgress = Callable[[ShiftStep], None]
+
+
+class Stage1:
+    """The stage-1 image of a region, read window by window: the region's pixels, with the lifted fill in the hole.
+
+    Args:
+        region: ``H x W x 3`` uint8, uint16 or float in [0, 1] (hole pixels never read); mask: ``H x W`` bool.
+        hole: a box holding every hole pixel; lifted: ``hole.height x hole.width x 3`` float32, the fill there.
+    """
+
+    def __init__(self, region: np.ndarray, mask: np.ndarray, hole: Box, lifted: np.ndarray) -> None:
+        if lifted.shape != (*hole.shape, 3):
+            raise ValueError(f"the lifted fill {lifted.shape} does not cover the hole box {hole.shape}")
+        self.region, self.mask, self.hole, self.lifted = region, mask, hole, lifted
+        self.shape: tuple[int, int] = mask.shape
+
+    def read(self, top: int, bottom: int, left: int, right: int) -> tuple[np.ndarray, np.ndarray]:
+        """Colours (``h x w x 3`` float32, a new array) and hole (``h x w`` bool, a view) of a window inside it."""
+        pixels = to_float(self.region[top:bottom, left:right])
+        hole = self.mask[top:bottom, left:right]
+        inner_top, inner_bottom = max(top, self.hole.top), min(bottom, self.hole.bottom)
+        inner_left, inner_right = max(left, self.hole.left), min(right, self.hole.right)
+        if inner_top < inner_bottom and inner_left < inner_right:
+            window = (slice(inner_top - top, inner_bottom - top), slice(inner_left - left, inner_right - left))
+            lifted = self.lifted[
+                inner_top - self.hole.top : inner_bottom - self.hole.top,
+                inner_left - self.hole.left : inner_right - self.hole.left,
+            ]
+            np.copyto(pixels[window], lifted, where=hole[window][..., None])
+        return pixels, hole
+
+
+def gather_stack(source: Stage1, window: Box, offsets: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """The 20-channel network input over ``window``, read from ``source`` at each copy's offset.
+
+    Equals :func:`hrinpaint.nn.shift.shifted_stack` of the whole stage-1 image, cut to ``window``: a copy's pixel
+    whose source lies outside the region is hole, with colour zero.
+
+    Shape:
+        Returns ``20 x window.height x window.width`` float32.
+    """
+    height, width = source.shape
+    copies = len(offsets)
+    stack = np.zeros((4 * copies, window.height, window.width), dtype=np.float32)
+    stack[3 * copies :] = 1.0
+    for index, (dy, dx) in enumerate(offsets):
+        top, bottom = max(window.top + dy, 0), min(window.bottom + dy, height)
+        left, right = max(window.left + dx, 0), min(window.right + dx, width)
+        if top >= bottom or left >= right:
+            continue
+        pixels, hole = source.read(top, bottom, left, right)
+        rows = slice(top - dy - window.top, bottom - dy - window.top)
+        cols = slice(left - dx - window.left, right - dx - window.left)
+        stack[3 * index : 3 * index + 3, rows, cols] = pixels.transpose(2, 0, 1)
+        stack[3 * copies + index, rows, cols] = hole
+    return stack
+
+
+def _split(start: int, stop: int, parts: int) -> list[tuple[int, int]]:
+    edges = np.linspace(start, stop, parts + 1).round().astype(int)
+    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def tile_windows(shape: tuple[int, int], hole: Box, tile: int, overlap: int, multiple: int) -> list[tuple[Box, Box]]:
+    """``(window, core)`` pairs: cores of at most ``tile`` pixels a side partition ``hole``; each window is its
+    core grown by ``overlap`` (clipped to the region), with its top-left corner moved back to a multiple of
+    ``multiple`` so that every window sees the same downsampling grid."""
+    height, width = shape
+    rows = _split(hole.top, hole.bottom, -(-hole.height // tile))
+    cols = _split(hole.left, hole.right, -(-hole.width // tile))
+    pairs = []
+    for top, bottom in rows:
+        for left, right in cols:
+            core = Box(top, left, bottom, right)
+            window = Box(
+                max(0, top - overlap) // multiple * multiple,
+                max(0, left - overlap) // multiple * multiple,
+                min(height, bottom + overlap),
+                min(width, right + overlap),
+            )
+            pairs.append((window, core))
+    return pairs
+
+
+class ShiftLifter(Lifter):
+    """Stage-1 fill lifted to full resolution, then refined by the shift U-Net (see the module's notes).
+
+    Args:
+        config: the options.
+        progress: called with a :class:`ShiftStep` after each window the network runs on.
+    """
+
+    Config = ShiftConfig
+
+    def __init__(self, config: ShiftConfig | None = None, progress: ShiftProgress | None = None) -> None:
+        self.config = config or ShiftConfig()
+        self.progress = progress
+        path = Path(self.config.weights) if self.config.weights else shipped_weights(SHIPPED_WEIGHTS)
+        if not path.exists():
+            if self.config.weights:
+                raise InputError(f"shift weights {path} do not exist; {_TRAIN_HINT}")
+            raise InputError(f"the shift lifter needs weights and none ship with hrinpaint yet; {_TRAIN_HINT}")
+        self.model, self.manifest = load_cached(path, "shift")
+        self.stage1: Lifter = UpsampleLifter() if self.config.stage1 == "upsample" else CraLifter()
+
+    @property
+    def fraction(self) -> float:
+        return self.model.config.shift if self.config.shift is None else self.config.shift
+
+    def run(
+        self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None = None
+    ) -> np.ndarray:
+        """As :meth:`Lifter.run`, but a region filled at its own resolution is refined too (stage 1 is then the
+        fill itself)."""
+        if working_mask.shape != mask.shape:
+            return super().run(image, mask, filler, working_mask, box)
+        region = to_float(image)
+        region[mask] = 0.0  # the filler must not see the hole's old content
+        return self.lift(image, mask, filler.fill(region, mask), working_mask, box)
+
+    def lift(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        filled: FillResult,
+        working_mask: np.ndarray,
+        box: Box | None = None,
+        working_image: np.ndarray | None = None,
+    ) -> np.ndarray:
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] != mask.shape:
+            raise ValueError(f"shift expects an H x W x 3 image and an H x W mask, got {image.shape}, {mask.shape}")
+        box = checked_box(box, mask)
+        hole = bounding_box(mask)
+        if hole is None:
+            return self.stage1.lift(image, mask, filled, working_mask, box, working_image)
+        lifted = np.clip(self.stage1.lift(image, mask, filled, working_mask, hole, working_image), 0.0, 1.0)
+        source = Stage1(image, mask, hole, lifted)
+        result, _ = source.read(box.top, box.bottom, box.left, box.right)
+        inner = (slice(hole.top - box.top, hole.bottom - box.top), slice(hole.left - box.left, hole.right - box.left))
+        result[inner] = self.refine(source, hole)
+        return result
+
+    def windows(self, shape: tuple[int, int], hole: Box) -> list[tuple[Box, Box]]:
+        """The ``(window, core)`` pairs the network runs on: the whole region once, or tiles (module notes)."""
+        height, width = shape
+        if height * width <= self.config.max_pixels:
+            return [(Box(0, 0, height, width), hole)]
+        return tile_windows(shape, hole, self.config.tile, self.config.overlap, self.model.multiple)
+
+    def refine(self, source: Stage1, hole: Box) -> np.ndarray:
+        """The network's output over ``hole``, clipped to [0, 1]: ``hole.height x hole.width x 3`` float32."""
+        if self.config.threads:
+            torch.set_num_threads(self.config.threads)
+        offsets = shift_offsets(source.shape, self.fraction)
+        pairs = self.windows(source.shape, hole)
+        out = np.empty((*hole.shape, 3), dtype=np.float32)
+        for done, (window, core) in enumerate(pairs, start=1):
+            stack = torch.from_numpy(gather_stack(source, window, offsets))[None]
+            with torch.inference_mode():
+                refined = self.model(stack)[0]
+            keep = refined[
+                :, core.top - window.top : core.bottom - window.top, core.left - window.left : core.right - window.left
+            ]
+            out[core.top - hole.top : core.bottom - hole.top, core.left - hole.left : core.right - hole.left] = (
+                keep.clamp(0.0, 1.0).permute(1, 2, 0).numpy()
+            )
+            if self.progress is not None:
+                self.progress(ShiftStep(done, len(pairs)))
+        return out

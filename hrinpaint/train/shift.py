@@ -1,0 +1,240 @@
+"""The shift-refinement trainer: the U-Net learns to add texture to a simulated stage-1 fill.
+
+Stage 1 is simulated per crop, as the lifter will meet it: the crop is area-downsampled by ``factor`` (the ratio
+of full to working resolution), its mask shrunk so that a working pixel any hole pixel touches is a hole, the
+hole filled there with Telea's diffusion, and the fill brought back bicubically and pasted into the hole. A cheap,
+texture-free stage 1 of the same kind as any filler's upsampled fill; the network trains on nothing else, so it
+can follow any filler at inference.
+
+Options (``config.options``):
+
+- ``factor``: a number >= 1, or a list to draw from per crop (default ``[2, 4]``).
+- ``hole_range``: ``[low, high]``, the fraction of a crop the hole must cover (default ``[0.1, 0.9]``, the
+  paper's condition on its patches). A mask outside is adjusted, not redrawn (redrawing could loop on a mask kind
+  that never fits): random boxes are added to a small hole, or cleared from a large one, until it fits; as a last
+  resort a band of whole rows. Every choice comes from a generator seeded by ``(seed, step, index)``, so batches
+  stay a function of the step.
+- ``vgg``: path of a local torchvision VGG16 state dict. With it the loss is the paper's
+  ``6 L1 + 0.1 TV + 0.1 perceptual + 240 style``; without it ``L1 + tv_weight TV + gradient_weight gradient``
+  (the manifest's training config says which, through this option).
+
+The L1 is :func:`~hrinpaint.train.losses.masked_l1` with the config's hole and known weights; the network changes
+only the hole, so the known term is zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from hrinpaint.errors import InputError
+from hrinpaint.eval.metrics import l1, psnr
+from hrinpaint.fillers.opencv import telea_prefill
+from hrinpaint.nn.shift import ShiftUNet, ShiftUNetConfig, shifted_stack
+from hrinpaint.ops.resize import area_downsample, downsample_mask, resize_bicubic
+from hrinpaint.train import losses
+from hrinpaint.train.config import TrainConfig
+from hrinpaint.train.data import Batch, ValidationItem, mean_scores
+from hrinpaint.train.hifill import cosine_lr, resolve_device
+from hrinpaint.train.vgg import load_vgg16, vgg_losses
+
+#: The paper's loss weights (after DFNet): L1, total variation, perceptual, style.
+PAPER_WEIGHTS = {"l1": 6.0, "tv": 0.1, "perceptual": 0.1, "style": 240.0}
+_BOX_TRIES = 8
+
+
+@dataclass(frozen=True)
+class ShiftOptions:
+    """The trainer's own options; see the module's notes."""
+
+    factor: tuple[float, ...] = (2.0, 4.0)
+    hole_range: tuple[float, float] = (0.1, 0.9)
+    vgg: str | None = None
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ShiftOptions:
+        allowed = ("factor", "hole_range", "vgg")
+        unknown = sorted(set(values) - set(allowed))
+        if unknown:
+            raise InputError(f"the shift trainer has no option {', '.join(unknown)}; options: {', '.join(allowed)}")
+        factor = values.get("factor", cls.factor)
+        factors = tuple(factor) if isinstance(factor, (list, tuple)) else (factor,)
+        if not factors or not all(isinstance(f, (int, float)) and math.isfinite(f) and f >= 1 for f in factors):
+            raise InputError(f"factor must be a number >= 1 or a list of them, got {factor!r}")
+        hole_range = values.get("hole_range", cls.hole_range)
+        if (
+            not isinstance(hole_range, (list, tuple))
+            or len(hole_range) != 2
+            or not all(isinstance(v, (int, float)) for v in hole_range)
+            or not 0.0 <= hole_range[0] < hole_range[1] <= 1.0
+        ):
+            raise InputError(f"hole_range must be [low, high] with 0 <= low < high <= 1, got {hole_range!r}")
+        vgg = values.get("vgg")
+        if vgg is not None and not isinstance(vgg, str):
+            raise InputError(f"vgg must be a path, got {vgg!r}")
+        return cls(tuple(float(f) for f in factors), (float(hole_range[0]), float(hole_range[1])), vgg)
+
+
+def _random_box(rng: np.random.Generator, shape: tuple[int, int], pixels: float) -> tuple[slice, slice]:
+    """A box of about ``pixels`` pixels (aspect within e^-0.7..e^0.7) at a random place inside ``shape``."""
+    height, width = shape
+    aspect = math.exp(rng.uniform(-0.7, 0.7))
+    box_height = min(height, max(1, math.ceil(math.sqrt(pixels * aspect))))
+    box_width = min(width, max(1, math.ceil(pixels / box_height)))
+    top = int(rng.integers(height - box_height + 1))
+    left = int(rng.integers(width - box_width + 1))
+    return slice(top, top + box_height), slice(left, left + box_width)
+
+
+def fit_hole_range(mask: np.ndarray, low: float, high: float, rng: np.random.Generator) -> np.ndarray:
+    """``mask`` (``H x W`` bool, True = hole) adjusted so that the hole covers ``[low, high]`` of it.
+
+    A copy is returned. Boxes are added to a small hole (or cleared from a large one), each sized for 1.2 times
+    what is missing; after a few tries, a band of whole rows settles it (for ``low <= high / 2``, always
+    within the range).
+    """
+    mask = mask.copy()
+    height, width = mask.shape
+    area = height * width
+    for _ in range(_BOX_TRIES):
+        coverage = mask.mean()
+        if low <= coverage <= high:
+            return mask
+        missing = (low - coverage) if coverage < low else (coverage - high)
+        mask[_random_box(rng, (height, width), 1.2 * missing * area)] = coverage < low
+    coverage = mask.mean()
+    if coverage < low:
+        rows = min(height, math.ceil(low * height))
+        top = int(rng.integers(height - rows + 1))
+        mask[top : top + rows] = True
+    elif coverage > high:
+        rows = min(height, math.ceil((1.0 - high) * height))
+        top = int(rng.integers(height - rows + 1))
+        mask[top : top + rows] = False
+    return mask
+
+
+def stage1_fill(image: np.ndarray, mask: np.ndarray, factor: float) -> np.ndarray:
+    """The simulated stage 1: Telea fill at ``1 / factor`` of the size, bicubic back, pasted into the hole.
+
+    Shape:
+        image ``H x W x 3`` float32 in [0, 1], mask ``H x W`` bool; returns ``H x W x 3`` float32, equal to
+        ``image`` outside the hole.
+    """
+    height, width = mask.shape
+    small = (max(1, round(height / factor)), max(1, round(width / factor)))
+    if small == (height, width):
+        working_image, working_mask = image, mask
+    else:
+        working_image, working_mask = area_downsample(image, small), downsample_mask(mask, small)
+    fill = telea_prefill(working_image, working_mask)
+    if small != (height, width):
+        fill = resize_bicubic(fill, (height, width))
+    return np.where(mask[..., None], fill, image).astype(np.float32)
+
+
+def batch_stage1(
+    image: torch.Tensor, mask: torch.Tensor, factors: tuple[float, ...], rng: np.random.Generator
+) -> torch.Tensor:
+    """:func:`stage1_fill` of each image of a ``B x 3 x H x W`` batch, with a factor drawn per image."""
+    images = image.detach().cpu().permute(0, 2, 3, 1).numpy()
+    holes = mask.detach().cpu()[:, 0].numpy() > 0.5
+    filled = [
+        stage1_fill(np.ascontiguousarray(x), h, factors[int(rng.integers(len(factors)))])
+        for x, h in zip(images, holes, strict=True)
+    ]
+    return torch.from_numpy(np.stack(filled)).permute(0, 3, 1, 2).contiguous().to(image.device)
+
+
+class ShiftTrainer:
+    """Trains :class:`ShiftUNet` on simulated stage-1 fills (see the module's notes for the options)."""
+
+    model_name = "shift"
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.config = config
+        self.options = ShiftOptions.from_dict(config.options)
+        self.model_config = ShiftUNetConfig(**config.model)
+        self.device = resolve_device(config.device)
+        self.generator = ShiftUNet(self.model_config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
+        self.vgg = None if self.options.vgg is None else load_vgg16(self.options.vgg).to(self.device)
+
+    def prepare(self, batch: Batch, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The step's ground truth, mask (fitted to ``hole_range``) and stage-1 image, on the device."""
+        rng = np.random.default_rng([self.config.seed, step, 7])
+        low, high = self.options.hole_range
+        holes = batch.mask.detach().cpu()[:, 0].numpy() > 0.5
+        fitted = np.stack([fit_hole_range(hole, low, high, rng) for hole in holes])
+        mask = torch.from_numpy(fitted[:, None].astype(np.float32))
+        image = batch.image.detach().cpu()
+        stage1 = batch_stage1(image, mask, self.options.factor, rng)
+        return image.to(self.device), mask.to(self.device), stage1.to(self.device)
+
+    def losses(self, output: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The named loss terms and their weighted ``total``."""
+        config = self.config
+        named = {"l1": losses.masked_l1(output, image, mask, config.hole_weight, config.known_weight)}
+        named["tv"] = losses.total_variation(output, mask)
+        if self.vgg is not None:
+            named["perceptual"], named["style"] = vgg_losses(self.vgg, output, image)
+            named["total"] = torch.stack([PAPER_WEIGHTS[name] * named[name] for name in PAPER_WEIGHTS]).sum()
+            return named
+        total = named["l1"] + config.tv_weight * named["tv"]
+        if config.gradient_weight > 0:
+            named["gradient"] = losses.gradient_loss(output, image, mask)
+            total = total + config.gradient_weight * named["gradient"]
+        named["total"] = total
+        return named
+
+    def step(self, batch: Batch, step: int) -> dict[str, float]:
+        """One training step at ``step``; returns the named losses (floats) and the learning rate."""
+        image, mask, stage1 = self.prepare(batch, step)
+        self.generator.train()
+        lr = cosine_lr(step, self.config.steps, self.config.lr, self.config.lr_final)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        output = self.generator(shifted_stack(stage1, mask, self.model_config.shift))
+        named = self.losses(output, image, mask)
+        self.optimizer.zero_grad(set_to_none=True)
+        named["total"].backward()
+        self.optimizer.step()
+        return {"lr": lr, **{name: value.item() for name, value in named.items()}}
+
+    @torch.no_grad()
+    def validate(self, items: list[ValidationItem]) -> dict[str, float]:
+        """Hole PSNR and L1 of the refined output per mask kind and overall, and of its stage-1 input under
+        ``stage1_*`` keys. Item ``i`` uses ``factor[i % len(factor)]``."""
+        self.generator.eval()
+        factors = self.options.factor
+        per_kind: dict[str, list[dict[str, float]]] = {}
+        for index, item in enumerate(items):
+            hole = item.mask[0, 0].numpy() > 0.5
+            if not hole.any():
+                continue
+            truth = np.ascontiguousarray(item.image[0].permute(1, 2, 0).numpy())
+            stage1 = stage1_fill(truth, hole, factors[index % len(factors)])
+            image = torch.from_numpy(stage1.transpose(2, 0, 1).copy())[None].to(self.device)
+            mask = torch.from_numpy(hole.astype(np.float32))[None, None].to(self.device)
+            output = self.generator(shifted_stack(image, mask, self.model_config.shift)).clamp(0.0, 1.0)
+            result = output[0].permute(1, 2, 0).cpu().numpy()
+            kind = item.name.rsplit("-", 1)[-1]
+            scores = {
+                "hole_psnr": psnr(result, truth, hole),
+                "hole_l1": l1(result, truth, hole),
+                "stage1_hole_psnr": psnr(stage1, truth, hole),
+                "stage1_hole_l1": l1(stage1, truth, hole),
+            }
+            per_kind.setdefault(kind, []).append(scores)
+        return mean_scores(per_kind)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.optimizer.load_state_dict(state["optimizer"])
