@@ -9,7 +9,7 @@ matching the known pixels at its own level. Nothing is trained; only the feature
 
 The paper refines up to the full size because Big-LaMa's fills stay sharp there. A small network trained at low
 resolution does not: its refined fill is smooth (sharpness ratio 0.03 at 2048 px). So by default refinement
-stops at 1024 px and ``cra`` lifts the rest of the way, moving the context's own detail into the hole
+stops at 512 px and ``cra`` lifts the rest of the way, moving the context's own detail into the hole
 (``max_side=0, lift="upsample"`` is the paper's scheme, with a bicubic last step above the pixel budget).
 
 It needs the network: the filler must be *refinable*, that is, hold its generator in ``filler.model`` and the
