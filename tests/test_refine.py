@@ -16,6 +16,7 @@ from hrinpaint.lifters import LIFTERS  # noqa: E402
 from hrinpaint.lifters.refine import (  # noqa: E402
     RefineConfig,
     RefineLifter,
+    anchor_low_frequencies,
     downscale,
     pyramid_shapes,
     refine_level,
@@ -194,6 +195,19 @@ def test_cra_brings_back_the_detail_upsampling_loses(weights):
         inpainter = Inpainter.from_method("hifill+refine", {"weights": str(weights["hifill"])}, config, working_size=16)
         ratios[lift] = sharpness_ratio(inpainter(image, mask).astype(np.float32) / 255, truth, mask)
     assert ratios["cra"] > 1.5 * ratios["upsample"]
+
+
+def test_anchoring_removes_a_colour_drift_and_keeps_the_detail():
+    torch.manual_seed(0)
+    ys, xs = torch.meshgrid(torch.linspace(0, 1, 12), torch.linspace(0, 1, 16), indexing="ij")
+    previous = torch.stack([0.2 + 0.5 * ys, 0.7 - 0.4 * xs, 0.3 + 0.3 * ys * xs])[None]  # a smooth coarse fill
+    detail = 0.05 * torch.randn(1, 3, 24, 32)
+    upsampled = torch.nn.functional.interpolate(previous, size=(24, 32), mode="bilinear", align_corners=False)
+    anchored = anchor_low_frequencies(upsampled + detail - 0.1, previous)  # a network that darkens by 0.1
+    assert abs(float((anchored - upsampled).mean())) < 0.01
+    error = (downscale(anchored, (12, 16)) - previous)[..., 3:-3, 3:-3].abs()
+    assert float(error.mean()) < 0.01 and float(error.max()) < 0.05  # it was 0.1 everywhere
+    assert float((anchored - upsampled - detail).std()) < 0.5 * float(detail.std())  # much of the detail stays
 
 
 def test_refine_needs_a_network_with_a_split():

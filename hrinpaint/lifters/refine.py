@@ -59,6 +59,10 @@ class RefineConfig:
         max_side: the finest refined level's long side is at most this (and its pixels at most ``pixel_budget``);
             a larger region is brought the rest of the way by ``lift``. 0 refines up to the full size, as the
             paper does; a network trained at low resolution then gives a smooth fill there.
+        anchor: after each refined level, replace the prediction's low frequencies by the coarser level's result
+            (:func:`anchor_low_frequencies`). A network run above its training resolution can drift in colour
+            (the shipped ``hifill`` darkens a large hole by 2-5 levels at 1024 px), more than 15 small steps on
+            its features correct; the anchor keeps the coarse level's colours and takes only the new detail.
         lift: how the finest refined level reaches the full size when it is smaller: ``"cra"`` moves the
             context's detail into the hole (:class:`~hrinpaint.lifters.cra.CraLifter`), ``"upsample"`` is bicubic.
     """
@@ -70,6 +74,7 @@ class RefineConfig:
     erosion: int = 15
     checkpointing: bool = False
     max_side: int = 512
+    anchor: bool = True
     lift: str = "cra"
 
     def __post_init__(self) -> None:
@@ -268,6 +273,19 @@ def refine_level(
     return prediction, losses
 
 
+def anchor_low_frequencies(prediction: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+    """``prediction`` with its low frequencies replaced by ``previous``'s: the part of the coarser result that
+    :func:`downscale` of the prediction misses, brought up bilinearly, is added to it. Then the prediction,
+    downscaled, equals ``previous`` up to the blur's edge effects, and only the finer level's detail is new.
+
+    Shape:
+        prediction ``1 x 3 x H x W``; previous ``1 x 3 x h x w``; returns ``1 x 3 x H x W``.
+    """
+    with torch.no_grad():
+        missing = previous - downscale(prediction, tuple(previous.shape[-2:]))
+        return prediction + F.interpolate(missing, size=prediction.shape[-2:], mode="bilinear", align_corners=False)
+
+
 def _to_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     """``H x W x C`` or ``H x W`` numpy to ``1 x C x H x W`` float32."""
     array = array[..., None] if array.ndim == 2 else array
@@ -362,6 +380,8 @@ class RefineLifter(Lifter):
                     config,
                     report,
                 )
+                if config.anchor:
+                    prediction = anchor_low_frequencies(prediction, previous)
                 fill = np.clip(_to_numpy(prediction), 0.0, 1.0)
                 result = np.where(mask[..., None], fill, image).astype(np.float32)
         return result
