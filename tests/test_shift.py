@@ -11,6 +11,7 @@ from hrinpaint.errors import InpaintError, InputError  # noqa: E402
 from hrinpaint.fillers.base import FillResult  # noqa: E402
 from hrinpaint.lifters import LIFTERS  # noqa: E402
 from hrinpaint.lifters.shift import ShiftConfig, ShiftLifter, Stage1, gather_stack, tile_windows  # noqa: E402
+from hrinpaint.methods import resolve_method  # noqa: E402
 from hrinpaint.nn import MODELS  # noqa: E402
 from hrinpaint.nn.shift import ShiftUNet, ShiftUNetConfig, shift_offsets, shifted_stack  # noqa: E402
 from hrinpaint.nn.weights import load_model, save_weights  # noqa: E402
@@ -201,6 +202,15 @@ def test_options_and_missing_weights_are_readable_errors(tmp_path):
         with pytest.raises(ValueError):
             ShiftConfig(**bad)
     assert ShiftConfig(max_pixels=1e6).max_pixels == 1_000_000
+
+
+def test_shift_alone_is_telea_with_the_shipped_network():
+    assert resolve_method("shift").name == "telea+shift"
+    image, mask = _photo()
+    inpainter = Inpainter.from_method("shift", working_size=16)
+    assert inpainter.lifter.manifest["model"] == "shift" and inpainter.lifter.manifest["training"]["steps"] > 0
+    result = inpainter(image, mask)
+    assert np.array_equal(result[~mask], image[~mask]) and result[mask].std() > 0
 
 
 # --- the trainer --------------------------------------------------------------------------------------------------
