@@ -163,7 +163,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     from hrinpaint.errors import InputError
-    from hrinpaint.fillers.hifill import shipped_weights
+    from hrinpaint.fillers.network import shipped_weights
     from hrinpaint.nn.weights import read_manifest
 
     if args.weights[:1] == ["import-lama"]:
@@ -172,7 +172,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         return cmd_import_lama(args.weights[1], args.output, args.quiet)
     if args.output:
         raise InputError("-o/--output goes with 'models import-lama CKPT'")
-    paths = [Path(p) for p in args.weights] if args.weights else sorted(shipped_weights().parent.glob("*.safetensors"))
+    paths = [Path(p) for p in args.weights] if args.weights else sorted(shipped_weights("").glob("*.safetensors"))
     if not paths:
         print("no shipped weights")
     for path in paths:

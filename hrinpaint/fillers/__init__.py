@@ -17,6 +17,7 @@ FILLERS.register(
     "HiFill generator (CRA paper), trained here; its attention drives cra",
 )
 FILLERS.register("zoom", "hrinpaint.fillers.zoom:ZoomFiller", "Zoom-to-Inpaint: coarse, x2 SR, refine at 2x, zoom out")
+FILLERS.register("pyramid", "hrinpaint.fillers.pyramid:PyramidFiller", "Pyramid Generator: structure low, detail high")
 FILLERS.register("lama", "hrinpaint.fillers.lama:LamaFiller", "LaMa / Big-LaMa from converted official weights")
 
 __all__ = ["FILLERS", "FillResult", "Filler"]

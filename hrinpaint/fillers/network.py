@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from hrinpaint.errors import InputError
-from hrinpaint.fillers.base import check_fill_input
+from hrinpaint.fillers.attention import CellAttention
+from hrinpaint.fillers.base import FillResult, check_fill_input
 from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side, resize_bilinear
 
 if TYPE_CHECKING:
@@ -40,6 +42,24 @@ class NetworkFillerConfig:
             raise ValueError(f"size must be >= 0, got {self.size}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
+
+
+def shipped_weights(name: str) -> Path:
+    """Path of a weights file shipped in ``hrinpaint/weights``."""
+    return Path(str(resources.files("hrinpaint") / "weights" / name))
+
+
+def weights_path(weights: str | None, shipped: str, model_name: str, hint: str) -> Path:
+    """The weights to load: ``weights`` when given, else the shipped file; a readable error when it is missing."""
+    if weights:
+        path = Path(weights)
+        if not path.exists():
+            raise InputError(f"{model_name} weights {path} do not exist")
+        return path
+    path = shipped_weights(shipped)
+    if not path.exists():
+        raise InputError(f"no {model_name} weights ship with hrinpaint yet: {hint}")
+    return path
 
 
 def load_cached(path: Path, model_name: str) -> tuple[Any, dict[str, Any]]:
@@ -97,3 +117,77 @@ def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch
         torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None],
         torch.from_numpy(mask.astype(np.float32))[None, None],
     )
+
+
+def cell_attention(out: Any, shape: tuple[int, int]) -> CellAttention:
+    """A generator's attention scores (``out.scores``: ``1 x N x N``, ``out.hole_cells``, ``out.grid``) as cell
+    attention over ``shape``; the grid covers the network's padded image, so it matches ``shape`` up to the
+    padding."""
+    scores = out.scores[0].numpy()
+    hole = out.hole_cells[0, 0].numpy().reshape(-1) > 0.5
+    hole_cells = np.flatnonzero(hole)
+    context = np.flatnonzero(scores[hole_cells].sum(axis=0) > 0) if len(hole_cells) else np.zeros(0, np.int64)
+    weights = scores[np.ix_(hole_cells, context)].astype(np.float32)
+    return CellAttention(shape, out.grid, hole_cells.astype(np.int64), context.astype(np.int64), weights)
+
+
+class GeneratorFiller:
+    """A trained generator with contextual attention as a filler (``hifill``, ``zoom``, ``pyramid``).
+
+    The network runs at :attr:`network_size` (a larger working image is area-downsampled for it and its fill
+    brought back); a ``telea``-prefilled generator gets Telea's fill of its hole; its attention scores go to
+    ``cra`` as :class:`~hrinpaint.fillers.attention.CellAttention`. A subclass names its ``model_name``, its
+    ``shipped`` weights file and a ``train_hint``, and may change :meth:`default_size`.
+    """
+
+    Config = NetworkFillerConfig
+    model_name = ""
+    shipped = ""
+    train_hint = "train and export them (see configs/) or pass weights"
+
+    def __init__(self, config: NetworkFillerConfig | None = None) -> None:
+        self.config = config or self.Config()
+        path = weights_path(self.config.weights, self.shipped, self.model_name, self.train_hint)
+        self.model, self.manifest = load_cached(path, self.model_name)
+
+    def default_size(self) -> int | None:
+        """The network's long side when the config leaves it open: its training resolution."""
+        return int(self.manifest.get("training", {}).get("resolution", 0)) or None
+
+    @property
+    def network_size(self) -> int | None:
+        """Long side of the network's input; None for the working size as given."""
+        if self.config.size is None:
+            return self.default_size()
+        return self.config.size or None
+
+    def telea(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        """Telea's fill of a ``1 x 3 x H x W`` image's hole (``mask`` ``1 x 1 x H x W``) for a ``telea``-prefilled
+        generator; None for one without a prefill."""
+        if self.model.config.prefill != "telea":
+            return None
+        import torch  # noqa: F811 - imported here so that importing this module does not load torch
+
+        from hrinpaint.fillers.opencv import telea_prefill
+
+        filled = telea_prefill(image[0].permute(1, 2, 0).numpy().copy(), mask[0, 0].numpy() > 0.5)
+        return torch.from_numpy(filled.transpose(2, 0, 1).copy())[None]
+
+    def network_call(self, shape: tuple[int, int]) -> tuple[int | None, Callable[[torch.Tensor, torch.Tensor], Any]]:
+        """For a working image of ``shape``: the long side to run the network at (None: as given) and the call
+        ``(image, mask) -> output`` on its tensors."""
+        return self.network_size, lambda image, mask: self.model(image, mask, self.telea(image, mask))
+
+    def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
+        import torch  # noqa: F811 - imported here so that importing this module does not load torch
+
+        size, call = self.network_call(image.shape[:2])
+        outputs = []
+
+        def run(net_image: np.ndarray, net_mask: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                outputs.append(call(*to_tensors(net_image, net_mask)))
+            return outputs[0].image[0].permute(1, 2, 0).numpy()
+
+        result = fill_at_size(image, mask, size, run, self.config.threads)
+        return FillResult(result, cell_attention(outputs[0], image.shape[:2]) if outputs else None)

@@ -25,8 +25,7 @@ import torch
 
 from hrinpaint.errors import InputError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.hifill import shipped_weights
-from hrinpaint.fillers.network import load_cached
+from hrinpaint.fillers.network import load_cached, shipped_weights
 from hrinpaint.io import to_float
 from hrinpaint.lifters.base import Lifter, checked_box
 from hrinpaint.lifters.cra import CraLifter

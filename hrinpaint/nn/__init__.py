@@ -10,6 +10,7 @@ MODELS: Registry = Registry("model")
 MODELS.register("hifill", "hrinpaint.nn.hifill:HiFillGenerator", "HiFill coarse-to-fine generator, shared attention")
 MODELS.register("shift", "hrinpaint.nn.shift:ShiftUNet", "shifted-context refinement U-Net (20-channel input)")
 MODELS.register("zoom", "hrinpaint.nn.zoom:ZoomGenerator", "Zoom-to-Inpaint: coarse, x2 SR, high-resolution refine")
+MODELS.register("pyramid", "hrinpaint.nn.pyramid:PyramidGenerator", "Pyramid Generator: DeepFill v2-style levels")
 MODELS.register("lama", "hrinpaint.nn.lama:LamaGenerator", "LaMa / Big-LaMa Fourier-convolution ResNet (official keys)")
 
 __all__ = ["MODELS"]

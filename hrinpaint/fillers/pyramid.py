@@ -1,0 +1,75 @@
+"""The Pyramid Generator as a filler: sub-generators from a quarter of the working size up, structure first.
+
+The network's top level runs at ``size`` (by default its training crop, from its manifest); a larger working image
+is area-downsampled for it and its fill upsampled back, and the top level's attention scores become a
+:class:`~hrinpaint.fillers.attention.CellAttention` for ``cra`` (so the method ``pyramid`` is ``pyramid+cra``).
+
+``extra_levels`` is the paper's other way up: while the working image is at least twice the top level, the top
+sub-generator runs again at x2 (its weights reused, fused like any level), up to ``extra_levels`` times; the
+network then covers up to ``size * 2 ** extra_levels`` of the working image itself, and ``cra`` only the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from hrinpaint.fillers.network import GeneratorFiller, NetworkFillerConfig, shipped_weights
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["SHIPPED_WEIGHTS", "PyramidFiller", "PyramidFillerConfig", "extra_levels_for", "shipped_weights"]
+
+#: The weights that ship inside the package (once trained: ``configs/pyramid-cpu.toml``).
+SHIPPED_WEIGHTS = "pyramid.safetensors"
+
+
+@dataclass(frozen=True)
+class PyramidFillerConfig(NetworkFillerConfig):
+    """Options of the ``pyramid`` filler; ``size`` None is its training crop (the top level's size).
+
+    Attributes:
+        extra_levels: at most this many levels above the top one, each x2, run by the top sub-generator while
+            the working image's long side is at least the next level's size (never with ``size = 0``).
+    """
+
+    extra_levels: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.extra_levels < 0:
+            raise ValueError(f"extra_levels must be >= 0, got {self.extra_levels}")
+
+
+def extra_levels_for(long_side: int, top_size: int | None, most: int) -> int:
+    """How many x2 levels above a top level of ``top_size`` fit into a working image of ``long_side`` (at most
+    ``most``); 0 when the network runs at the working size as given (``top_size`` None)."""
+    extra = 0
+    while top_size and extra < most and top_size * 2 ** (extra + 1) <= long_side:
+        extra += 1
+    return extra
+
+
+class PyramidFiller(GeneratorFiller):
+    """Fills with the Pyramid Generator (weights from :attr:`PyramidFillerConfig.weights` or shipped ones)."""
+
+    Config = PyramidFillerConfig
+    model_name = "pyramid"
+    shipped = SHIPPED_WEIGHTS
+    train_hint = (
+        "train and export them (`hrinpaint train configs/pyramid-cpu.toml --run runs/pyramid`, then export the run "
+        "to hrinpaint/weights/pyramid.safetensors) or pass weights"
+    )
+
+    def network_call(self, shape: tuple[int, int]) -> tuple[int | None, Callable[[torch.Tensor, torch.Tensor], Any]]:
+        """The top level at the training crop, plus the extra levels that fit; Telea fills the bottom level."""
+        top_size = self.network_size
+        extra = extra_levels_for(max(shape), top_size, self.config.extra_levels)
+
+        def call(image: torch.Tensor, mask: torch.Tensor) -> Any:
+            prefill = self.telea(*self.model.bottom(image, mask, extra)) if self.model.residual else None
+            return self.model(image, mask, prefill, extra)
+
+        return (top_size * 2**extra if top_size else None), call

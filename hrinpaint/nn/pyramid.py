@@ -1,0 +1,380 @@
+"""The Pyramid Generator (Qu et al., "Structure First Detail Next", 2021): DeepFill v2-style sub-generators stacked
+from a low resolution up, each refining the fill of the one below.
+
+- The input image and mask are downsampled by 2 per level (``levels = 3``: the working size / 4, / 2 and x 1; a
+  pixel touching the hole is hole at every level).
+- :class:`SubGenerator` ``G_n``: a coarse stage ``G_n^c`` and a refine stage ``G_n^r`` of gated convolutions, with
+  contextual attention in a second branch of the refine stage (as DeepFill v2).
+- Image-level fusion at the refine stage (the paper's Eq. 3): ``I_0 = G_0^r(G_0^c(x_0))`` and
+  ``I_n = G_n^r(G_n^c(x_n) + up(I_{n-1}))``; ``G_n^c(x_n)`` is the coarse prediction pasted into the hole of
+  ``x_n`` and ``I_n`` the refined prediction pasted into it.
+- Adaptive dilation: the bottom level's stages use dilations ``{2, 4, 8, 12}`` (a large receptive field for the
+  structure), the upper levels ``{2, 4, 8}`` (detail).
+
+``PyramidConfig.prefill = "telea"`` is the CPU-budget variant (as for ``hifill`` and ``zoom``): the bottom level's
+coarse stage takes a Telea fill of its hole, an upper level's coarse stage takes ``up(I_{n-1})`` in its hole, and
+every stage predicts a residual on its image input, its output layer starting at ``RESIDUAL_INIT_SCALE`` of its
+default initialisation; so an untrained pyramid returns about the Telea fill, upsampled level by level. Since an
+upper coarse stage already predicts a residual on ``up(I_{n-1})``, its output *is* ``G_n^c(x_n) + up(I_{n-1})``
+in that variant (the refine stage sees what the paper's does; adding ``up(I_{n-1})`` twice would double it).
+
+``extra_levels`` in :meth:`PyramidGenerator.forward` runs the top sub-generator again at x2 per extra level
+(its weights reused, fused the same way) for images larger than the trained top level. Values are [0, 1] RGB and a
+1 = hole mask at the edges of every module, ``[-1, 1]`` inside. Every module takes any ``H, W >= 1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
+from hrinpaint.nn.hifill import PREFILLS
+from hrinpaint.nn.layers import GATE_KINDS, GatedConv2d, GateKind, pad_to_multiple, upsample2x
+from hrinpaint.nn.zoom import ShuffleOut
+
+#: Channels of every stage's input: signed image, mask and a plane of ones.
+INPUT_CHANNELS = 5
+
+#: The coarse stage halves twice; the refine stage's attention cells are ``8 x 8`` pixels (its ``1/4`` map pooled).
+COARSE_PAD_MULTIPLE = 4
+REFINE_PAD_MULTIPLE = 8
+
+#: The paper's adaptive dilation: the bottom sub-generator's and the upper ones' dilated layers.
+BOTTOM_DILATIONS = (2, 4, 8, 12)
+UPPER_DILATIONS = (2, 4, 8)
+
+
+@dataclass(frozen=True)
+class PyramidConfig:
+    """Levels, width and dilations of the pyramid; the defaults are the paper's three levels.
+
+    Attributes:
+        levels: sub-generators ``N + 1``; level ``n`` (bottom-first) runs at ``1 / 2 ** (levels - 1 - n)`` of the
+            input size. 1 is a single DeepFill v2-style generator (the ablation).
+        width: channels of each stage's ``1/2`` layer; its ``1/4`` layers use 2x and 4x.
+        bottom_dilations: the dilated layers of the bottom sub-generator's coarse stage and refine stage.
+        upper_dilations: the same for every level above the bottom.
+        gate: gate kind of the gated convolutions (``full`` is DeepFill v2's; see :mod:`hrinpaint.nn.layers`).
+        temperature: softmax temperature of the attention scores.
+        attention_patch: neighbourhood, in cells, compared by the attention.
+        prefill: ``none`` (the paper: hole pixels enter as zero) or ``telea`` (see the module docstring); the
+            caller passes the Telea fill at the bottom level's size.
+    """
+
+    levels: int = 3
+    width: int = 32
+    bottom_dilations: tuple[int, ...] = BOTTOM_DILATIONS
+    upper_dilations: tuple[int, ...] = UPPER_DILATIONS
+    gate: GateKind = "full"
+    temperature: float = 10.0
+    attention_patch: int = 3
+    prefill: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.levels < 1:
+            raise ValueError(f"levels must be >= 1, got {self.levels}")
+        if self.width < 1:
+            raise ValueError(f"width must be positive, got {self.width}")
+        if self.prefill not in PREFILLS:
+            raise ValueError(f"unknown prefill {self.prefill!r}; known: {', '.join(PREFILLS)}")
+        if self.gate not in GATE_KINDS:
+            raise ValueError(f"unknown gate {self.gate!r}; known: {', '.join(GATE_KINDS)}")
+        if any(d < 1 for d in (*self.bottom_dilations, *self.upper_dilations)):
+            raise ValueError("dilations must be >= 1")
+        # JSON round trips give lists; keep the dataclass hashable and comparable.
+        object.__setattr__(self, "bottom_dilations", tuple(self.bottom_dilations))
+        object.__setattr__(self, "upper_dilations", tuple(self.upper_dilations))
+
+    def dilations(self, level: int) -> tuple[int, ...]:
+        """The dilation rates of level ``level`` (0 = bottom)."""
+        return self.bottom_dilations if level == 0 else self.upper_dilations
+
+
+class LevelOutput(NamedTuple):
+    """What one level of the pyramid produces, all at that level's size ``h x w``.
+
+    Attributes:
+        image: ``B x 3 x h x w`` in [0, 1]: ``I_n``, the level's known pixels and the refined fill in the hole.
+        coarse: ``B x 3 x h x w`` raw coarse prediction on [0, 1] scale (not clipped; for the losses).
+        fused: ``B x 3 x h x w`` the refine stage's image input on [0, 1] scale: the pasted coarse fill, plus
+            ``up(I_{n-1})`` above the bottom level without a prefill (so in ``[0, 2]``).
+        refined: ``B x 3 x h x w`` raw refined prediction on [0, 1] scale.
+        mask: ``B x 1 x h x w`` the level's hole (1 = hole).
+        scores: ``B x N x N`` attention scores over the refine stage's cells (rows sum to 1).
+        hole_cells: ``B x 1 x rows x cols``, 1 where a cell touches the hole.
+    """
+
+    image: torch.Tensor
+    coarse: torch.Tensor
+    fused: torch.Tensor
+    refined: torch.Tensor
+    mask: torch.Tensor
+    scores: torch.Tensor
+    hole_cells: torch.Tensor
+
+
+class PyramidOutput(NamedTuple):
+    """A forward pass: the top level's image and every level's outputs, bottom-first.
+
+    Attributes:
+        image: ``B x 3 x H x W`` in [0, 1]: the input's known pixels (bit-exact), the top level's fill in the hole.
+        levels: one :class:`LevelOutput` per level, bottom first (extra levels last).
+    """
+
+    image: torch.Tensor
+    levels: tuple[LevelOutput, ...]
+
+    @property
+    def scores(self) -> torch.Tensor:
+        """The top level's attention scores (the filler hands them to ``cra``)."""
+        return self.levels[-1].scores
+
+    @property
+    def hole_cells(self) -> torch.Tensor:
+        return self.levels[-1].hole_cells
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        rows, cols = self.hole_cells.shape[-2:]
+        return int(rows), int(cols)
+
+
+def level_sizes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
+    """The sizes of a ``levels``-level pyramid over an ``height x width`` input, bottom first: each level is the
+    one above halved, rounded up (so every level keeps at least one pixel)."""
+    sizes = [(height, width)]
+    for _ in range(levels - 1):
+        above_height, above_width = sizes[-1]
+        sizes.append(((above_height + 1) // 2, (above_width + 1) // 2))
+    return sizes[::-1]
+
+
+def image_pyramid(image: torch.Tensor, mask: torch.Tensor, levels: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The input at every level, bottom first: the image area-averaged and the mask max-pooled (a pixel that
+    touches the hole is hole), each level from the one above.
+
+    Shape:
+        image ``B x 3 x H x W``, mask ``B x 1 x H x W`` (1 = hole); level ``n`` is ``level_sizes(H, W, levels)[n]``.
+    """
+    mask = (mask > 0.5).to(image.dtype)
+    pairs = [(image, mask)]
+    for size in level_sizes(*image.shape[-2:], levels)[-2::-1]:
+        above_image, above_mask = pairs[-1]
+        if tuple(above_image.shape[-2:]) == (2 * size[0], 2 * size[1]):
+            below = F.avg_pool2d(above_image, 2), F.max_pool2d(above_mask, 2)
+        else:  # an odd side: windows of 1 or 2 pixels
+            below = F.adaptive_avg_pool2d(above_image, size), F.adaptive_max_pool2d(above_mask, size)
+        pairs.append(below)
+    return pairs[::-1]
+
+
+def upsample_to(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of ``B x C x h x w`` to ``size``: how ``I_{n-1}`` reaches level ``n``."""
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
+
+
+def _network_input(image: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[signed image, mask, ones]`` padded (reflected) to ``multiple``, and the padded binary mask."""
+    padded_image, _ = pad_to_multiple(image * 2.0 - 1.0, multiple)
+    padded_mask, _ = pad_to_multiple(mask, multiple)
+    padded_mask = (padded_mask > 0.5).to(image.dtype)
+    return torch.cat([padded_image, padded_mask, torch.ones_like(padded_mask)], 1), padded_mask
+
+
+def _encoder(width: int, gate: GateKind) -> list[nn.Module]:
+    """Space-to-depth, ``width`` channels at ``1/2``, ``2 * width`` then ``4 * width`` at ``1/4``: no layer runs at
+    full resolution, and no detail is lost on the way in."""
+    c = width
+    return [
+        nn.PixelUnshuffle(2),
+        GatedConv2d(4 * INPUT_CHANNELS, c, 3, gate=gate),  # 1/2
+        GatedConv2d(c, 2 * c, 3, 2, gate=gate),  # 1/4
+        GatedConv2d(2 * c, 4 * c, 3, gate=gate),
+    ]
+
+
+class CoarseStage(nn.Module):
+    """``G_n^c``: gated encoder to ``1/4``, the level's dilated layers, decoder, pixel-shuffle output.
+
+    Shape:
+        image ``B x 3 x H x W`` in [0, 1] (the hole zeroed, or prefilled when ``residual``), mask ``B x 1 x H x W``
+        (1 = hole); returns the raw ``B x 3 x H x W`` prediction on [0, 1] scale.
+    """
+
+    def __init__(self, width: int, dilations: tuple[int, ...], gate: GateKind, residual: bool) -> None:
+        super().__init__()
+        c = width
+        self.encoder = nn.Sequential(
+            *_encoder(c, gate),
+            *[GatedConv2d(4 * c, 4 * c, 3, dilation=d, gate=gate) for d in dilations],
+            GatedConv2d(4 * c, 4 * c, 3, gate=gate),
+        )
+        self.decoder = GatedConv2d(4 * c, 2 * c, 3, gate=gate)
+        self.up1 = GatedConv2d(2 * c, c, 3, gate=gate)  # 1/2
+        self.residual = residual
+        self.to_rgb = ShuffleOut(c, residual)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        height, width = image.shape[-2:]
+        x, _ = _network_input(image, mask, COARSE_PAD_MULTIPLE)
+        x = self.decoder(self.encoder(x))
+        x = self.to_rgb(self.up1(upsample2x(x)))[..., :height, :width]
+        return image + 0.5 * x if self.residual else (x + 1.0) * 0.5
+
+
+class RefineStage(nn.Module):
+    """``G_n^r``: DeepFill v2's two branches, merged at ``1/4`` and decoded.
+
+    The convolution branch has the level's dilated layers; the attention branch matches ``8 x 8``-pixel cells (its
+    ``1/4`` map average-pooled by 2) and moves ``1/4``-map features from context cells into hole cells.
+
+    Shape:
+        image ``B x 3 x H x W`` on [0, 1] scale (the fused input), mask ``B x 1 x H x W`` (1 = hole); returns the
+        raw ``B x 3 x H x W`` prediction on [0, 1] scale, the ``B x N x N`` scores and the ``B x 1 x rows x cols``
+        hole cells (``rows = ceil(H / 8)``).
+    """
+
+    def __init__(
+        self,
+        width: int,
+        dilations: tuple[int, ...],
+        gate: GateKind,
+        residual: bool,
+        temperature: float = 10.0,
+        attention_patch: int = 3,
+    ) -> None:
+        super().__init__()
+        c = width
+        self.convolution_branch = nn.Sequential(
+            *_encoder(c, gate), *[GatedConv2d(4 * c, 4 * c, 3, dilation=d, gate=gate) for d in dilations]
+        )
+        self.attention_branch = nn.Sequential(*_encoder(c, gate))
+        self.attention = ContextualAttention(temperature, attention_patch)
+        self.after_attention = GatedConv2d(4 * c, 4 * c, 3, gate=gate)
+        self.decoder = nn.Sequential(GatedConv2d(8 * c, 4 * c, 3, gate=gate), GatedConv2d(4 * c, 2 * c, 3, gate=gate))
+        self.up1 = GatedConv2d(2 * c, c, 3, gate=gate)  # 1/2
+        self.residual = residual
+        self.to_rgb = ShuffleOut(c, residual)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        height, width = image.shape[-2:]
+        x, padded_mask = _network_input(image, mask, REFINE_PAD_MULTIPLE)
+        features = self.attention_branch(x)  # 1/4
+        cells = F.avg_pool2d(features, 2)  # 1/8: one position per attention cell
+        hole = cell_mask(padded_mask, cells.shape[-2:])
+        scores = self.attention(cells, hole)
+        attended = self.after_attention(attention_transfer(features, scores, hole))
+        merged = self.decoder(torch.cat([self.convolution_branch(x), attended], 1))
+        x = self.to_rgb(self.up1(upsample2x(merged)))[..., :height, :width]
+        return (image + 0.5 * x if self.residual else (x + 1.0) * 0.5), scores, hole
+
+
+class SubGenerator(nn.Module):
+    """``G_n``: a coarse and a refine stage with the level's dilation rates."""
+
+    def __init__(self, config: PyramidConfig, level: int) -> None:
+        super().__init__()
+        residual = config.prefill != "none"
+        dilations = config.dilations(level)
+        self.dilations = dilations
+        self.coarse = CoarseStage(config.width, dilations, config.gate, residual)
+        self.refine = RefineStage(
+            config.width, dilations, config.gate, residual, config.temperature, config.attention_patch
+        )
+
+
+class PyramidGenerator(nn.Module):
+    """``levels`` sub-generators fused bottom-up (see the module docstring).
+
+    Shape:
+        image ``B x 3 x H x W`` in [0, 1] (hole pixels are ignored), mask ``B x 1 x H x W`` with 1 = hole; any
+        ``H, W >= 1`` (every level pads its own input).
+    """
+
+    Config = PyramidConfig
+    #: The refine stages pad their inputs to a multiple of this (attention cells of 8 x 8 pixels).
+    pad_multiple = REFINE_PAD_MULTIPLE
+
+    def __init__(self, config: PyramidConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or PyramidConfig()
+        self.generators = nn.ModuleList(SubGenerator(self.config, level) for level in range(self.config.levels))
+
+    @property
+    def residual(self) -> bool:
+        """Whether the stages predict residuals on a prefilled hole (``PyramidConfig.prefill``)."""
+        return self.config.prefill != "none"
+
+    def depth(self, extra_levels: int = 0) -> int:
+        """Levels a forward pass with ``extra_levels`` runs."""
+        return self.config.levels + extra_levels
+
+    def bottom(
+        self, image: torch.Tensor, mask: torch.Tensor, extra_levels: int = 0
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bottom level's image and mask: where a caller computes the prefill."""
+        return image_pyramid(image, mask, self.depth(extra_levels))[0]
+
+    def forward(
+        self, image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None = None, extra_levels: int = 0
+    ) -> PyramidOutput:
+        """Fills the hole of ``image``.
+
+        Args:
+            image, mask: as in the class docstring.
+            prefill: ``B x 3 x h0 x w0``, the hole's fill at the bottom level's size (:meth:`bottom`); required
+                when the config has a prefill, ignored otherwise.
+            extra_levels: levels above the top one, each x2 and run by the top sub-generator.
+        """
+        if image.ndim != 4 or image.shape[1] != 3 or mask.shape != (image.shape[0], 1, *image.shape[2:]):
+            raise ValueError(f"expected B x 3 x H x W image and B x 1 x H x W mask, got {image.shape} and {mask.shape}")
+        if extra_levels < 0:
+            raise ValueError(f"extra_levels must be >= 0, got {extra_levels}")
+        pyramid = image_pyramid(image, mask, self.depth(extra_levels))
+        if self.residual:
+            bottom_image = pyramid[0][0]
+            if prefill is None or prefill.shape != bottom_image.shape:
+                raise ValueError(
+                    f"a {self.config.prefill!r}-prefilled generator needs a prefill of the bottom level's "
+                    f"{tuple(bottom_image.shape)}"
+                )
+        outputs: list[LevelOutput] = []
+        for level, (level_image, level_mask) in enumerate(pyramid):
+            generator = self.generators[min(level, self.config.levels - 1)]
+            below = upsample_to(outputs[-1].image, level_image.shape[-2:]) if outputs else None
+            outputs.append(self._level(generator, level_image, level_mask, below, prefill))
+        top = outputs[-1]
+        result = image * (1.0 - pyramid[-1][1]) + top.image * pyramid[-1][1]
+        return PyramidOutput(result, tuple(outputs))
+
+    def _level(
+        self,
+        generator: SubGenerator,
+        image: torch.Tensor,
+        mask: torch.Tensor,
+        below: torch.Tensor | None,
+        prefill: torch.Tensor | None,
+    ) -> LevelOutput:
+        """One level: ``I_n = G_n^r(G_n^c(x_n) + up(I_{n-1}))``, ``below`` being ``up(I_{n-1})`` (None at the
+        bottom); ``prefill`` is the bottom level's hole fill in the residual variant."""
+        known = 1.0 - mask
+        if self.residual:
+            base = prefill if below is None else below
+            coarse = generator.coarse(image * known + base * mask, mask)
+        else:
+            coarse = generator.coarse(image * known, mask)
+        pasted = image * known + coarse.clamp(0.0, 1.0) * mask
+        fused = pasted if below is None or self.residual else pasted + below
+        refined, scores, hole = generator.refine(fused, mask)
+        level_image = image * known + refined.clamp(0.0, 1.0) * mask
+        return LevelOutput(level_image, coarse, fused, refined, mask, scores, hole)
+
+
+def parameter_count(module: nn.Module) -> int:
+    """Trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)

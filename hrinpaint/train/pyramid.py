@@ -1,0 +1,213 @@
+"""The Pyramid Generator trainer: every level jointly, each with its own L1 and its own discriminator.
+
+A training crop is the top level's label; level ``n``'s label and hole are the crop and its hole downsampled as the
+generator downsamples its input (:func:`hrinpaint.nn.pyramid.image_pyramid`). Level ``n``'s loss is the paper's
+Eq. 4, ``L_n = L_adv(G_n, D_n) + L_re(G_n)``, with DeepFill v2's L1 of the coarse stage added
+(``config.coarse_weight``): L1 terms on the label-blended predictions (``M * f + (1 - M) * I_n``, so that no loss
+falls on known pixels), the adversarial term the SN-PatchGAN hinge loss of a per-level discriminator (all of the
+same structure, trained independently) on ``I_n``, weighted by ``config.adversarial_weight``. The generator
+minimises ``sum_n lambda_n L_n`` (Eq. 8; ``level_weights``, the paper's ``(10, 1, 1)`` bottom first). The learning
+rate follows a cosine from ``config.lr`` to ``config.lr_final``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from hrinpaint.errors import InputError
+from hrinpaint.nn.discriminator import PatchDiscriminator
+from hrinpaint.nn.pyramid import PyramidConfig, PyramidGenerator, image_pyramid
+from hrinpaint.train import losses
+from hrinpaint.train.config import TrainConfig
+from hrinpaint.train.data import Batch, ValidationItem, validate_fills
+from hrinpaint.train.hifill import batch_prefill, cosine_lr, resolve_device
+from hrinpaint.train.init import unit_variance_init
+
+#: The paper's weight of the bottom level's loss (its error back-propagates through every level above).
+BOTTOM_LEVEL_WEIGHT = 10.0
+
+
+def default_level_weights(levels: int) -> tuple[float, ...]:
+    """The paper's ``(10, 1, 1)``: 10 for the bottom level when there are levels above it, 1 for the others."""
+    return (BOTTOM_LEVEL_WEIGHT if levels > 1 else 1.0,) + (1.0,) * (levels - 1)
+
+
+@dataclass(frozen=True)
+class PyramidTrainOptions:
+    """The ``pyramid`` trainer's ``config.options``.
+
+    Attributes:
+        level_weights: ``lambda_n`` per level, bottom first; empty for :func:`default_level_weights`.
+    """
+
+    level_weights: tuple[float, ...] = ()
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> PyramidTrainOptions:
+        """Checked options: unknown keys and wrongly typed values are an :class:`InputError`."""
+        fields = [item.name for item in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise InputError(f"unknown pyramid trainer option {', '.join(unknown)}; options: {', '.join(fields)}")
+        weights = values.get("level_weights", ())
+        if not isinstance(weights, list | tuple) or not all(
+            isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights
+        ):
+            raise InputError(f"pyramid trainer option level_weights must be non-negative numbers, got {weights!r}")
+        return cls(level_weights=tuple(float(w) for w in weights))
+
+    def weights(self, levels: int) -> tuple[float, ...]:
+        """The level weights of a ``levels``-level generator; a count that does not match is an error."""
+        if not self.level_weights:
+            return default_level_weights(levels)
+        if len(self.level_weights) != levels:
+            raise InputError(f"level_weights has {len(self.level_weights)} entries for {levels} levels")
+        return self.level_weights
+
+
+class PyramidTrainer:
+    """Trains :class:`PyramidGenerator` jointly (see the module docstring)."""
+
+    model_name = "pyramid"
+
+    def __init__(self, config: TrainConfig) -> None:
+        self.options = PyramidTrainOptions.from_dict(config.options)
+        try:
+            self.model_config = PyramidConfig(**config.model)
+        except (TypeError, ValueError) as error:
+            raise InputError(f"pyramid model config: {error}") from error
+        self.level_weights = self.options.weights(self.model_config.levels)
+        if config.adversarial_weight > 0 and config.gan != "hinge":
+            raise InputError(f"the pyramid trainer uses the paper's hinge loss; set gan = 'hinge', not {config.gan!r}")
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.generator = PyramidGenerator(self.model_config).to(self.device)
+        self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
+        self.discriminators: torch.nn.ModuleList | None = None
+        self.critic_optimizer: torch.optim.Optimizer | None = None
+        if config.adversarial_weight > 0:
+            self.discriminators = torch.nn.ModuleList(
+                PatchDiscriminator(config.discriminator_width) for _ in range(self.model_config.levels)
+            ).to(self.device)
+            # one optimizer over independent discriminators: Adam's state is per parameter, so this is the same as
+            # one optimizer each
+            self.critic_optimizer = torch.optim.Adam(self.discriminators.parameters(), lr=config.lr, betas=config.betas)
+
+    def initialise(self, batch: Batch) -> None:
+        """Before the first step of a new run: a residual (prefilled) generator gets unit-variance layers, so that
+        its small output layers see real features (see :mod:`hrinpaint.train.init`)."""
+        if not self.generator.residual:
+            return
+        # half size: the spreads are the same and the forward passes cost a quarter
+        image = torch.nn.functional.avg_pool2d(batch.image, 2).to(self.device)
+        mask = (torch.nn.functional.max_pool2d(batch.mask, 2) > 0.5).float().to(self.device)
+        prefill = batch_prefill(*self.generator.bottom(image, mask), self.model_config.prefill)
+        unit_variance_init(self.generator, lambda: self.generator(image, mask, prefill))
+
+    def _set_lr(self, step: int) -> float:
+        lr = cosine_lr(step, self.config.steps, self.config.lr, self.config.lr_final)
+        for optimizer in (self.optimizer, self.critic_optimizer):
+            if optimizer is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+        return lr
+
+    def _critic_step(self, labels: list[tuple[torch.Tensor, torch.Tensor]], fakes: list[torch.Tensor]) -> list[float]:
+        """One update of every level's discriminator; returns each level's hinge loss."""
+        assert self.discriminators is not None and self.critic_optimizer is not None
+        critics = [
+            losses.hinge_critic_loss(discriminator(label, mask), discriminator(fake.detach(), mask))
+            for discriminator, (label, mask), fake in zip(self.discriminators, labels, fakes, strict=True)
+        ]
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        torch.stack(critics).sum().backward()
+        self.critic_optimizer.step()
+        return [critic.item() for critic in critics]
+
+    def step(self, batch: Batch, step: int) -> dict[str, float]:
+        """One joint step at ``step``; returns each level's named losses (``level{n}_l1``, ``level{n}_coarse_l1``,
+        ``level{n}_adversarial``, ``level{n}_critic``, and ``level{n}``: ``L_n``), the total and the learning rate."""
+        config = self.config
+        self.generator.train()
+        lr = self._set_lr(step)
+        image, mask = batch.image.to(self.device), batch.mask.to(self.device)
+        labels = image_pyramid(image, mask, self.model_config.levels)
+        prefill = batch_prefill(*labels[0], self.model_config.prefill)
+        out = self.generator(image, mask, prefill)
+        named: dict[str, float] = {"lr": lr}
+
+        if self.discriminators is not None:
+            for _ in range(config.critic_steps):
+                critics = self._critic_step(labels, [level.image for level in out.levels])
+                named.update({f"level{n}_critic": value for n, value in enumerate(critics)})
+
+        total = image.new_zeros(())
+        for n, (level, (label, level_mask), weight) in enumerate(
+            zip(out.levels, labels, self.level_weights, strict=True)
+        ):
+            terms = self._level_losses(n, level.refined, level.coarse, level.image, label, level_mask)
+            level_loss = torch.stack(list(terms.values())).sum()
+            total = total + weight * level_loss
+            named.update({name: value.item() for name, value in terms.items()})
+            named[f"level{n}"] = level_loss.item()
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        self.optimizer.step()
+        named["total"] = total.item()
+        return named
+
+    def _level_losses(
+        self,
+        n: int,
+        refined: torch.Tensor,
+        coarse: torch.Tensor,
+        pasted: torch.Tensor,
+        label: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> dict[str, torch.Tensor]:
+        """Level ``n``'s weighted terms: L1 of the refined and (``coarse_weight``) coarse predictions, and the
+        hinge generator loss of its discriminator (``adversarial_weight``)."""
+        config = self.config
+        known = 1.0 - mask
+
+        def l1(prediction: torch.Tensor) -> torch.Tensor:
+            blended = prediction * mask + label * known
+            return losses.masked_l1(blended, label, mask, config.hole_weight, config.known_weight)
+
+        terms = {f"level{n}_l1": l1(refined)}
+        if config.coarse_weight > 0:
+            terms[f"level{n}_coarse_l1"] = config.coarse_weight * l1(coarse)
+        if self.discriminators is not None:
+            adversarial = losses.hinge_generator_loss(self.discriminators[n](pasted, mask))
+            terms[f"level{n}_adversarial"] = config.adversarial_weight * adversarial
+        return terms
+
+    @torch.no_grad()
+    def validate(self, items: list[ValidationItem]) -> dict[str, float]:
+        """Hole PSNR and hole L1 of the generator's output (each photo taken as the top level's input, at its
+        size), averaged per mask kind and overall."""
+        self.generator.eval()
+        kind = self.model_config.prefill
+
+        def fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+            return self.generator(image, mask, batch_prefill(*self.generator.bottom(image, mask), kind)).image
+
+        return validate_fills(items, fill, self.device)
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"generator": self.generator.state_dict(), "optimizer": self.optimizer.state_dict()}
+        if self.discriminators is not None and self.critic_optimizer is not None:
+            state["discriminators"] = self.discriminators.state_dict()
+            state["critic_optimizer"] = self.critic_optimizer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.load_state_dict(state["generator"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.discriminators is not None and self.critic_optimizer is not None and "discriminators" in state:
+            self.discriminators.load_state_dict(state["discriminators"])
+            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
