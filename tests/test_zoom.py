@@ -295,11 +295,11 @@ def tiny_weights(tmp_path):
     return path
 
 
-def test_filler_runs_at_half_the_crop_and_returns_attention(tiny_weights):
+def test_filler_runs_at_the_crop_and_returns_attention(tiny_weights):
     from hrinpaint.fillers.zoom import ZoomFiller
 
     filler = ZoomFiller(ZoomFiller.Config(weights=str(tiny_weights)))
-    assert filler.network_size == 16  # the crop is the high-resolution label
+    assert filler.network_size == 32  # the training crop (the network's labels; its inputs were half that)
     rng = np.random.default_rng(0)
     image = rng.random((21, 30, 3), dtype=np.float32)
     mask = np.zeros((21, 30), bool)
@@ -323,14 +323,17 @@ def test_zoom_method_through_the_pipeline_changes_only_the_hole(tiny_weights):
     assert np.array_equal(out[~mask], image[~mask])
 
 
-def test_filler_without_weights_is_a_clear_error(tmp_path):
-    from hrinpaint.fillers.zoom import ZoomFiller, shipped_weights
+def test_missing_weights_are_a_clear_error_and_the_shipped_ones_load(tmp_path):
+    from hrinpaint.fillers.network import weights_path
+    from hrinpaint.fillers.zoom import ZoomFiller
 
     with pytest.raises(InputError, match="do not exist"):
         ZoomFiller(ZoomFiller.Config(weights=str(tmp_path / "none.safetensors")))
-    if not shipped_weights("zoom.safetensors").exists():
-        with pytest.raises(InputError, match="no zoom weights ship"):
-            ZoomFiller()
+    with pytest.raises(InputError, match="no pyramid weights ship"):  # the same lookup, for a network not shipped
+        weights_path(None, "pyramid-not-shipped.safetensors", "pyramid", "train it")
+    filler = ZoomFiller()  # the shipped generator
+    assert filler.manifest["training"]["steps"] > 0 and filler.model.config.prefill == "telea"
+    assert filler.network_size == filler.manifest["training"]["resolution"]
 
 
 def test_shipped_configs_build_and_the_ablations_differ_only_in_what_they_ablate():
