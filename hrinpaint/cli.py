@@ -267,6 +267,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         seed=args.seed,
         peer_timeout=args.peer_timeout,
         working_size=args.working_size,
+        weights=args.weights,
         save_images=not args.no_images,
     )
     run_bench(config, quiet=args.quiet)
@@ -393,6 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0, help="mask seed offset")
     bench.add_argument("--peer-timeout", type=float, default=60.0, help="seconds before a peer run is abandoned")
     bench.add_argument("--working-size", type=int, default=512)
+    bench.add_argument("--weights", help="weights for the methods' network filler (one trained variant per run)")
     bench.add_argument("--no-images", action="store_true", help="skip the side-by-side PNGs")
     bench.add_argument("--quiet", "-q", action="store_true")
     bench.set_defaults(handler=cmd_bench)

@@ -58,3 +58,13 @@ def test_worker_times_out_and_recovers():
         assert fine.status == "ok" and fine.image.shape == image.shape and fine.time_s > 0
         broken = worker.run("telea+upsample", image, np.ones((8, 8), bool), 512, 60)
         assert broken.status == "error" and "whole image" in broken.message
+
+
+def test_bench_weights_go_to_network_fillers_only(tmp_path):
+    from hrinpaint.eval.worker import filler_weights
+
+    path = str(tmp_path / "variant.safetensors")
+    assert filler_weights("zoom+cra", path) == {"weights": path}
+    assert filler_weights("hifill", path) == {"weights": path}
+    assert filler_weights("telea+cra", path) is None  # Telea takes no weights
+    assert filler_weights("zoom+cra", None) is None

@@ -52,7 +52,9 @@ PEER_STRIKES = 2
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """What to measure. ``methods`` are project methods (``filler+lifter``); ``peers`` are names in PEERS."""
+    """What to measure. ``methods`` are project methods (``filler+lifter``); ``peers`` are names in PEERS;
+    ``weights``, when given, are loaded by every method whose filler takes weights (one trained variant against
+    another: run the bench once per file)."""
 
     data: str
     masks: tuple[str, ...] = ("thick", "box")
@@ -65,6 +67,7 @@ class BenchConfig:
     peer_timeout: float = 60.0
     method_timeout: float = 600.0
     working_size: int = 512
+    weights: str | None = None
     save_images: bool = True
     sheet_tile: int = 320
     extra: dict[str, str] = field(default_factory=dict)
@@ -134,7 +137,7 @@ def run_bench(config: BenchConfig, quiet: bool = False) -> MetricAccumulator:
                         if strikes.get((name, size), 0) >= PEER_STRIKES:
                             continue
                         timeout = config.peer_timeout if role == "peer" else config.method_timeout
-                        job = worker.run(name, holed, mask, config.working_size, timeout)
+                        job = worker.run(name, holed, mask, config.working_size, timeout, config.weights)
                         row: dict[str, object] = {
                             "photo": str(photo),
                             "size": size,
@@ -145,6 +148,7 @@ def run_bench(config: BenchConfig, quiet: bool = False) -> MetricAccumulator:
                             "hole_fraction": float(mask.mean()),
                             "area_bin": mask_area_bin(mask),
                             "method": name,
+                            "weights": config.weights if role == "method" else None,
                             "role": role,
                             "status": job.status,
                             "message": job.message,
@@ -191,7 +195,8 @@ def render_report(accumulator: MetricAccumulator, config: BenchConfig) -> str:
         "# hrinpaint bench",
         "",
         f"data `{config.data}`, masks {', '.join(config.masks)}, working size {config.working_size}, "
-        f"generated {time.strftime('%Y-%m-%d %H:%M')}. Hole metrics are over hole pixels; sharpness is the hole's "
+        + (f"network weights `{config.weights}`, " if config.weights else "")
+        + f"generated {time.strftime('%Y-%m-%d %H:%M')}. Hole metrics are over hole pixels; sharpness is the hole's "
         "Laplacian energy over the truth's (1 is ideal, below 1 is blur); time is the median per image.",
         "",
     ]

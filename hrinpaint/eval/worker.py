@@ -27,14 +27,29 @@ class JobResult:
     message: str = ""
 
 
-def _make_runner(method: str, working_size: int) -> Any:
+def _make_runner(method: str, working_size: int, weights: str | None = None) -> Any:
+    """A peer, or the project method; ``weights`` go to the method's filler when it takes weights."""
     from hrinpaint.eval.peers import PEERS
 
     if method in PEERS:
         return PEERS[method]
     from hrinpaint.pipeline import Inpainter
 
-    return Inpainter.from_method(method, working_size=working_size)
+    return Inpainter.from_method(method, filler_weights(method, weights), working_size=working_size)
+
+
+def filler_weights(method: str, weights: str | None) -> dict[str, Any] | None:
+    """The filler config that loads ``weights``: None when there are none or the method's filler takes none."""
+    import dataclasses
+
+    from hrinpaint.fillers import FILLERS
+    from hrinpaint.methods import resolve_method
+
+    if weights is None:
+        return None
+    config = getattr(FILLERS.get(resolve_method(method).filler), "Config", None)
+    takes = config is not None and any(field.name == "weights" for field in dataclasses.fields(config))
+    return {"weights": weights} if takes else None
 
 
 class _PeakMemory:
@@ -108,16 +123,16 @@ class _PeakMemory:
 
 
 def _serve(connection: Any) -> None:
-    runners: dict[tuple[str, int], Any] = {}
+    runners: dict[tuple[str, int, str | None], Any] = {}
     while True:
         job = connection.recv()
         if job is None:
             return
-        method, working_size, image, mask = job
+        method, working_size, weights, image, mask = job
         try:
-            key = (method, working_size)
+            key = (method, working_size, weights)
             if key not in runners:
-                runners[key] = _make_runner(method, working_size)
+                runners[key] = _make_runner(method, working_size, weights)
                 warm_image = np.full((48, 64, 3), 0.5, np.float32)
                 warm_mask = np.zeros((48, 64), bool)
                 warm_mask[16:32, 20:40] = True
@@ -145,11 +160,20 @@ class Worker:
         self._process.start()
         self._connection = parent
 
-    def run(self, method: str, image: np.ndarray, mask: np.ndarray, working_size: int, timeout: float) -> JobResult:
-        """Runs ``method`` (a project method name or a peer name) on canonical arrays."""
+    def run(
+        self,
+        method: str,
+        image: np.ndarray,
+        mask: np.ndarray,
+        working_size: int,
+        timeout: float,
+        weights: str | None = None,
+    ) -> JobResult:
+        """Runs ``method`` (a project method name or a peer name) on canonical arrays; ``weights`` go to the
+        method's filler when it takes weights."""
         if self._process is None or not self._process.is_alive():
             self._start()
-        self._connection.send((method, working_size, image, mask))
+        self._connection.send((method, working_size, weights, image, mask))
         if self._connection.poll(timeout):
             return self._connection.recv()
         self.stop(kill=True)
