@@ -154,16 +154,31 @@ class HiFillTrainer:
             self.device,
         )
 
+    def _parts(self) -> dict[str, Any]:
+        critic = self.discriminator is not None and self.critic_optimizer is not None
+        return {
+            "generator": self.generator,
+            "optimizer": self.optimizer,
+            "discriminator": self.discriminator if critic else None,
+            "critic_optimizer": self.critic_optimizer if critic else None,
+        }
+
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"generator": self.generator.state_dict(), "optimizer": self.optimizer.state_dict()}
-        if self.discriminator is not None and self.critic_optimizer is not None:
-            state["discriminator"] = self.discriminator.state_dict()
-            state["critic_optimizer"] = self.critic_optimizer.state_dict()
-        return state
+        return parts_state(self._parts())
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.discriminator is not None and self.critic_optimizer is not None and "discriminator" in state:
-            self.discriminator.load_state_dict(state["discriminator"])
-            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        load_parts_state(self._parts(), state, optional=("discriminator", "critic_optimizer"))
+
+
+def parts_state(parts: dict[str, Any]) -> dict[str, Any]:
+    """A trainer's checkpoint state: the ``state_dict`` of each of its named parts (models, optimizers) that
+    exists (a critic and its optimizer only when the run has one)."""
+    return {name: part.state_dict() for name, part in parts.items() if part is not None}
+
+
+def load_parts_state(parts: dict[str, Any], state: dict[str, Any], optional: tuple[str, ...] = ()) -> None:
+    """Restores :func:`parts_state`; a part named in ``optional`` is skipped when the state lacks it, any other
+    missing part is a ``KeyError``."""
+    for name, part in parts.items():
+        if part is not None and not (name in optional and name not in state):
+            part.load_state_dict(state[name])

@@ -24,7 +24,7 @@ from hrinpaint.nn.pyramid import PyramidConfig, PyramidGenerator, image_pyramid
 from hrinpaint.train import losses
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, ValidationItem, validate_fills
-from hrinpaint.train.hifill import batch_prefill, cosine_lr, resolve_device
+from hrinpaint.train.hifill import batch_prefill, cosine_lr, load_parts_state, parts_state, resolve_device
 from hrinpaint.train.init import unit_variance_init
 
 #: The paper's weight of the bottom level's loss (its error back-propagates through every level above).
@@ -198,16 +198,17 @@ class PyramidTrainer:
 
         return validate_fills(items, fill, self.device)
 
+    def _parts(self) -> dict[str, Any]:
+        critic = self.discriminators is not None and self.critic_optimizer is not None
+        return {
+            "generator": self.generator,
+            "optimizer": self.optimizer,
+            "discriminators": self.discriminators if critic else None,
+            "critic_optimizer": self.critic_optimizer if critic else None,
+        }
+
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"generator": self.generator.state_dict(), "optimizer": self.optimizer.state_dict()}
-        if self.discriminators is not None and self.critic_optimizer is not None:
-            state["discriminators"] = self.discriminators.state_dict()
-            state["critic_optimizer"] = self.critic_optimizer.state_dict()
-        return state
+        return parts_state(self._parts())
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.discriminators is not None and self.critic_optimizer is not None and "discriminators" in state:
-            self.discriminators.load_state_dict(state["discriminators"])
-            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        load_parts_state(self._parts(), state, optional=("discriminators", "critic_optimizer"))

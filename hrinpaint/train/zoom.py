@@ -35,7 +35,7 @@ from hrinpaint.nn.zoom import SCALE, ZoomConfig, ZoomGenerator, zoom_mask
 from hrinpaint.train import losses
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, ValidationItem, validate_fills
-from hrinpaint.train.hifill import batch_prefill, cosine_lr, resolve_device
+from hrinpaint.train.hifill import batch_prefill, cosine_lr, load_parts_state, parts_state, resolve_device
 
 PHASES = ("coarse", "sr", "refine", "joint")
 
@@ -279,16 +279,17 @@ class ZoomTrainer:
             self.device,
         )
 
+    def _parts(self) -> dict[str, Any]:
+        critic = self.discriminator is not None and self.critic_optimizer is not None
+        return {
+            "generator": self.generator,
+            "optimizer": self.optimizer,
+            "discriminator": self.discriminator if critic else None,
+            "critic_optimizer": self.critic_optimizer if critic else None,
+        }
+
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"generator": self.generator.state_dict(), "optimizer": self.optimizer.state_dict()}
-        if self.discriminator is not None and self.critic_optimizer is not None:
-            state["discriminator"] = self.discriminator.state_dict()
-            state["critic_optimizer"] = self.critic_optimizer.state_dict()
-        return state
+        return parts_state(self._parts())
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        if self.discriminator is not None and self.critic_optimizer is not None and "discriminator" in state:
-            self.discriminator.load_state_dict(state["discriminator"])
-            self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        load_parts_state(self._parts(), state, optional=("discriminator", "critic_optimizer"))
