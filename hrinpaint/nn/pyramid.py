@@ -34,8 +34,8 @@ from torch import nn
 
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
 from hrinpaint.nn.hifill import PREFILLS
-from hrinpaint.nn.layers import GATE_KINDS, GatedConv2d, GateKind, pad_to_multiple, upsample2x
-from hrinpaint.nn.zoom import ShuffleOut
+from hrinpaint.nn.layers import GATE_KINDS, GatedConv2d, GateKind, upsample2x
+from hrinpaint.nn.zoom import ShuffleOut, network_input
 
 #: Channels of every stage's input: signed image, mask and a plane of ones.
 INPUT_CHANNELS = 5
@@ -178,14 +178,6 @@ def upsample_to(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
 
 
-def _network_input(image: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``[signed image, mask, ones]`` padded (reflected) to ``multiple``, and the padded binary mask."""
-    padded_image, _ = pad_to_multiple(image * 2.0 - 1.0, multiple)
-    padded_mask, _ = pad_to_multiple(mask, multiple)
-    padded_mask = (padded_mask > 0.5).to(image.dtype)
-    return torch.cat([padded_image, padded_mask, torch.ones_like(padded_mask)], 1), padded_mask
-
-
 def _encoder(width: int, gate: GateKind) -> list[nn.Module]:
     """Space-to-depth, ``width`` channels at ``1/2``, ``2 * width`` then ``4 * width`` at ``1/4``: no layer runs at
     full resolution, and no detail is lost on the way in."""
@@ -221,7 +213,7 @@ class CoarseStage(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2:]
-        x, _ = _network_input(image, mask, COARSE_PAD_MULTIPLE)
+        x, _ = network_input(image, mask, COARSE_PAD_MULTIPLE)
         x = self.decoder(self.encoder(x))
         x = self.to_rgb(self.up1(upsample2x(x)))[..., :height, :width]
         return image + 0.5 * x if self.residual else (x + 1.0) * 0.5
@@ -263,7 +255,7 @@ class RefineStage(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         height, width = image.shape[-2:]
-        x, padded_mask = _network_input(image, mask, REFINE_PAD_MULTIPLE)
+        x, padded_mask = network_input(image, mask, REFINE_PAD_MULTIPLE)
         features = self.attention_branch(x)  # 1/4
         cells = F.avg_pool2d(features, 2)  # 1/8: one position per attention cell
         hole = cell_mask(padded_mask, cells.shape[-2:])

@@ -148,7 +148,7 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-def _network_input(image: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
+def network_input(image: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``[signed image, mask, ones]`` padded (reflected) to ``multiple``, and the padded binary mask."""
     padded_image, _ = pad_to_multiple(image * 2.0 - 1.0, multiple)
     padded_mask, _ = pad_to_multiple(mask, multiple)
@@ -185,7 +185,7 @@ class CoarseNet(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         height, width = image.shape[-2:]
-        x, _ = _network_input(image, mask, COARSE_PAD_MULTIPLE)
+        x, _ = network_input(image, mask, COARSE_PAD_MULTIPLE)
         x = self.decoder(self.encoder(x))
         x = self.to_rgb(self.up1(upsample2x(x)))[..., :height, :width]
         return image + 0.5 * x if self.residual else (x + 1.0) * 0.5
@@ -271,7 +271,7 @@ class RefineNet(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         height, width = image.shape[-2:]
-        x, padded_mask = _network_input(image, mask, REFINE_PAD_MULTIPLE)
+        x, padded_mask = network_input(image, mask, REFINE_PAD_MULTIPLE)
         x = self.encoder(x)  # 1/8: one position per attention cell
         hole = cell_mask(padded_mask, x.shape[-2:])
         scores = self.attention(x, hole)
