@@ -168,28 +168,37 @@ def test_extra_levels_reuse_the_top_generator_at_twice_the_size():
         generator(image, mask, extra_levels=-1)
 
 
-def test_a_telea_prefilled_pyramid_starts_near_its_upsampled_prefill_and_needs_one():
+def test_a_telea_prefilled_pyramid_starts_near_telea_at_every_level_and_needs_a_prefill():
     generator = tiny_generator(prefill="telea")
     batch = fixed_batch()
     image, mask = batch.image[:1], batch.mask[:1]
-    bottom_image, bottom_mask = generator.bottom(image, mask)
-    assert bottom_image.shape == (1, 3, 8, 8)
-    prefill = telea(bottom_image, bottom_mask)
+    calls: list[tuple[int, ...]] = []
+
+    def recorded(level_image: torch.Tensor, level_mask: torch.Tensor) -> torch.Tensor:
+        calls.append(tuple(level_image.shape))
+        return telea(level_image, level_mask)
+
     with torch.no_grad():
-        out = generator(image, mask, prefill)
+        out = generator(image, mask, recorded)
+    assert calls == [(1, 3, 8, 8), (1, 3, 16, 16), (1, 3, 32, 32)]  # every level filled at its own size
     hole = mask.expand_as(image) > 0.5
     assert torch.equal(out.image[~hole], image[~hole])
-    for n, level in enumerate(out.levels):  # every stage starts near its input: the residuals are small
-        base = prefill if n == 0 else upsample_to(out.levels[n - 1].image, level.image.shape[-2:])
+    for level in out.levels:  # every level starts near Telea at its size: the residuals are small
         level_hole = level.mask.expand_as(level.image) > 0.5
-        assert (level.image - base)[level_hole].abs().mean() < 0.03
+        assert (level.image - telea(level.image, level.mask))[level_hole].abs().mean() < 0.03
+    # the fusion adds the correction of the level below: a level below that moved away from its prefill moves this one
+    with torch.no_grad():
+        generator.generators[0].refine.to_rgb.conv.bias.add_(0.5)
+        moved = generator(image, mask, telea)
+    top_hole = out.levels[-1].mask.expand_as(image) > 0.5
+    assert (moved.levels[-1].fused - out.levels[-1].fused)[top_hole].mean() > 0.05
     plain = tiny_generator()
     with torch.no_grad():
         assert (plain(image, mask).image - out.image)[hole].abs().mean() > 0.05  # a plain one does not
     with pytest.raises(ValueError, match="needs a prefill"):
         generator(image, mask)
-    with pytest.raises(ValueError, match="needs a prefill"):
-        generator(image, mask, telea(image, mask))  # at the top level's size, not the bottom's
+    with pytest.raises(ValueError, match="prefill returned"):
+        generator(image, mask, lambda level_image, level_mask: level_image[..., :1, :])
 
 
 def test_the_trainer_reports_one_loss_per_level_and_trains_one_discriminator_each():

@@ -197,3 +197,42 @@ def test_prefilled_generator_starts_as_the_diffusion_fill_and_needs_its_prefill(
     picture[hole] = 0
     filled = HiFillFiller(HiFillFiller.Config(weights=str(path), size=0)).fill(picture, hole).image
     assert np.abs(filled - telea_prefill(picture, hole)).max() < 0.2
+
+
+def test_residual_lift_brings_back_only_the_change_a_prefilled_network_makes(tmp_path):
+    from hrinpaint.fillers.network import fill_at_size
+    from hrinpaint.fillers.opencv import telea_prefill
+    rng = np.random.default_rng(4)
+    ys, xs = np.mgrid[0:64, 0:96] / 64.0
+    image = np.stack([np.sin(9 * xs), np.cos(7 * ys), xs * ys], -1).astype(np.float32) * 0.4 + 0.5
+    image = np.clip(image + rng.normal(0, 0.02, image.shape), 0, 1).astype(np.float32)
+    mask = np.zeros((64, 96), bool)
+    mask[20:44, 30:66] = True
+
+    def identity(net_image, net_mask):  # a network that changes nothing on its prefill
+        return telea_prefill(net_image, net_mask)
+
+    lifted = fill_at_size(image, mask, 32, identity, prefill=telea_prefill)
+    np.testing.assert_allclose(lifted[mask], telea_prefill(image, mask)[mask], atol=1e-5)  # Telea at full size
+    upsampled = fill_at_size(image, mask, 32, identity)
+    assert np.abs(upsampled - lifted)[mask].mean() > 0.01  # upsampling the small fill loses its detail
+
+    def brighter(net_image, net_mask):  # a change the network makes comes back, upsampled
+        return np.clip(telea_prefill(net_image, net_mask) + 0.1 * net_mask[..., None], 0, 1)
+
+    changed = fill_at_size(image, mask, 32, brighter, prefill=telea_prefill)
+    inner = np.zeros_like(mask)
+    inner[24:40, 34:62] = True  # away from the blurred border of the upsampled change
+    np.testing.assert_allclose((changed - lifted)[inner], 0.1, atol=0.02)
+    assert np.array_equal(changed[~mask], image[~mask]) and changed.max() <= 1.0
+
+    # the filler does it for telea-prefilled weights unless residual_lift is off
+    torch.manual_seed(0)
+    model = HiFillGenerator(HiFillConfig(width=4, coarse_dilations=(1,), refine_dilations=(2,), prefill="telea"))
+    path = tmp_path / "prefilled.safetensors"
+    save_weights(model, "hifill", path, {"resolution": 32}, {})
+    holed = np.where(mask[..., None], 0.0, image).astype(np.float32)
+    default = HiFillFiller(HiFillFiller.Config(weights=str(path))).fill(holed, mask).image
+    plain = HiFillFiller(HiFillFiller.Config(weights=str(path), residual_lift=False)).fill(holed, mask).image
+    telea_full = telea_prefill(holed, mask)
+    assert np.abs(default - telea_full)[mask].mean() < np.abs(plain - telea_full)[mask].mean() / 2

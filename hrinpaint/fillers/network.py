@@ -31,11 +31,17 @@ class NetworkFillerConfig:
         size: long side the network runs at; None for the filler's default (from the manifest), 0 for the
             working size as given.
         threads: torch CPU threads; 0 keeps torch's default.
+        residual_lift: for a network that starts from a Telea prefill and runs below the working size, bring back
+            only what it changed: the working image's own Telea fill plus the upsampled difference between the
+            network's fill and Telea's at the network's size (False: the network's fill upsampled). An untrained
+            network then gives exactly Telea at the working size, and a trained one keeps the border detail that
+            upsampling a smaller fill blurs.
     """
 
     weights: str | None = None
     size: int | None = None
     threads: int = 0
+    residual_lift: bool = True
 
     def __post_init__(self) -> None:
         if self.size is not None and self.size < 0:
@@ -81,13 +87,16 @@ def fill_at_size(
     size: int | None,
     run: Callable[[np.ndarray, np.ndarray], np.ndarray],
     threads: int = 0,
+    prefill: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
     """Runs ``run(net_image, net_mask) -> net_fill`` with the long side shrunk to ``size`` (None: as given).
 
     The input is checked; an image without hole comes back as a copy and ``run`` is not called. Otherwise the
     image is area-downsampled and the mask shrunk so that any pixel touching the hole is hole; the fill is
     brought back bilinearly and only hole pixels are taken from it. ``threads`` (0 = torch's default) sets
-    torch's CPU threads first.
+    torch's CPU threads first. With ``prefill(image, mask) -> filled image`` (the fill the network starts from), a
+    scaled run brings back only the network's change: ``prefill`` at the full size plus the upsampled
+    ``net_fill - prefill(net_image, net_mask)``.
 
     Shape:
         image ``H x W x 3`` float32 in [0, 1], mask ``H x W`` bool; returns ``H x W x 3`` float32.
@@ -105,7 +114,13 @@ def fill_at_size(
     net_image = area_downsample(image, net_shape) if scaled else image
     net_mask = downsample_mask(mask, net_shape) if scaled else mask
     net_fill = run(net_image, net_mask)
-    fill = resize_bilinear(net_fill, shape) if scaled else net_fill
+    if not scaled:
+        fill = net_fill
+    elif prefill is None:
+        fill = resize_bilinear(net_fill, shape)
+    else:
+        change = net_fill - prefill(net_image, net_mask)
+        fill = np.clip(prefill(image, mask) + resize_bilinear(change.astype(np.float32), shape), 0.0, 1.0)
     return np.where(mask[..., None], fill, image).astype(np.float32)
 
 
@@ -189,5 +204,10 @@ class GeneratorFiller:
                 outputs.append(call(*to_tensors(net_image, net_mask)))
             return outputs[0].image[0].permute(1, 2, 0).numpy()
 
-        result = fill_at_size(image, mask, size, run, self.config.threads)
+        prefill = None
+        if self.config.residual_lift and self.model.config.prefill == "telea":
+            from hrinpaint.fillers.opencv import telea_prefill
+
+            prefill = telea_prefill
+        result = fill_at_size(image, mask, size, run, self.config.threads, prefill)
         return FillResult(result, cell_attention(outputs[0], image.shape[:2]) if outputs else None)

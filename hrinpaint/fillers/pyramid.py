@@ -64,12 +64,11 @@ class PyramidFiller(GeneratorFiller):
     )
 
     def network_call(self, shape: tuple[int, int]) -> tuple[int | None, Callable[[torch.Tensor, torch.Tensor], Any]]:
-        """The top level at the training crop, plus the extra levels that fit; Telea fills the bottom level."""
+        """The top level at the training crop, plus the extra levels that fit; Telea prefills every level."""
         top_size = self.network_size
         extra = extra_levels_for(max(shape), top_size, self.config.extra_levels)
 
         def call(image: torch.Tensor, mask: torch.Tensor) -> Any:
-            prefill = self.telea(*self.model.bottom(image, mask, extra)) if self.model.residual else None
-            return self.model(image, mask, prefill, extra)
+            return self.model(image, mask, self.telea if self.model.residual else None, extra)
 
         return (top_size * 2**extra if top_size else None), call

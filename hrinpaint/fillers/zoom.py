@@ -26,7 +26,7 @@ class ZoomFillerConfig(NetworkFillerConfig):
     The network learned from crops halved (its input) and the crops themselves (the refiner's labels). Run on
     inputs the size of the crop (the refiner then works at twice that), it measured best on Kodak at 512 px
     (24 photos, medium and thick holes, hole PSNR): 18.04 dB, against 17.95 at half the crop (its training
-    input) and 17.87 at the working size; Telea 17.80 (``scripts/compare_zoom.py``, 2026-11-23).
+    input) and 17.87 at the working size; Telea 17.80 (``scripts/compare_variants.py``, 2026-11-23).
     """
 
 

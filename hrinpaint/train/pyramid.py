@@ -20,7 +20,7 @@ import torch
 
 from hrinpaint.errors import InputError
 from hrinpaint.nn.discriminator import PatchDiscriminator
-from hrinpaint.nn.pyramid import PyramidConfig, PyramidGenerator, image_pyramid
+from hrinpaint.nn.pyramid import Prefill, PyramidConfig, PyramidGenerator, image_pyramid
 from hrinpaint.train import losses
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, ValidationItem, validate_fills
@@ -105,8 +105,26 @@ class PyramidTrainer:
         # half size: the spreads are the same and the forward passes cost a quarter
         image = torch.nn.functional.avg_pool2d(batch.image, 2).to(self.device)
         mask = (torch.nn.functional.max_pool2d(batch.mask, 2) > 0.5).float().to(self.device)
-        prefill = batch_prefill(*self.generator.bottom(image, mask), self.model_config.prefill)
+        prefill = self._prefill_cache(image, mask)
         unit_variance_init(self.generator, lambda: self.generator(image, mask, prefill))
+
+    def _prefill(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """A level's hole filled by the configured prefill (Telea, per image, on the CPU)."""
+        filled = batch_prefill(image, mask, self.model_config.prefill)
+        assert filled is not None  # only called for a prefilled generator
+        return filled
+
+    def _prefill_cache(self, image: torch.Tensor, mask: torch.Tensor) -> Prefill:
+        """:meth:`_prefill` computed once per level of this ``image`` (the initialisation runs many passes)."""
+        cache: dict[tuple[int, int], torch.Tensor] = {}
+
+        def prefill(level_image: torch.Tensor, level_mask: torch.Tensor) -> torch.Tensor:
+            key = tuple(level_image.shape[-2:])
+            if key not in cache:
+                cache[key] = self._prefill(level_image, level_mask)
+            return cache[key]
+
+        return prefill
 
     def _set_lr(self, step: int) -> float:
         lr = cosine_lr(step, self.config.steps, self.config.lr, self.config.lr_final)
@@ -136,8 +154,7 @@ class PyramidTrainer:
         lr = self._set_lr(step)
         image, mask = batch.image.to(self.device), batch.mask.to(self.device)
         labels = image_pyramid(image, mask, self.model_config.levels)
-        prefill = batch_prefill(*labels[0], self.model_config.prefill)
-        out = self.generator(image, mask, prefill)
+        out = self.generator(image, mask, self._prefill)
         named: dict[str, float] = {"lr": lr}
 
         if self.discriminators is not None:
@@ -191,10 +208,9 @@ class PyramidTrainer:
         """Hole PSNR and hole L1 of the generator's output (each photo taken as the top level's input, at its
         size), averaged per mask kind and overall."""
         self.generator.eval()
-        kind = self.model_config.prefill
 
         def fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            return self.generator(image, mask, batch_prefill(*self.generator.bottom(image, mask), kind)).image
+            return self.generator(image, mask, self._prefill).image
 
         return validate_fills(items, fill, self.device)
 
