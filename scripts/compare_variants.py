@@ -3,9 +3,10 @@
 Usage: ``python scripts/compare_variants.py [--data DIR] [--size 512] [--limit N] NAME=METHOD[:key=value,...] ...``,
 for example ``zoom-crop=zoom+cra zoom-512=zoom+cra:size=0 hifill-upsampled=hifill+cra:residual_lift=false``.
 Values are read as JSON where they parse (``0``, ``false``, ``"x"``) and as strings otherwise. Prints hole PSNR,
-hole L1 and the median seconds per photo of each variant, on the same photos and masks as ``hrinpaint bench``
-(medium and thick holes). Used to pick filler defaults (``zoom``'s size, the network fillers' ``residual_lift``);
-``hrinpaint bench`` gives the reported numbers.
+hole L1, the median sharpness ratio and the median seconds per photo of each variant, on the same photos and masks
+as ``hrinpaint bench`` (``--masks``, medium and thick by default). Used to pick filler defaults (``zoom``'s size,
+the network fillers' ``residual_lift``, ``pyramid``'s ``extra_levels``); ``hrinpaint bench`` gives the reported
+numbers.
 """
 
 import argparse
@@ -15,7 +16,7 @@ import time
 import numpy as np
 
 from hrinpaint.eval.bench import mask_seed
-from hrinpaint.eval.metrics import l1, psnr
+from hrinpaint.eval.metrics import l1, psnr, sharpness_ratio
 from hrinpaint.io import read_image
 from hrinpaint.masks import generate_mask
 from hrinpaint.ops.resize import area_downsample, fit_long_side
@@ -57,7 +58,13 @@ for photo in list_photos(args.data)[: args.limit]:
         for name, inpainter in variants.items():
             start = time.perf_counter()
             out = inpainter(holed, mask)
-            scores[name].append((psnr(out, truth, mask), l1(out, truth, mask), time.perf_counter() - start))
+            seconds = time.perf_counter() - start
+            sharp = sharpness_ratio(out, truth, mask)
+            scores[name].append((psnr(out, truth, mask), l1(out, truth, mask), seconds, sharp))
 for name, values in scores.items():
     v = np.array(values)
-    print(f"{name:28s} hole PSNR {v[:, 0].mean():.3f}  hole L1 {v[:, 1].mean():.5f}  median s {np.median(v[:, 2]):.2f}")
+    print(
+        f"{name:28s} hole PSNR {v[:, 0].mean():.3f}  hole L1 {v[:, 1].mean():.5f}  "
+        f"sharpness {np.median(v[:, 3]):.3f}  median s {np.median(v[:, 2]):.2f}",
+        flush=True,
+    )
