@@ -202,6 +202,7 @@ def test_prefilled_generator_starts_as_the_diffusion_fill_and_needs_its_prefill(
 def test_residual_lift_brings_back_only_the_change_a_prefilled_network_makes(tmp_path):
     from hrinpaint.fillers.network import fill_at_size
     from hrinpaint.fillers.opencv import telea_prefill
+
     rng = np.random.default_rng(4)
     ys, xs = np.mgrid[0:64, 0:96] / 64.0
     image = np.stack([np.sin(9 * xs), np.cos(7 * ys), xs * ys], -1).astype(np.float32) * 0.4 + 0.5
