@@ -19,7 +19,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
-from hrinpaint.nn.layers import GATE_KINDS, GatedConv2d, GateKind, pad_to_multiple, upsample2x
+from hrinpaint.nn.layers import (
+    GATE_KINDS,
+    RESIDUAL_INIT_SCALE,
+    GatedConv2d,
+    GateKind,
+    pad_to_multiple,
+    upsample2x,
+)
 from hrinpaint.nn.split import FrontFeatures, checkpointed
 
 #: Coarse dilations after the second stride-2 layer: the paper's 6 x 1, 6 x 2, 5 x 4, 2 x 8, 4 x 1.
@@ -28,8 +35,6 @@ PAPER_COARSE_DILATIONS = (1,) * 6 + (2,) * 6 + (4,) * 5 + (8,) * 2 + (1,) * 4
 #: What a hole holds when it enters the network (see ``HiFillConfig.prefill``).
 PREFILLS = ("none", "telea")
 
-#: Output layers of a residual (prefilled) generator start at this fraction of their default initialisation.
-RESIDUAL_INIT_SCALE = 0.1
 
 #: The input is padded to a multiple of this: three stride-2 layers and the attention map's extra halving.
 PAD_MULTIPLE = 16

@@ -120,3 +120,32 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tu
     if mode == "reflect" and (pad_h >= height or pad_w >= width):
         mode = "replicate"
     return F.pad(x, (0, pad_w, 0, pad_h), mode=mode), (height, width)
+
+
+#: Output layers of a residual (prefilled) generator start at this fraction of their default initialisation.
+RESIDUAL_INIT_SCALE = 0.1
+
+
+def network_input(image: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[signed image, mask, ones]`` padded (reflected) to ``multiple``, and the padded binary mask."""
+    padded_image, _ = pad_to_multiple(image * 2.0 - 1.0, multiple)
+    padded_mask, _ = pad_to_multiple(mask, multiple)
+    padded_mask = (padded_mask > 0.5).to(image.dtype)
+    return torch.cat([padded_image, padded_mask, torch.ones_like(padded_mask)], 1), padded_mask
+
+
+class ShuffleOut(nn.Module):
+    """The output layer: a plain 3x3 convolution at half resolution to ``3 x 2 x 2`` sub-pixels, then a pixel
+    shuffle; ``B x C x h x w`` -> ``B x 3 x 2h x 2w``."""
+
+    def __init__(self, channels: int, residual: bool = False) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, 3 * 4, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+        if residual:  # small, not zero: a zero output layer passes no gradient back
+            with torch.no_grad():
+                self.conv.weight.mul_(RESIDUAL_INIT_SCALE)
+                self.conv.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.shuffle(self.conv(x))

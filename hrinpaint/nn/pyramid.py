@@ -37,8 +37,7 @@ from torch import nn
 
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
 from hrinpaint.nn.hifill import PREFILLS
-from hrinpaint.nn.layers import GATE_KINDS, GatedConv2d, GateKind, upsample2x
-from hrinpaint.nn.zoom import ShuffleOut, network_input
+from hrinpaint.nn.layers import GATE_KINDS, GatedConv2d, GateKind, ShuffleOut, network_input, upsample2x
 
 #: Channels of every stage's input: signed image, mask and a plane of ones.
 INPUT_CHANNELS = 5

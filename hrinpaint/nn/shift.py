@@ -20,8 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrinpaint.nn.hifill import RESIDUAL_INIT_SCALE
-from hrinpaint.nn.layers import pad_to_multiple
+from hrinpaint.nn.layers import RESIDUAL_INIT_SCALE, pad_to_multiple
 
 #: Copies in the stack: the stage-1 image, then shifted up, down, left and right.
 COPIES = 5

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
-from hrinpaint.nn.hifill import PREFILLS, RESIDUAL_INIT_SCALE
-from hrinpaint.nn.layers import GATE_KINDS, GatedConv2d, GateKind, pad_to_multiple, upsample2x
+from hrinpaint.nn.hifill import PREFILLS
+from hrinpaint.nn.layers import GATE_KINDS, GatedConv2d, GateKind, ShuffleOut, network_input, upsample2x
 
 #: ``ZoomConfig.zoom``: how the coarse fill is brought to the refiner's resolution.
 ZOOM_MODES = ("sr", "bicubic", "none")
@@ -148,14 +148,6 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-def network_input(image: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``[signed image, mask, ones]`` padded (reflected) to ``multiple``, and the padded binary mask."""
-    padded_image, _ = pad_to_multiple(image * 2.0 - 1.0, multiple)
-    padded_mask, _ = pad_to_multiple(mask, multiple)
-    padded_mask = (padded_mask > 0.5).to(image.dtype)
-    return torch.cat([padded_image, padded_mask, torch.ones_like(padded_mask)], 1), padded_mask
-
-
 class CoarseNet(nn.Module):
     """Coarse fill at the working size: gated encoder to ``1/4``, residual blocks with batch norm, decoder.
 
@@ -189,23 +181,6 @@ class CoarseNet(nn.Module):
         x = self.decoder(self.encoder(x))
         x = self.to_rgb(self.up1(upsample2x(x)))[..., :height, :width]
         return image + 0.5 * x if self.residual else (x + 1.0) * 0.5
-
-
-class ShuffleOut(nn.Module):
-    """The output layer: a plain 3x3 convolution at half resolution to ``3 x 2 x 2`` sub-pixels, then a pixel
-    shuffle; ``B x C x h x w`` -> ``B x 3 x 2h x 2w``."""
-
-    def __init__(self, channels: int, residual: bool = False) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(channels, 3 * 4, 3, padding=1)
-        self.shuffle = nn.PixelShuffle(2)
-        if residual:  # small, not zero: a zero output layer passes no gradient back
-            with torch.no_grad():
-                self.conv.weight.mul_(RESIDUAL_INIT_SCALE)
-                self.conv.bias.zero_()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shuffle(self.conv(x))
 
 
 class SRNet(nn.Module):
