@@ -309,14 +309,14 @@ def test_pyramid_method_through_the_pipeline_changes_only_the_hole(tiny_weights)
     assert np.array_equal(out[~mask], image[~mask])
 
 
-def test_filler_without_weights_is_a_clear_error(tmp_path):
-    from hrinpaint.fillers.pyramid import PyramidFiller, shipped_weights
+def test_filler_without_weights_is_a_clear_error_and_the_shipped_ones_load(tmp_path):
+    from hrinpaint.fillers.pyramid import PyramidFiller
 
     with pytest.raises(InputError, match="do not exist"):
         PyramidFiller(PyramidFiller.Config(weights=str(tmp_path / "none.safetensors")))
-    if not shipped_weights("pyramid.safetensors").exists():
-        with pytest.raises(InputError, match="no pyramid weights ship"):
-            PyramidFiller()
+    filler = PyramidFiller()  # the shipped generator
+    assert filler.manifest["training"]["steps"] > 0 and filler.model.config.prefill == "telea"
+    assert filler.model.config.levels == 3 and filler.network_size == filler.manifest["training"]["resolution"]
 
 
 def test_shipped_configs_build_and_the_ablation_differs_only_in_levels_and_steps():

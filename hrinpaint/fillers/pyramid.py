@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["SHIPPED_WEIGHTS", "PyramidFiller", "PyramidFillerConfig", "extra_levels_for", "shipped_weights"]
 
-#: The weights that ship inside the package (once trained: ``configs/pyramid-cpu.toml``).
+#: The weights that ship inside the package (trained with ``configs/pyramid-cpu.toml``).
 SHIPPED_WEIGHTS = "pyramid.safetensors"
 
 
