@@ -281,6 +281,7 @@ def test_filler_runs_the_top_level_at_the_crop_and_adds_extra_levels_on_request(
     assert extra_levels_for(600, None, 3) == 0
     filler = PyramidFiller(PyramidFiller.Config(weights=str(tiny_weights)))
     assert filler.network_size == 16  # the crop is the top level
+    assert filler.config.extra_levels == 1  # one level above it by default (measured better than 0)
     rng = np.random.default_rng(0)
     image = rng.random((40, 60, 3), dtype=np.float32)
     mask = np.zeros((40, 60), bool)
