@@ -287,8 +287,10 @@ def test_filler_runs_the_top_level_at_the_crop_and_adds_extra_levels_on_request(
     mask = np.zeros((40, 60), bool)
     mask[10:28, 16:40] = True
     grids = {}
+    assert filler.config.attention is False and filler.fill(image, mask).attention is None  # cra finds its own
     for extra in (0, 1):
-        result = PyramidFiller(PyramidFiller.Config(weights=str(tiny_weights), extra_levels=extra)).fill(image, mask)
+        config = PyramidFiller.Config(weights=str(tiny_weights), extra_levels=extra, attention=True)
+        result = PyramidFiller(config).fill(image, mask)
         assert result.image.shape == image.shape and np.array_equal(result.image[~mask], image[~mask])
         assert isinstance(result.attention, CellAttention)
         np.testing.assert_allclose(result.attention.weights.sum(axis=1), 1.0, rtol=1e-5)

@@ -36,12 +36,16 @@ class NetworkFillerConfig:
             network's fill and Telea's at the network's size (False: the network's fill upsampled). An untrained
             network then gives exactly Telea at the working size, and a trained one keeps the border detail that
             upsampling a smaller fill blurs.
+        attention: hand the network's attention scores to the lifter (``cra`` moves context residuals along
+            them); False lets ``cra`` find its own by cell similarity. Where a filler defaults to False it
+            measured better that way.
     """
 
     weights: str | None = None
     size: int | None = None
     threads: int = 0
     residual_lift: bool = True
+    attention: bool = True
 
     def __post_init__(self) -> None:
         if self.size is not None and self.size < 0:
@@ -210,4 +214,5 @@ class GeneratorFiller:
 
             prefill = telea_prefill
         result = fill_at_size(image, mask, size, run, self.config.threads, prefill)
-        return FillResult(result, cell_attention(outputs[0], image.shape[:2]) if outputs else None)
+        attention = cell_attention(outputs[0], image.shape[:2]) if outputs and self.config.attention else None
+        return FillResult(result, attention)

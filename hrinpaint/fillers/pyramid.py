@@ -1,8 +1,9 @@
 """The Pyramid Generator as a filler: sub-generators from a quarter of the working size up, structure first.
 
 The network's top level runs at ``size`` (by default its training crop, from its manifest); a larger working image
-is area-downsampled for it and its fill upsampled back, and the top level's attention scores become a
-:class:`~hrinpaint.fillers.attention.CellAttention` for ``cra`` (so the method ``pyramid`` is ``pyramid+cra``).
+is area-downsampled for it and its fill brought back (the method ``pyramid`` is ``pyramid+cra``). With
+``attention = True`` the top level's attention scores become a
+:class:`~hrinpaint.fillers.attention.CellAttention` for ``cra``; by default ``cra`` computes its own.
 
 ``extra_levels`` is the paper's other way up: while the working image is at least twice the top level, the top
 sub-generator runs again at x2 (its weights reused, fused like any level), up to ``extra_levels`` times; the
@@ -38,9 +39,15 @@ class PyramidFillerConfig(NetworkFillerConfig):
             ``cra``) with ``scripts/compare_variants.py``, 2026-11-23: Kodak at 512 px (medium, thick) 18.33
             against 18.16 dB hole PSNR; 6 hires photos (thick, box) at 1024 px 18.39 against 18.15, at 2048 px
             19.07 against 18.75, sharpness 0.61 / 1.35 against 0.72 / 1.24, about 1 s more per photo.
+        attention: False by default: ``cra`` finds its own attention by cell similarity. With the shipped
+            network's scores it over-sharpened (6 hires photos at 2048 px, thick and box: hole PSNR 19.07, mean
+            sharpness 5.7, up to 40.9 on calm water, a visible speckle); with its own, 20.05 and 0.83 (at most
+            1.37), ``scripts/compare_variants.py``, 2026-11-23 (the ``extra_levels`` numbers above used the
+            network's scores).
     """
 
     extra_levels: int = 1
+    attention: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
