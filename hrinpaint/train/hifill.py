@@ -41,7 +41,49 @@ def cosine_lr(step: int, steps: int, lr: float, lr_final: float) -> float:
     return lr_final + 0.5 * (lr - lr_final) * (1.0 + math.cos(math.pi * progress))
 
 
-class HiFillTrainer:
+def parts_state(parts: dict[str, Any]) -> dict[str, Any]:
+    """A trainer's checkpoint state: the ``state_dict`` of each of its named parts (models, optimizers) that
+    exists (a critic and its optimizer only when the run has one)."""
+    return {name: part.state_dict() for name, part in parts.items() if part is not None}
+
+
+def load_parts_state(parts: dict[str, Any], state: dict[str, Any], optional: tuple[str, ...] = ()) -> None:
+    """Restores :func:`parts_state`; a part named in ``optional`` is skipped when the state lacks it, any other
+    missing part is a ``KeyError``."""
+    for name, part in parts.items():
+        if part is not None and not (name in optional and name not in state):
+            part.load_state_dict(state[name])
+
+
+class CriticCheckpoint:
+    """The checkpoint state of a trainer with a generator, its optimizer and an optional critic: a mixin for the
+    trainers' ``state_dict`` / ``load_state_dict``. The critic lives in the attribute ``critic_attribute`` (one
+    discriminator, or a ``ModuleList`` of them) beside ``critic_optimizer``; a run without one saves neither, and a
+    checkpoint without them loads into a trainer that has one."""
+
+    critic_attribute = "discriminator"
+    generator: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    critic_optimizer: torch.optim.Optimizer | None
+
+    def _parts(self) -> dict[str, Any]:
+        critic = getattr(self, self.critic_attribute)
+        present = critic is not None and self.critic_optimizer is not None
+        return {
+            "generator": self.generator,
+            "optimizer": self.optimizer,
+            self.critic_attribute: critic if present else None,
+            "critic_optimizer": self.critic_optimizer if present else None,
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return parts_state(self._parts())
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        load_parts_state(self._parts(), state, optional=(self.critic_attribute, "critic_optimizer"))
+
+
+class HiFillTrainer(CriticCheckpoint):
     """Trains :class:`HiFillGenerator` with masked L1 on both branches, optional gradient, TV and GAN losses."""
 
     model_name = "hifill"
@@ -153,32 +195,3 @@ class HiFillTrainer:
             lambda image, mask: self.generator(image, mask, batch_prefill(image, mask, prefill)).image,
             self.device,
         )
-
-    def _parts(self) -> dict[str, Any]:
-        critic = self.discriminator is not None and self.critic_optimizer is not None
-        return {
-            "generator": self.generator,
-            "optimizer": self.optimizer,
-            "discriminator": self.discriminator if critic else None,
-            "critic_optimizer": self.critic_optimizer if critic else None,
-        }
-
-    def state_dict(self) -> dict[str, Any]:
-        return parts_state(self._parts())
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        load_parts_state(self._parts(), state, optional=("discriminator", "critic_optimizer"))
-
-
-def parts_state(parts: dict[str, Any]) -> dict[str, Any]:
-    """A trainer's checkpoint state: the ``state_dict`` of each of its named parts (models, optimizers) that
-    exists (a critic and its optimizer only when the run has one)."""
-    return {name: part.state_dict() for name, part in parts.items() if part is not None}
-
-
-def load_parts_state(parts: dict[str, Any], state: dict[str, Any], optional: tuple[str, ...] = ()) -> None:
-    """Restores :func:`parts_state`; a part named in ``optional`` is skipped when the state lacks it, any other
-    missing part is a ``KeyError``."""
-    for name, part in parts.items():
-        if part is not None and not (name in optional and name not in state):
-            part.load_state_dict(state[name])

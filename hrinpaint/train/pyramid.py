@@ -24,7 +24,7 @@ from hrinpaint.nn.pyramid import Prefill, PyramidConfig, PyramidGenerator, image
 from hrinpaint.train import losses
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, ValidationItem, validate_fills
-from hrinpaint.train.hifill import batch_prefill, cosine_lr, load_parts_state, parts_state, resolve_device
+from hrinpaint.train.hifill import CriticCheckpoint, batch_prefill, cosine_lr, resolve_device
 from hrinpaint.train.init import unit_variance_init
 
 #: The paper's weight of the bottom level's loss (its error back-propagates through every level above).
@@ -69,10 +69,11 @@ class PyramidTrainOptions:
         return self.level_weights
 
 
-class PyramidTrainer:
+class PyramidTrainer(CriticCheckpoint):
     """Trains :class:`PyramidGenerator` jointly (see the module docstring)."""
 
     model_name = "pyramid"
+    critic_attribute = "discriminators"
 
     def __init__(self, config: TrainConfig) -> None:
         self.options = PyramidTrainOptions.from_dict(config.options)
@@ -213,18 +214,3 @@ class PyramidTrainer:
             return self.generator(image, mask, self._prefill).image
 
         return validate_fills(items, fill, self.device)
-
-    def _parts(self) -> dict[str, Any]:
-        critic = self.discriminators is not None and self.critic_optimizer is not None
-        return {
-            "generator": self.generator,
-            "optimizer": self.optimizer,
-            "discriminators": self.discriminators if critic else None,
-            "critic_optimizer": self.critic_optimizer if critic else None,
-        }
-
-    def state_dict(self) -> dict[str, Any]:
-        return parts_state(self._parts())
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        load_parts_state(self._parts(), state, optional=("discriminators", "critic_optimizer"))

@@ -35,7 +35,7 @@ from hrinpaint.nn.zoom import SCALE, ZoomConfig, ZoomGenerator, zoom_mask
 from hrinpaint.train import losses
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, ValidationItem, validate_fills
-from hrinpaint.train.hifill import batch_prefill, cosine_lr, load_parts_state, parts_state, resolve_device
+from hrinpaint.train.hifill import CriticCheckpoint, batch_prefill, cosine_lr, resolve_device
 
 PHASES = ("coarse", "sr", "refine", "joint")
 
@@ -118,7 +118,7 @@ def downsample_pair(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tens
     return F.avg_pool2d(image, SCALE), (F.max_pool2d(mask, SCALE) > 0.5).to(mask.dtype)
 
 
-class ZoomTrainer:
+class ZoomTrainer(CriticCheckpoint):
     """Trains :class:`ZoomGenerator` in phases (see the module docstring)."""
 
     model_name = "zoom"
@@ -278,18 +278,3 @@ class ZoomTrainer:
             lambda image, mask: self.generator(image, mask, batch_prefill(image, mask, prefill)).image,
             self.device,
         )
-
-    def _parts(self) -> dict[str, Any]:
-        critic = self.discriminator is not None and self.critic_optimizer is not None
-        return {
-            "generator": self.generator,
-            "optimizer": self.optimizer,
-            "discriminator": self.discriminator if critic else None,
-            "critic_optimizer": self.critic_optimizer if critic else None,
-        }
-
-    def state_dict(self) -> dict[str, Any]:
-        return parts_state(self._parts())
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        load_parts_state(self._parts(), state, optional=("discriminator", "critic_optimizer"))
