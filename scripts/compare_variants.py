@@ -49,6 +49,7 @@ parser.add_argument("--data", default="../shared/data/eval/kodak")
 parser.add_argument("--size", type=int, default=512)
 parser.add_argument("--masks", default="medium,thick")
 parser.add_argument("--limit", type=int, default=None)
+parser.add_argument("--seed", type=int, default=0, help="mask seed offset, as hrinpaint bench --seed")
 args = parser.parse_args()
 variants = {"telea": Inpainter.from_method("telea+upsample")}
 for text in args.variants:
@@ -59,7 +60,7 @@ for photo in list_photos(args.data)[: args.limit]:
     full = read_image(photo).to_float()
     truth = np.clip(area_downsample(full, fit_long_side(full.shape[:2], args.size)), 0.0, 1.0)
     for kind in args.masks.split(","):
-        mask = generate_mask(kind, truth.shape[:2], mask_seed(photo, kind, args.size, 0))
+        mask = generate_mask(kind, truth.shape[:2], mask_seed(photo, kind, args.size, args.seed))
         holed = np.where(mask[..., None], 0.0, truth).astype(np.float32)
         for name, inpainter in variants.items():
             start = time.perf_counter()

@@ -33,7 +33,7 @@ from hrinpaint.lifters.upsample import UpsampleLifter
 from hrinpaint.nn.shift import shift_offsets
 from hrinpaint.ops.regions import Box, bounding_box
 
-#: The weights that ship inside the package (once trained).
+#: The weights that ship inside the package (trained with ``configs/shift-cpu.toml``).
 SHIPPED_WEIGHTS = "shift.safetensors"
 STAGE1_LIFTERS = ("upsample", "cra")
 _TRAIN_HINT = "train them with `hrinpaint train configs/shift-cpu.toml --run RUN --export shift.safetensors`"
