@@ -128,6 +128,21 @@ def fill_at_size(
     return np.where(mask[..., None], fill, image).astype(np.float32)
 
 
+def batch_prefill(image: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor | None:
+    """The hole's prefill for a ``B x 3 x H x W`` batch (None for ``kind == "none"``), computed on the CPU: what a
+    prefilled network starts from, the same in training and in the fillers."""
+    if kind == "none":
+        return None
+    import torch  # noqa: F811 - imported here so that importing this module does not load torch
+
+    from hrinpaint.fillers.opencv import telea_prefill
+
+    images = image.detach().cpu().permute(0, 2, 3, 1).numpy()
+    holes = mask.detach().cpu()[:, 0].numpy() > 0.5
+    filled = np.stack([telea_prefill(np.ascontiguousarray(x), h) for x, h in zip(images, holes, strict=True)])
+    return torch.from_numpy(filled).permute(0, 3, 1, 2).contiguous().to(image.device)
+
+
 def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
     """``1 x 3 x H x W`` and ``1 x 1 x H x W`` float tensors from the canonical arrays."""
     import torch  # noqa: F811 - imported here so that importing this module does not load torch
@@ -183,14 +198,7 @@ class GeneratorFiller:
     def telea(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
         """Telea's fill of a ``1 x 3 x H x W`` image's hole (``mask`` ``1 x 1 x H x W``) for a ``telea``-prefilled
         generator; None for one without a prefill."""
-        if self.model.config.prefill != "telea":
-            return None
-        import torch  # noqa: F811 - imported here so that importing this module does not load torch
-
-        from hrinpaint.fillers.opencv import telea_prefill
-
-        filled = telea_prefill(image[0].permute(1, 2, 0).numpy().copy(), mask[0, 0].numpy() > 0.5)
-        return torch.from_numpy(filled.transpose(2, 0, 1).copy())[None]
+        return batch_prefill(image, mask, self.model.config.prefill)
 
     def network_call(self, shape: tuple[int, int]) -> tuple[int | None, Callable[[torch.Tensor, torch.Tensor], Any]]:
         """For a working image of ``shape``: the long side to run the network at (None: as given) and the call

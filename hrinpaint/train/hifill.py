@@ -5,27 +5,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 import torch
 
 from hrinpaint.errors import InputError
-from hrinpaint.fillers.opencv import telea_prefill
+from hrinpaint.fillers.network import batch_prefill
 from hrinpaint.nn.discriminator import PatchDiscriminator
 from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator
 from hrinpaint.train import losses
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, ValidationItem, validate_fills
 from hrinpaint.train.init import unit_variance_init
-
-
-def batch_prefill(image: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor | None:
-    """The hole's prefill for a ``B x 3 x H x W`` batch (None for ``kind == "none"``), computed on the CPU."""
-    if kind == "none":
-        return None
-    images = image.detach().cpu().permute(0, 2, 3, 1).numpy()
-    holes = mask.detach().cpu()[:, 0].numpy() > 0.5
-    filled = np.stack([telea_prefill(np.ascontiguousarray(x), h) for x, h in zip(images, holes, strict=True)])
-    return torch.from_numpy(filled).permute(0, 3, 1, 2).contiguous().to(image.device)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -57,14 +46,22 @@ def load_parts_state(parts: dict[str, Any], state: dict[str, Any], optional: tup
 
 class CriticCheckpoint:
     """The checkpoint state of a trainer with a generator, its optimizer and an optional critic: a mixin for the
-    trainers' ``state_dict`` / ``load_state_dict``. The critic lives in the attribute ``critic_attribute`` (one
-    discriminator, or a ``ModuleList`` of them) beside ``critic_optimizer``; a run without one saves neither, and a
-    checkpoint without them loads into a trainer that has one."""
+    trainers' ``state_dict`` / ``load_state_dict`` and the learning rate of both optimizers. The critic lives in
+    the attribute ``critic_attribute`` (one discriminator, or a ``ModuleList`` of them) beside
+    ``critic_optimizer``; a run without one saves neither, and a checkpoint without them loads into a trainer that
+    has one."""
 
     critic_attribute = "discriminator"
     generator: torch.nn.Module
     optimizer: torch.optim.Optimizer
     critic_optimizer: torch.optim.Optimizer | None
+
+    def _apply_lr(self, lr: float) -> None:
+        """Sets ``lr`` on the generator's optimizer and, when there is one, the critic's."""
+        for optimizer in (self.optimizer, self.critic_optimizer):
+            if optimizer is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
 
     def _parts(self) -> dict[str, Any]:
         critic = getattr(self, self.critic_attribute)
@@ -115,10 +112,7 @@ class HiFillTrainer(CriticCheckpoint):
 
     def _set_lr(self, step: int) -> float:
         lr = cosine_lr(step, self.config.steps, self.config.lr, self.config.lr_final)
-        for optimizer in (self.optimizer, self.critic_optimizer):
-            if optimizer is not None:
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+        self._apply_lr(lr)
         return lr
 
     def _critic_step(self, batch: Batch, fake: torch.Tensor, generator: torch.Generator) -> dict[str, float]:

@@ -129,10 +129,7 @@ class PyramidTrainer(CriticCheckpoint):
 
     def _set_lr(self, step: int) -> float:
         lr = cosine_lr(step, self.config.steps, self.config.lr, self.config.lr_final)
-        for optimizer in (self.optimizer, self.critic_optimizer):
-            if optimizer is not None:
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+        self._apply_lr(lr)
         return lr
 
     def _critic_step(self, labels: list[tuple[torch.Tensor, torch.Tensor]], fakes: list[torch.Tensor]) -> list[float]:

@@ -181,10 +181,7 @@ class ZoomTrainer(CriticCheckpoint):
 
     def _set_lr(self, step: int, phase: Phase) -> float:
         lr = cosine_lr(step - phase.start, phase.length, self.config.lr, self.config.lr_final)
-        for optimizer in (self.optimizer, self.critic_optimizer):
-            if optimizer is not None:
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+        self._apply_lr(lr)
         return lr
 
     def _set_modes(self, phase: str) -> None:
