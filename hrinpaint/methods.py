@@ -19,9 +19,9 @@ DEFAULT_METHOD = "patchmatch+cra"
 DEFAULT_LIFTER = "cra"
 
 #: Short names for composite methods, ``alias -> "filler+lifter"``. ``refine`` is the paper's refinement on the
-#: best-measuring shipped network that declares a front/rear split; ``shift`` the shift refinement after the filler
-#: that measured best with it (Kodak at 512 px, hole PSNR: telea 18.09, hifill 18.05, patchmatch 17.68).
-ALIASES: dict[str, str] = {"refine": "hifill+refine", "shift": "telea+shift"}
+#: best-measuring shipped network that declares a front/rear split; ``shift`` the shift refinement on the default's
+#: stage 1 (its output, which the network's band-limited change corrects; docs/methods/shift.md).
+ALIASES: dict[str, str] = {"refine": "hifill+refine", "shift": "patchmatch+shift"}
 
 
 @dataclass(frozen=True)

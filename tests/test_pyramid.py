@@ -287,7 +287,8 @@ def test_filler_runs_the_top_level_at_the_crop_and_adds_extra_levels_on_request(
     mask = np.zeros((40, 60), bool)
     mask[10:28, 16:40] = True
     grids = {}
-    assert filler.config.attention is False and filler.fill(image, mask).attention is None  # cra finds its own
+    assert filler.config.attention is False  # cra lifts along the default's offset field
+    assert not isinstance(filler.fill(image, mask).attention, CellAttention)
     for extra in (0, 1):
         config = PyramidFiller.Config(weights=str(tiny_weights), extra_levels=extra, attention=True)
         result = PyramidFiller(config).fill(image, mask)

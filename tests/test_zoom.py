@@ -304,7 +304,7 @@ def test_filler_runs_at_the_crop_and_returns_attention(tiny_weights):
     image = rng.random((21, 30, 3), dtype=np.float32)
     mask = np.zeros((21, 30), bool)
     mask[5:14, 8:20] = True
-    result = ZoomFiller(ZoomFiller.Config(weights=str(tiny_weights), size=0)).fill(image, mask)
+    result = ZoomFiller(ZoomFiller.Config(weights=str(tiny_weights), size=0, attention=True)).fill(image, mask)
     assert result.image.shape == image.shape and np.array_equal(result.image[~mask], image[~mask])
     attention = result.attention
     assert isinstance(attention, CellAttention) and attention.grid_shape == (6, 8)  # 48 x 64 padded, 8 px cells

@@ -20,12 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from hrinpaint.errors import InputError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.network import load_cached, shipped_weights
+from hrinpaint.fillers.network import band_merge, load_cached, shipped_weights
 from hrinpaint.io import to_float
 from hrinpaint.lifters.base import Lifter, checked_box
 from hrinpaint.lifters.cra import CraLifter
@@ -53,6 +54,11 @@ class ShiftConfig:
         overlap: context, in pixels, that each tile's window adds around its core.
         max_pixels: a region of at most this many pixels is refined in one pass; a larger one in tiles.
         threads: torch CPU threads; 0 keeps torch's default.
+        band: sigma, in working pixels (scaled to the region's size), of the Gaussian below which the network's
+            change to the stage-1 image is kept (:func:`~hrinpaint.fillers.network.band_merge`): the stage-1
+            texture passes through and the network corrects structure, colour and illumination; without any
+            change the result is the stage-1 image itself (after ``patchmatch``: the default's output). 0 takes
+            the network's whole output.
     """
 
     weights: str | None = None
@@ -62,14 +68,15 @@ class ShiftConfig:
     overlap: int = 64
     max_pixels: int = 1 << 20
     threads: int = 0
+    band: float = 3.0
 
     def __post_init__(self) -> None:
         if self.stage1 not in STAGE1_LIFTERS:
             raise ValueError(f"stage1 must be one of {STAGE1_LIFTERS}, got {self.stage1!r}")
         if self.shift is not None and not 0.0 <= self.shift < 1.0:
             raise ValueError(f"shift must be in [0, 1) or None, got {self.shift}")
-        if self.tile < 1 or self.overlap < 0 or self.max_pixels < 1 or self.threads < 0:
-            raise ValueError("tile and max_pixels must be positive, overlap and threads non-negative")
+        if self.tile < 1 or self.overlap < 0 or self.max_pixels < 1 or self.threads < 0 or not self.band >= 0:
+            raise ValueError("tile and max_pixels must be positive, overlap, threads and band non-negative")
         object.__setattr__(self, "max_pixels", int(self.max_pixels))  # 1e6 from a config file is a float
 
 
@@ -221,7 +228,12 @@ class ShiftLifter(Lifter):
         source = Stage1(image, mask, hole, lifted)
         result, _ = source.read(box.top, box.bottom, box.left, box.right)
         inner = (slice(hole.top - box.top, hole.bottom - box.top), slice(hole.left - box.left, hole.right - box.left))
-        result[inner] = self.refine(source, hole)
+        refined = self.refine(source, hole)
+        if self.config.band > 0:
+            sigma = self.config.band * max(mask.shape) / max(working_mask.shape)
+            change = np.where(mask[hole.slices][..., None], refined - lifted, 0.0)
+            refined = band_merge(lifted, change, mask[hole.slices], sigma, cv2.BORDER_CONSTANT)
+        result[inner] = refined
         return result
 
     def windows(self, shape: tuple[int, int], hole: Box) -> list[tuple[Box, Box]]:

@@ -1,0 +1,115 @@
+"""Network methods start from the default's fill and change only its low band: untrained, they are the default."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hrinpaint.fillers.network import band_merge  # noqa: E402
+from hrinpaint.lifters.refine import RefineConfig  # noqa: E402
+from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator  # noqa: E402
+from hrinpaint.nn.pyramid import PyramidConfig, PyramidGenerator  # noqa: E402
+from hrinpaint.nn.shift import ShiftUNet, ShiftUNetConfig  # noqa: E402
+from hrinpaint.nn.weights import save_weights  # noqa: E402
+from hrinpaint.pipeline import Inpainter  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _silenced(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with its output layers zeroed: a prefilled network that changes nothing (as one that learned
+    nothing yet would, at the limit)."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "to_rgb" in name:
+                parameter.zero_()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def silent(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("silent")
+    torch.manual_seed(0)
+    models = {
+        "hifill": HiFillGenerator(HiFillConfig(width=4, coarse_dilations=(1,), refine_dilations=(2,), prefill="telea")),
+        "pyramid": PyramidGenerator(
+            PyramidConfig(width=4, bottom_dilations=(2, 3), upper_dilations=(2,), prefill="telea")
+        ),
+        "shift": ShiftUNet(ShiftUNetConfig(width=4, depth=2)),
+    }
+    paths = {}
+    for name, model in models.items():
+        paths[name] = folder / f"{name}.safetensors"
+        save_weights(_silenced(model), name, paths[name], {"resolution": 32}, {})
+    return paths
+
+
+def _photo(height: int = 90, width: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """Tiles of random colour with grain over them (edges and texture for PatchMatch to continue), and a box."""
+    rng = np.random.default_rng(5)
+    tiles = rng.random((height // 15 + 1, width // 15 + 1, 3))
+    picture = np.kron(tiles, np.ones((15, 15, 1)))[:height, :width] * 0.7 + rng.random((height, width, 3)) * 0.3
+    hole = np.zeros((height, width), bool)
+    hole[30:62, 40:85] = True
+    return (picture * 255).round().astype(np.uint8), hole
+
+
+def test_band_merge_keeps_the_base_texture_and_takes_the_change_below_the_gaussian():
+    rng = np.random.default_rng(0)
+    base = rng.random((80, 80, 3), dtype=np.float32) * 0.5 + 0.25
+    mask = np.zeros((80, 80), bool)
+    mask[20:60, 20:60] = True
+    checker = (np.indices((80, 80)).sum(axis=0) % 2 * 0.2 - 0.1).astype(np.float32)[..., None]
+    change = np.where(mask[..., None], 0.1 + checker, 0.0).repeat(3, axis=2).astype(np.float32)  # brighter, grain
+    merged = band_merge(base, change, mask, 3.0)
+    assert np.array_equal(merged[~mask], base[~mask])
+    inner = (slice(32, 48), slice(32, 48))
+    np.testing.assert_allclose((merged - base)[inner], 0.1, atol=0.01)  # the low band is taken
+    # a change given at half the size comes back bilinearly, then low-passed the same way
+    half = band_merge(base, change.reshape(40, 2, 40, 2, 3).mean(axis=(1, 3)), mask, 3.0)
+    np.testing.assert_allclose((half - base)[inner], 0.1, atol=0.03)
+    # sigma 0 is refused by the filler's config, not here; a wide Gaussian fades the change near the border
+    assert np.abs(band_merge(base, change, mask, 12.0) - base)[inner].mean() < 0.1
+
+
+@pytest.mark.parametrize(
+    ("method", "filler", "lifter"),
+    [
+        ("hifill", "hifill", {}),
+        ("pyramid", "pyramid", {}),
+        ("shift", None, "shift"),
+        ("hifill+refine", "hifill", {"iterations": 2, "max_side": 0, "min_side": 16}),
+    ],
+)
+def test_a_network_that_changes_nothing_gives_exactly_the_default(silent, method, filler, lifter):
+    image, mask = _photo()
+    default = Inpainter.from_method(None, working_size=32)(image, mask)
+    filler_config = {"weights": str(silent[filler])} if filler else {}
+    lifter_config = {"weights": str(silent["shift"])} if lifter == "shift" else lifter
+    out = Inpainter.from_method(method, filler_config, lifter_config, working_size=32)(image, mask)
+    assert np.array_equal(out, default)
+    # and a network that changes something does change the result, in the hole only
+    if filler == "hifill" and method == "hifill":
+        changed = Inpainter.from_method(method, {**filler_config, "band": 0}, working_size=32)(image, mask)
+        assert np.array_equal(changed[~mask], image[~mask])
+
+
+def test_refine_optimises_at_least_two_levels_on_a_2048_px_photo(silent, tmp_path):
+    torch.manual_seed(0)
+    model = HiFillGenerator(HiFillConfig(width=4, coarse_dilations=(1,), refine_dilations=(2,), prefill="telea"))
+    path = tmp_path / "hifill256.safetensors"
+    save_weights(model.eval(), "hifill", path, {"resolution": 256}, {})
+    rng = np.random.default_rng(1)
+    image = (rng.random((1536, 2048, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((1536, 2048), bool)
+    mask[500:1100, 700:1400] = True
+    assert RefineConfig().max_side == 1024 and RefineConfig().iterations == 15  # the defaults this test relies on
+    inpainter = Inpainter.from_method("hifill+refine", {"weights": str(path)}, {"iterations": 1})
+    steps = []
+    inpainter.lifter.progress = steps.append
+    out = inpainter(image, mask)
+    optimised = sorted({step.shape for step in steps if step.iteration > 0})
+    assert len(optimised) >= 2 and optimised[-1] == (768, 1024)
+    assert np.array_equal(out[~mask], image[~mask])
