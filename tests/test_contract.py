@@ -23,14 +23,6 @@ torch = pytest.importorskip("torch")
 _REFINABLE = {"hifill", "lama"}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def tiny_lama(tmp_path_factory) -> str:
     """Tiny LaMa weights in the shipped safetensors format (no LaMa weights ship with hrinpaint)."""
