@@ -15,9 +15,6 @@ from hrinpaint.nn.shift import ShiftUNet, ShiftUNetConfig  # noqa: E402
 from hrinpaint.nn.weights import save_weights  # noqa: E402
 from hrinpaint.pipeline import Inpainter  # noqa: E402
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 def _silenced(model: torch.nn.Module) -> torch.nn.Module:
     """``model`` with its output layers zeroed: a prefilled network that changes nothing (as one that learned
     nothing yet would, at the limit)."""
