@@ -15,6 +15,7 @@ from hrinpaint.nn.shift import ShiftUNet, ShiftUNetConfig  # noqa: E402
 from hrinpaint.nn.weights import save_weights  # noqa: E402
 from hrinpaint.pipeline import Inpainter  # noqa: E402
 
+
 def _silenced(model: torch.nn.Module) -> torch.nn.Module:
     """``model`` with its output layers zeroed: a prefilled network that changes nothing (as one that learned
     nothing yet would, at the limit)."""

@@ -204,16 +204,23 @@ def band_merge(
 
 def batch_prefill(image: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.Tensor | None:
     """The hole's prefill for a ``B x 3 x H x W`` batch (None for ``kind == "none"``), computed on the CPU: what a
-    prefilled network starts from, the same in training and in the fillers."""
+    prefilled network starts from, the same in training and in the fillers (``patchmatch``: the default
+    method's filler, slow; training reads it from a cached pool instead)."""
     if kind == "none":
         return None
     import torch  # noqa: F811 - imported here so that importing this module does not load torch
 
     from hrinpaint.fillers.opencv import telea_prefill
 
+    def fill(picture: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        if kind == "telea":
+            return telea_prefill(picture, hole)
+        holed = np.where(hole[..., None], 0.0, picture).astype(np.float32)
+        return default_fill(holed, hole).image if hole.any() else holed
+
     images = image.detach().cpu().permute(0, 2, 3, 1).numpy()
     holes = mask.detach().cpu()[:, 0].numpy() > 0.5
-    filled = np.stack([telea_prefill(np.ascontiguousarray(x), h) for x, h in zip(images, holes, strict=True)])
+    filled = np.stack([fill(np.ascontiguousarray(x), h) for x, h in zip(images, holes, strict=True)])
     return torch.from_numpy(filled).permute(0, 3, 1, 2).contiguous().to(image.device)
 
 

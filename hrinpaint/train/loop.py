@@ -101,11 +101,19 @@ def train(
         start, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
     if dataset is None:
         dataset = PhotoCrops(config.data, config.crop, mask_schedule(config), seed=config.seed)
+        if config.pool:
+            from hrinpaint.train.pool import PrefillPool
+
+            dataset = PrefillPool(dataset, config.pool, config.pool_cache, config.seed)
     validation = (
         validation_set(config.val_data, config.val_size, config.val_masks, config.val_limit) if config.val_data else []
     )
 
-    if state is None and hasattr(trainer, "initialise"):
+    if state is None and config.init:
+        from hrinpaint.nn.weights import load_model
+
+        trainer.generator.load_state_dict(load_model(config.init)[0].state_dict())
+    elif state is None and hasattr(trainer, "initialise"):
         trainer.initialise(dataset.batch(INIT_BATCH_STEP, min(config.batch_size, 4)))
     began = time.perf_counter() - elapsed
     for step in range(start, config.steps):

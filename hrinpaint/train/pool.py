@@ -1,0 +1,110 @@
+"""A fixed pool of training crops with holes and the default method's fill of each, cached on disk.
+
+A network that starts from the default's fill (``prefill = "patchmatch"``) needs that fill for every training
+crop, and PatchMatch on every crop of every step is too slow on a CPU. So a run draws its crops from a pool of
+``size`` cases made once: case ``i`` is a pure function of ``(seed, i)`` (photo, window, flip and hole drawn as
+:class:`~hrinpaint.train.data.PhotoCrops` draws them, the hole at a scale spread over the mask schedule), its fill
+is the default filler's (through the registry), and the pool is saved as one ``.npz`` named by a hash of
+everything that decides it. A batch is ``batch_size`` cases drawn by ``(seed, step)``, so a resumed run reads
+exactly the data the uninterrupted one would have, and a second run on the same pool builds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hrinpaint.fillers.network import default_fill
+from hrinpaint.io import from_float, to_float
+from hrinpaint.methods import DEFAULT_METHOD
+from hrinpaint.train.data import Batch, PhotoCrops
+
+
+class PrefillPool:
+    """``size`` cases of ``crops`` with their default fills; :meth:`batch` has :class:`PhotoCrops`'s signature.
+
+    Args:
+        crops: where cases are drawn from (its photos, crop size and mask schedule).
+        size: cases in the pool.
+        cache: folder of pool files; the pool is built (and saved there) only if its file is missing.
+        seed: seeds the cases and the batches.
+        progress: called as ``progress(done, size)`` while building.
+    """
+
+    def __init__(
+        self,
+        crops: PhotoCrops,
+        size: int,
+        cache: str | Path,
+        seed: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        if size < 1:
+            raise ValueError(f"a prefill pool needs at least one case, got {size}")
+        self.crops, self.size, self.seed = crops, size, seed
+        self.path = Path(cache) / f"pool-{self.key()}.npz"
+        if self.path.exists():
+            with np.load(self.path) as stored:
+                self.images, self.masks, self.prefills = stored["images"], stored["masks"], stored["prefills"]
+        else:
+            self.images, self.masks, self.prefills = self._build(progress)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.path.with_suffix(".tmp.npz")
+            np.savez(temporary, images=self.images, masks=self.masks, prefills=self.prefills)
+            os.replace(temporary, self.path)
+
+    def key(self) -> str:
+        """A hash of everything that decides the pool: photos, crop, schedule, size, seed and default method."""
+        schedule = self.crops.schedule
+        described = {
+            "photos": [photo.shape for photo in self.crops.photos],
+            "pixels": hashlib.sha1(b"".join(photo[::97, ::89].tobytes() for photo in self.crops.photos)).hexdigest(),
+            "crop": self.crops.crop,
+            "schedule": [schedule.start_scale, schedule.end_scale, schedule.ramp_steps, list(schedule.kinds)],
+            "size": self.size,
+            "seed": self.seed,
+            "default": DEFAULT_METHOD,
+        }
+        return hashlib.sha1(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+    def case(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Case ``index`` before filling: ``crop x crop x 3`` float32 and its bool hole, holes growing with the
+        index along the mask schedule (so the pool holds every scale the schedule would)."""
+        rng = np.random.default_rng([self.seed, 7919, index])
+        step = round(index * self.crops.schedule.ramp_steps / max(1, self.size - 1))
+        return self.crops.sample(rng, step)
+
+    def _build(self, progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        crop = self.crops.crop
+        images = np.empty((self.size, crop, crop, 3), np.uint8)
+        masks = np.empty((self.size, crop, crop), bool)
+        prefills = np.empty((self.size, crop, crop, 3), np.uint8)
+        for index in range(self.size):
+            image, mask = self.case(index)
+            holed = np.where(mask[..., None], 0.0, image).astype(np.float32)
+            images[index], masks[index] = from_float(image, np.uint8), mask
+            prefills[index] = from_float(default_fill(holed, mask).image, np.uint8)
+            if progress is not None:
+                progress(index + 1, self.size)
+        return images, masks, prefills
+
+    def __len__(self) -> int:
+        return self.size
+
+    def batch(self, step: int, size: int) -> Batch:
+        """The batch for ``step``: ``size`` cases drawn by ``(seed, step)``, with their prefills."""
+        picks = np.random.default_rng([self.seed, step]).integers(self.size, size=size)
+        images = to_float(self.images[picks]).transpose(0, 3, 1, 2)
+        prefills = to_float(self.prefills[picks]).transpose(0, 3, 1, 2)
+        masks = self.masks[picks][:, None].astype(np.float32)
+        return Batch(
+            torch.from_numpy(np.ascontiguousarray(images)),
+            torch.from_numpy(masks),
+            torch.from_numpy(np.ascontiguousarray(prefills)),
+        )
