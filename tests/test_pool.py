@@ -104,3 +104,22 @@ def test_a_run_on_the_pool_fine_tunes_given_weights_and_validates_against_the_de
     validation = [r["validation"] for r in records if "validation" in r][-1]
     assert {"hole_psnr", "default_hole_psnr", "gain_hole_psnr"} <= set(validation)
     assert validation["gain_hole_psnr"] == pytest.approx(validation["hole_psnr"] - validation["default_hole_psnr"])
+
+
+def test_shift_trains_on_the_default_output_of_regions_cut_as_the_pipeline_cuts_them(folder, tmp_path):
+    from hrinpaint.ops.regions import bounding_box
+    from hrinpaint.pipeline import Inpainter
+    from hrinpaint.train.pool import Stage1Pool
+
+    config = _config(folder, tmp_path, family="shift", model={"width": 4, "depth": 2}, crop=36, band=0.0)
+    crops = PhotoCrops(folder, 36, mask_schedule(config), seed=0)
+    pool = Stage1Pool(crops, 2, tmp_path, seed=1, factors=(2.0,))
+    image, mask = pool.case(0)
+    box = bounding_box(mask)
+    assert box.height <= 12 and box.width <= 12 and 6 <= box.top and box.bottom <= 30  # a third, inside the crop
+    holed = np.where(mask[..., None], 0.0, image).astype(np.float32)
+    stage1 = Inpainter.from_method(None, working_size=18, context=0.0, min_margin=36)(holed, mask)
+    assert np.abs(pool.prefills[0].astype(np.float64) - np.round(stage1 * 255)).max() <= 1
+    assert PrefillPool(crops, 2, tmp_path, seed=1).path != pool.path
+    trainer = train(config.replace(pool=2, options={"factor": [2]}, val_data=None), tmp_path / "shift")
+    assert trainer.generator is not None and (tmp_path / "shift" / LOG).exists()

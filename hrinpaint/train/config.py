@@ -51,6 +51,8 @@ class TrainConfig:
         band: sigma in crop pixels: the loss sees the output as the fillers make it, the prefill plus the
             network's change below this Gaussian (``band_merge``); 0 sees the network's whole output.
         init: a ``.safetensors`` file of the same family and config to start the generator from (fine-tuning).
+        time_limit: seconds of training after which the run stops at the end of a step (checkpointed, and
+            resumable like any run); 0 for none.
     """
 
     family: str = "hifill"
@@ -91,6 +93,7 @@ class TrainConfig:
     pool_cache: str = "runs/pools"
     band: float = 0.0
     init: str | None = None
+    time_limit: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("betas", "mask_kinds", "val_masks"):

@@ -70,6 +70,7 @@ class PrefillPool:
             "size": self.size,
             "seed": self.seed,
             "default": DEFAULT_METHOD,
+            "kind": type(self).__name__,
         }
         return hashlib.sha1(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -80,6 +81,10 @@ class PrefillPool:
         step = round(index * self.crops.schedule.ramp_steps / max(1, self.size - 1))
         return self.crops.sample(rng, step)
 
+    def prefill(self, image: np.ndarray, mask: np.ndarray, index: int) -> np.ndarray:
+        """What the pool caches for a case (its hole cleared in ``image``): the default filler's fill."""
+        return default_fill(image, mask).image
+
     def _build(self, progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         crop = self.crops.crop
         images = np.empty((self.size, crop, crop, 3), np.uint8)
@@ -89,7 +94,7 @@ class PrefillPool:
             image, mask = self.case(index)
             holed = np.where(mask[..., None], 0.0, image).astype(np.float32)
             images[index], masks[index] = from_float(image, np.uint8), mask
-            prefills[index] = from_float(default_fill(holed, mask).image, np.uint8)
+            prefills[index] = from_float(self.prefill(holed, mask, index), np.uint8)
             if progress is not None:
                 progress(index + 1, self.size)
         return images, masks, prefills
@@ -108,3 +113,60 @@ class PrefillPool:
             torch.from_numpy(masks),
             torch.from_numpy(np.ascontiguousarray(prefills)),
         )
+
+
+class Stage1Pool(PrefillPool):
+    """A pool for the ``shift`` refinement: each case is a region as the pipeline cuts it, and what is cached is
+    the stage 1 the lifter meets there, the default method's output.
+
+    The hole is drawn at a third of the crop and placed in it so that the crop is about the hole's box grown by
+    its long side on every side (the pipeline's ``context = 1``): the copies shifted by a fraction of the crop are
+    then shifted by that fraction of the region, as at inference. Stage 1 is the default method run on the crop
+    with a working size of ``crop / factor``, ``factor`` drawn per case from ``factors`` (the ratio of the region
+    to its working size at inference).
+    """
+
+    def __init__(
+        self,
+        crops: PhotoCrops,
+        size: int,
+        cache: str | Path,
+        seed: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+        factors: tuple[float, ...] = (2.0, 4.0),
+    ) -> None:
+        self.factors = tuple(factors)
+        super().__init__(crops, size, cache, seed, progress)
+
+    def key(self) -> str:
+        return hashlib.sha1((super().key() + repr(self.factors)).encode()).hexdigest()[:16]
+
+    def case(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        image, _ = super().case(index)
+        rng = np.random.default_rng([self.seed, 104729, index])
+        crop = self.crops.crop
+        side = max(4, crop // 3)
+        step = round(index * self.crops.schedule.ramp_steps / max(1, self.size - 1))
+        small = self.crops.schedule.mask((side, side), step, rng)
+        mask = np.zeros((crop, crop), bool)
+        top, left = (int(rng.integers(side // 2, crop - side - side // 2 + 1)) for _ in range(2))
+        mask[top : top + side, left : left + side] = small
+        return image, mask
+
+    def prefill(self, image: np.ndarray, mask: np.ndarray, index: int) -> np.ndarray:
+        """The default method's output on the crop at a working size of ``crop / factor``."""
+        return default_stage1(image, mask, self.factors[index % len(self.factors)])
+
+
+def default_stage1(image: np.ndarray, mask: np.ndarray, factor: float) -> np.ndarray:
+    """The default method's output on ``image`` taken as one region, filled at ``1 / factor`` of its size and
+    lifted: the stage 1 that ``shift`` meets after the default's filler.
+
+    Shape:
+        image ``H x W x 3`` float32 (hole pixels ignored), mask ``H x W`` bool; returns ``H x W x 3`` float32.
+    """
+    from hrinpaint.pipeline import Inpainter
+
+    side = max(image.shape[:2])
+    working = max(16, round(side / factor))
+    return Inpainter.from_method(None, working_size=working, context=0.0, min_margin=side)(image, mask)
