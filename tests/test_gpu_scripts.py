@@ -16,19 +16,6 @@ pytest.importorskip("torch")
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory) -> Path:
-    from PIL import Image
-
-    folder = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for index in range(3):
-        tiles = rng.integers(0, 255, (6, 8, 3))
-        pixels = np.kron(tiles, np.ones((16, 16, 1))) * 0.8 + rng.integers(0, 50, (96, 128, 3))
-        Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(folder / f"p{index}.png")
-    return folder
-
-
 def _run(*command: str) -> str:
     env = {**os.environ, "PYTHON": sys.executable, "OMP_NUM_THREADS": "1"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
@@ -36,9 +23,9 @@ def _run(*command: str) -> str:
     return done.stdout
 
 
-def test_pack_then_train_two_steps_writes_eight_files_with_manifests(photos, tmp_path):
+def test_pack_then_train_two_steps_writes_eight_files_with_manifests(tile_photos, tmp_path):
     pack, out = tmp_path / "pack", tmp_path / "out"
-    options = ["--data", str(photos), "--val-data", str(photos), "--fill-cases", "3", "--stage1-cases", "2"]
+    options = ["--data", str(tile_photos), "--val-data", str(tile_photos), "--fill-cases", "3", "--stage1-cases", "2"]
     options += ["--crop", "64", "--photo-side", "128", "--val-side", "48"]
     printed = _run("scripts/gpu_pack.sh", str(pack), *options)
     assert "fill: 3 cases" in printed and "stage1: 2 cases" in printed

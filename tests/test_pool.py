@@ -46,16 +46,8 @@ def _config(folder: Path, cache: Path, **changes) -> TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    from PIL import Image
-
-    path = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for index in range(3):
-        tiles = rng.integers(0, 255, (6, 6, 3))
-        pixels = np.kron(tiles, np.ones((8, 8, 1))) * 0.8 + rng.integers(0, 50, (48, 48, 3))
-        Image.fromarray(pixels.clip(0, 255).astype(np.uint8)).save(path / f"p{index}.png")
-    return path
+def folder(tile_photos) -> Path:
+    return tile_photos
 
 
 def test_pool_caches_the_default_fill_of_fixed_cases_and_batches_by_step(folder, tmp_path):

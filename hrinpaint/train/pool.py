@@ -16,6 +16,7 @@ import json
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -126,17 +127,10 @@ class Stage1Pool(PrefillPool):
     to its working size at inference).
     """
 
-    def __init__(
-        self,
-        crops: PhotoCrops,
-        size: int,
-        cache: str | Path,
-        seed: int = 0,
-        progress: Callable[[int, int], None] | None = None,
-        factors: tuple[float, ...] = (2.0, 4.0),
-    ) -> None:
+    def __init__(self, *args: Any, factors: tuple[float, ...] = (2.0, 4.0), **options: Any) -> None:
+        """:class:`PrefillPool`'s arguments, and ``factors``."""
         self.factors = tuple(factors)
-        super().__init__(crops, size, cache, seed, progress)
+        super().__init__(*args, **options)
 
     def key(self) -> str:
         return hashlib.sha1((super().key() + repr(self.factors)).encode()).hexdigest()[:16]
