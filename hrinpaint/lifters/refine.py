@@ -7,10 +7,15 @@ latent feature map of the network's *front* (Adam) so that the *rear*'s predicti
 sigma 1, then bilinear), matches the previous level's result inside the hole eroded by a disk, while also
 matching the known pixels at its own level. Nothing is trained; only the features of one image change.
 
-The paper refines up to the full size because Big-LaMa's fills stay sharp there. A small network trained at low
-resolution does not: its refined fill is smooth (sharpness ratio 0.03 at 2048 px). So by default refinement
-stops at 512 px and ``cra`` lifts the rest of the way, moving the context's own detail into the hole
-(``max_side=0, lift="upsample"`` is the paper's scheme, with a bicubic last step above the pixel budget).
+With a band-split network filler (``GeneratorFiller`` with ``band > 0``, the default) every level starts from the
+default method's output there and keeps only the prediction's change below the filler's Gaussian (scaled to the
+level); the finest level's change is brought up to full size and added to the default's output. So the texture
+is the default's at any size, and a network that changes nothing gives the default exactly. The levels run from
+about the network's size up to ``max_side`` (two or more for any region above the network's size); ``max_side =
+0`` refines up to the full size with the paper's count of levels.
+
+With ``band = 0`` (and for ``lama``) the network's whole prediction is kept, each refined level anchored to the
+coarser one's colours (``anchor``), and the finest level lifted to full size by ``lift``.
 
 It needs the network: the filler must be *refinable*, that is, hold its generator in ``filler.model`` and the
 generator must declare a front/rear split (:class:`~hrinpaint.nn.split.Splittable`: ``lama``, ``hifill``). A filler
@@ -65,17 +70,19 @@ class RefineConfig:
         checkpointing: recompute the rear's activations in the backward pass instead of keeping them (less
             memory, about one more forward of the rear per step).
         max_side: the finest refined level's long side is at most this (and its pixels at most ``pixel_budget``);
-            a larger region is brought the rest of the way by ``lift``. The levels then run from about the
+            a larger region is brought the rest of the way (see ``lift``). The levels then run from about the
             network's size up (at least two for any region above it, at most ``max_scales``). 0 refines up to the
             full size, as the paper does, with the paper's count of levels (see ``min_side``).
         min_side: with ``max_side = 0``, the official count of levels: ``1 + round(log2(short side / min_side))``
             (the short side after the pixel budget), at most ``max_scales``.
-        anchor: after each refined level, replace the prediction's low frequencies by the coarser level's result
-            (:func:`anchor_low_frequencies`). A network run above its training resolution can drift in colour
+        anchor: (``band = 0``) after each refined level, replace the prediction's low frequencies by the coarser
+            level's result (:func:`anchor_low_frequencies`). A network run above its training resolution can drift
+            in colour
             (the shipped ``hifill`` darkens a large hole by 2-5 levels at 1024 px), more than 15 small steps on
             its features correct; the anchor keeps the coarse level's colours and takes only the new detail.
-        lift: how the finest refined level reaches the full size when it is smaller: ``"cra"`` moves the
-            context's detail into the hole (:class:`~hrinpaint.lifters.cra.CraLifter`), ``"upsample"`` is bicubic.
+        lift: (``band = 0``) how the finest refined level reaches the full size when it is smaller: ``"cra"``
+            moves the context's detail into the hole (:class:`~hrinpaint.lifters.cra.CraLifter`), ``"upsample"``
+            is bicubic. With a band split, the default's output at full size takes the finest level's change.
     """
 
     max_scales: int = 3
