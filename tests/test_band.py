@@ -111,3 +111,16 @@ def test_refine_optimises_at_least_two_levels_on_a_2048_px_photo(silent, tmp_pat
     optimised = sorted({step.shape for step in steps if step.iteration > 0})
     assert len(optimised) >= 2 and optimised[-1] == (768, 1024)
     assert np.array_equal(out[~mask], image[~mask])
+
+
+def test_a_level_one_pixel_off_the_working_size_takes_the_working_fill():
+    from hrinpaint.fillers.network import on_hole
+
+    rng = np.random.default_rng(0)
+    fill = rng.random((463, 512, 3), dtype=np.float32)  # the working fill
+    level = rng.random((464, 512, 3), dtype=np.float32)  # a level whose rounding differs by one row
+    mask = np.zeros((464, 512), bool)
+    mask[100:200, 100:200] = True
+    out = on_hole(fill, level, mask)
+    assert out.shape == level.shape and np.array_equal(out[~mask], level[~mask])
+    assert np.abs(out[mask] - fill[100:200, 100:200].reshape(-1, 3)).mean() < 0.3

@@ -170,9 +170,10 @@ def default_fill(image: np.ndarray, mask: np.ndarray) -> FillResult:
 
 
 def on_hole(fill: np.ndarray, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """``image`` with its hole taken from ``fill`` (brought to the image's size by area averaging if larger)."""
+    """``image`` with its hole taken from ``fill``, brought to the image's size by area averaging (a shape that
+    differs only by the rounding of a level's size is resampled the same way)."""
     if fill.shape[:2] != mask.shape:
-        fill = area_downsample(fill, mask.shape)
+        fill = cv2.resize(fill, mask.shape[::-1], interpolation=cv2.INTER_AREA)
     return np.where(mask[..., None], fill, image).astype(np.float32)
 
 
