@@ -124,3 +124,27 @@ def test_a_level_one_pixel_off_the_working_size_takes_the_working_fill():
     out = on_hole(fill, level, mask)
     assert out.shape == level.shape and np.array_equal(out[~mask], level[~mask])
     assert np.abs(out[mask] - fill[100:200, 100:200].reshape(-1, 3)).mean() < 0.3
+
+
+def test_a_fill_correction_is_added_after_lifting_whatever_the_lifter():
+    from hrinpaint.fillers.base import FillResult
+    from hrinpaint.fillers.patchmatch import PatchMatchFiller
+    from hrinpaint.lifters.cra import CraLifter
+    from hrinpaint.lifters.upsample import UpsampleLifter
+    from hrinpaint.pipeline import PipelineOptions
+
+    class Brighter:  # the default's fill, corrected by +0.1 in the hole
+        def fill(self, image, mask):
+            filled = PatchMatchFiller().fill(image, mask)
+            return FillResult(filled.image, filled.attention, np.where(mask[..., None], 0.1, 0.0).astype(np.float32))
+
+    image, mask = _photo()
+    options = PipelineOptions(working_size=32)
+    for lifter in (CraLifter(), UpsampleLifter()):
+        plain = Inpainter(PatchMatchFiller(), lifter, options)(image, mask).astype(np.float64)
+        brighter = Inpainter(Brighter(), lifter, options)(image, mask).astype(np.float64)
+        inner = np.zeros_like(mask)
+        inner[36:56, 48:78] = True  # away from the border, where the bilinear step of the correction fades
+        lifted = (brighter - plain)[inner & (plain.max(axis=2) < 220)]
+        assert np.abs(lifted - 25.5).max() <= 1.0  # +0.1 on every channel, in 8-bit levels
+        assert np.array_equal(brighter[~mask], image[~mask])

@@ -182,6 +182,15 @@ def low_pass(image: np.ndarray, sigma: float, border: int = cv2.BORDER_REFLECT) 
     return cv2.GaussianBlur(image, (0, 0), sigma, borderType=border)
 
 
+def low_band(change: np.ndarray, mask: np.ndarray, sigma: float, border: int = cv2.BORDER_REFLECT) -> np.ndarray:
+    """The part of ``change`` below a Gaussian of ``sigma`` pixels, in the hole only (zero elsewhere); a change
+    smaller than ``mask`` is brought up bilinearly first. ``H x W x 3`` float32 out."""
+    if change.shape[:2] != mask.shape:
+        change = resize_bilinear(np.ascontiguousarray(change, dtype=np.float32), mask.shape)
+    blurred = low_pass(np.ascontiguousarray(change, dtype=np.float32), sigma, border)
+    return np.where(mask[..., None], blurred, 0.0).astype(np.float32)
+
+
 def band_merge(
     base: np.ndarray, change: np.ndarray, mask: np.ndarray, sigma: float, border: int = cv2.BORDER_REFLECT
 ) -> np.ndarray:
@@ -197,9 +206,7 @@ def band_merge(
     Shape:
         base ``H x W x 3`` float32, change ``h x w x 3``, mask ``H x W`` bool; returns ``H x W x 3`` float32.
     """
-    if change.shape[:2] != mask.shape:
-        change = resize_bilinear(np.ascontiguousarray(change, dtype=np.float32), mask.shape)
-    merged = np.clip(base + low_pass(np.ascontiguousarray(change, dtype=np.float32), sigma, border), 0.0, 1.0)
+    merged = np.clip(base + low_band(change, mask, sigma, border), 0.0, 1.0)
     return np.where(mask[..., None], merged, base).astype(np.float32)
 
 
@@ -342,22 +349,22 @@ class GeneratorFiller:
         with torch.inference_mode():
             output = call(*to_tensors(net_image, net_mask))
         net_fill = output.image[0].permute(1, 2, 0).numpy()
+        attention = cell_attention(output, image.shape[:2]) if self.config.attention else None
         if self.config.band > 0:
             assert base is not None
             change = np.where(net_mask[..., None], net_fill - on_hole(base.image, net_image, net_mask), 0.0)
-            result = band_merge(base.image, change, mask, sigma or self.config.band)
-        else:
-            lift = None
-            if self.config.residual_lift and self.prefill == "telea":
-                from hrinpaint.fillers.opencv import telea_prefill
+            # the base itself is lifted as the default lifts it; the correction is added after lifting
+            correction = low_band(change, mask, sigma or self.config.band)
+            return FillResult(base.image, attention or base.attention, correction)
+        lift = None
+        if self.config.residual_lift and self.prefill == "telea":
+            from hrinpaint.fillers.opencv import telea_prefill
 
-                lift = telea_prefill
-            elif self.config.residual_lift and base is not None:
+            lift = telea_prefill
+        elif self.config.residual_lift and base is not None:
 
-                def lift(part: np.ndarray, hole: np.ndarray) -> np.ndarray:
-                    return on_hole(base.image, part, hole)
+            def lift(part: np.ndarray, hole: np.ndarray) -> np.ndarray:
+                return on_hole(base.image, part, hole)
 
-            result = fill_at_size(image, mask, size, lambda *_: net_fill, prefill=lift)
-        if self.config.attention:
-            return FillResult(result, cell_attention(output, image.shape[:2]))
-        return FillResult(result, base.attention if base is not None else None)
+        result = fill_at_size(image, mask, size, lambda *_: net_fill, prefill=lift)
+        return FillResult(result, attention or (base.attention if base is not None else None))

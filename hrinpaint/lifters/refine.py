@@ -393,7 +393,7 @@ class RefineLifter(Lifter):
 
         scales = len(levels)
         level_image, level_mask = levels[0]
-        result = filler.fill_on(level_image, level_mask, FillResult(bases[0]), sigma(level_mask.shape)).image
+        result = filler.fill_on(level_image, level_mask, FillResult(bases[0]), sigma(level_mask.shape)).corrected()
         self._report(RefineStep(0, scales, level_mask.shape, 0, 0, math.nan))
         device = next(model.parameters()).device  # type: ignore[attr-defined]
         radius = self.config.erosion // 2
@@ -448,7 +448,7 @@ class RefineLifter(Lifter):
         """The plain pass at the coarsest level, then one refinement per finer level; the finest result."""
         config, scales = self.config, len(levels)
         image, mask = levels[0]
-        result = filler.fill(image, mask).image
+        result = filler.fill(image, mask).corrected()
         self._report(RefineStep(0, scales, mask.shape, 0, 0, math.nan))
         if scales == 1:
             return result

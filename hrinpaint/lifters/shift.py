@@ -28,7 +28,7 @@ from hrinpaint.errors import InputError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.fillers.network import band_merge, load_cached, shipped_weights
 from hrinpaint.io import to_float
-from hrinpaint.lifters.base import Lifter, checked_box
+from hrinpaint.lifters.base import Lifter, add_correction, checked_box
 from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.lifters.upsample import UpsampleLifter
 from hrinpaint.nn.shift import shift_offsets
@@ -207,7 +207,8 @@ class ShiftLifter(Lifter):
             return super().run(image, mask, filler, working_mask, box)
         region = to_float(image)
         region[mask] = 0.0  # the filler must not see the hole's old content
-        return self.lift(image, mask, filler.fill(region, mask), working_mask, box)
+        filled = filler.fill(region, mask)
+        return self.lift(image, mask, FillResult(filled.corrected(), filled.attention), working_mask, box)
 
     def lift(
         self,
@@ -224,7 +225,8 @@ class ShiftLifter(Lifter):
         hole = bounding_box(mask)
         if hole is None:
             return self.stage1.lift(image, mask, filled, working_mask, box, working_image)
-        lifted = np.clip(self.stage1.lift(image, mask, filled, working_mask, hole, working_image), 0.0, 1.0)
+        lifted = self.stage1.lift(image, mask, filled, working_mask, hole, working_image)
+        lifted = np.clip(add_correction(lifted, filled, mask, hole), 0.0, 1.0)
         source = Stage1(image, mask, hole, lifted)
         result, _ = source.read(box.top, box.bottom, box.left, box.right)
         inner = (slice(hole.top - box.top, hole.bottom - box.top), slice(hole.left - box.left, hole.right - box.left))
