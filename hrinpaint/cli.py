@@ -322,26 +322,35 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from hrinpaint.bounds import check_value
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.server.app import ServerSettings, allowed_hosts_for, is_loopback
+
+    check_value("--port", args.port, (0, 65535))
+    check_value("--max-upload-mb", args.max_upload_mb, (0.001, 1_000_000))
+    if args.max_pixels is not None:
+        check_value("--max-pixels", args.max_pixels, (1, 4_000_000_000))
+    timeout = args.job_timeout if args.job_timeout else None  # 0: no limit
+    if timeout is not None and not 0 < timeout <= 86_400:
+        raise ConfigError(f"--job-timeout must be 0 (no limit) or above 0 up to 86400 s, got {args.job_timeout:g}")
+    settings = ServerSettings(
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
+        max_pixels=args.max_pixels,
+        queue_size=args.queue_size,
+        # refuse Host names not listed: a web page that rebinds its name to this address gets nothing
+        allowed_hosts=allowed_hosts_for(args.host, tuple(_csv(args.allow_host or ""))),
+        job_timeout=timeout,
+    )
     import uvicorn
 
-    from hrinpaint.errors import InputError
-    from hrinpaint.server import ServerSettings, create_app
+    from hrinpaint.server import create_app
 
-    try:
-        settings = ServerSettings(
-            max_upload_bytes=int(args.max_upload_mb * 2**20),
-            max_pixels=args.max_pixels,
-            queue_size=args.queue_size,
-            # on loopback, refuse other Host names: a web page that rebinds its name to 127.0.0.1 gets nothing
-            allowed_hosts=("127.0.0.1", "localhost") if args.host in ("127.0.0.1", "localhost") else (),
-        )
-    except ValueError as error:
-        raise InputError(str(error)) from None
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(args.host):
         print(f"hrinpaint: warning: listening on {args.host}: other machines can reach this server", file=sys.stderr)
     if not args.quiet:
         shown = f"[{args.host}]" if ":" in args.host else args.host
         print(f"hrinpaint: serving the page on http://{shown}:{args.port}/ (API docs at /docs); Ctrl+C stops it")
+        print(f"hrinpaint: photos up to {settings.pixel_limit / 1e6:.0f} MP ({settings.max_pixels_source})")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0
 
@@ -414,8 +423,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--max-upload-mb", type=float, default=100.0, help="largest upload (photo and mask), MB")
-    serve.add_argument("--max-pixels", type=int, default=100_000_000, help="largest photo accepted, in pixels")
+    serve.add_argument(
+        "--max-pixels", type=int, default=None, help="largest photo accepted, in pixels (default: from the memory)"
+    )
     serve.add_argument("--queue-size", type=int, default=4, help="jobs that may wait while one runs; more get 503")
+    serve.add_argument(
+        "--job-timeout", type=float, default=300.0, help="seconds a job may run before it is stopped (504); 0: none"
+    )
+    serve.add_argument(
+        "--allow-host",
+        default=None,
+        help="host names clients use to reach a server on a non-loopback --host, comma-separated ('*': any)",
+    )
     serve.add_argument("--quiet", "-q", action="store_true", help="log only warnings")
     serve.set_defaults(handler=cmd_serve)
 

@@ -28,7 +28,11 @@ class ConfigError(InpaintError, ValueError):
 
 
 class JobCancelled(InpaintError):
-    """The work was stopped on request (a cancel, a client that went away, a time limit)."""
+    """The work was stopped on request: a cancel, a client that went away, a server shutting down."""
+
+
+class JobTimedOut(JobCancelled):
+    """The work was stopped because it ran past its time limit."""
 
 
 class UnknownNameError(ConfigError, KeyError):

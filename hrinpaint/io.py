@@ -41,6 +41,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "check_output_path",
     "copy_file",
+    "encode_image",
     "from_float",
     "mask_from_array",
     "read_image",
@@ -835,6 +836,37 @@ def write_image(
     check_output_path(path, sources, overwrite)
     image_format = _output_format(path)
     prefix = f"cannot write '{path}'"
+    encode = _encoder(pixels, info, image_format, quality, prefix)
+    _write_atomically(path, encode, prefix)
+
+
+def encode_image(
+    pixels: np.ndarray, info: ImageInfo | None = None, *, suffix: str = ".png", quality: int = 95
+) -> bytes:
+    """Encodes an image into bytes as :func:`write_image` would write it to a file named ``*suffix``.
+
+    The server answers with these bytes; nothing touches the file system.
+
+    Raises:
+        OutputError: unknown suffix, quality out of range, an image too large for the format, an encoder failure.
+    """
+    image_format = _output_format(f"image{suffix}")
+    prefix = f"cannot encode the result as {image_format}"
+    encode = _encoder(pixels, info, image_format, quality, prefix)
+    buffer = io.BytesIO()
+    try:
+        encode(buffer)
+    except OSError as error:
+        raise OutputError(f"{prefix}: {_describe_os_error(error)}") from error
+    except (ValueError, TypeError, KeyError, struct.error, zlib.error) as error:
+        raise OutputError(f"{prefix}: {' '.join(str(error).split()) or type(error).__name__}") from error
+    return buffer.getvalue()
+
+
+def _encoder(
+    pixels: np.ndarray, info: ImageInfo | None, image_format: str, quality: int, prefix: str
+) -> Callable[[IO[bytes]], None]:
+    """Checks and converts what :func:`write_image` and :func:`encode_image` write; returns the encoding step."""
     if not 1 <= quality <= 100:
         raise OutputError(f"{prefix}: quality must be 1 to 100, got {quality}")
 
@@ -869,7 +901,7 @@ def write_image(
     def encode(file: IO[bytes]) -> None:
         _encode(file, image_format, colour, alpha, icc, exif, quality)
 
-    _write_atomically(path, encode, prefix)
+    return encode
 
 
 def copy_file(source: StrPath, path: StrPath, *, overwrite: bool = False) -> None:
