@@ -151,6 +151,16 @@ def changed_pixels(path: Path, pixels: np.ndarray) -> np.ndarray:
     return (result != pixels).any(axis=2)
 
 
+def download_result(page, context, pixels: np.ndarray, path: Path) -> tuple[str, np.ndarray]:
+    """Clicks Download, closes the page (no errors on it) and returns the file name and the changed pixels."""
+    with page.expect_download() as download:
+        page.click("#download")
+    download.value.save_as(path)
+    assert page.problems == []
+    context.close()
+    return download.value.suggested_filename, changed_pixels(path, pixels)
+
+
 def test_laptop_paint_grow_run_and_download_in_view(server, browser, shots, tmp_path):
     """1280 x 720: only runnable methods offered, help, grow preview, undo, run; Run and Download never scroll."""
     url, _ = server
@@ -189,13 +199,8 @@ def test_laptop_paint_grow_run_and_download_in_view(server, browser, shots, tmp_
     assert "telea+cra" in page.inner_text("#status")
     assert in_viewport(page, "#download") and in_viewport(page, "#run")
     page.screenshot(path=shots / "laptop-done.png")
-    with page.expect_download() as download:
-        page.click("#download")
-    assert download.value.suggested_filename == "street_filled.png"
-    download.value.save_as(tmp_path / "result.png")
-    assert page.problems == []
-    context.close()
-    changed = changed_pixels(tmp_path / "result.png", pixels)
+    name, changed = download_result(page, context, pixels, tmp_path / "result.png")
+    assert name == "street_filled.png"
     radius = brush / view_zoom_at_fit(240, 160) / 2
     # antialiased stroke edges count as hole (any non-zero mask pixel), so allow a pixel and a half of fringe
     assert not changed[~capsule(pixels.shape, *stroke, radius + 1.5)].any()
@@ -272,12 +277,7 @@ def test_zoom_pan_paint_at_100_percent_and_drag_to_compare(server, browser, shot
     assert view(page)["split"] == pytest.approx(400 / width, abs=0.01)
     assert page.locator("#split-line").bounding_box()["x"] + 1 == pytest.approx(screen(page, (400, 0))[0], abs=1.5)
     page.screenshot(path=shots / "compare-moved.png")
-    with page.expect_download() as download:
-        page.click("#download")
-    download.value.save_as(tmp_path / "result.png")
-    assert page.problems == []
-    context.close()
-    changed = changed_pixels(tmp_path / "result.png", pixels)
+    _, changed = download_result(page, context, pixels, tmp_path / "result.png")
     assert not changed[~capsule(pixels.shape, *stroke, 8 + 1.5)].any()
     assert changed[capsule(pixels.shape, *stroke, 7)].mean() > 0.9
 
@@ -347,10 +347,5 @@ def test_phone_can_open_paint_by_touch_run_and_download(server, browser, shots, 
     run_and_wait(page)
     assert in_viewport(page, "#download") and in_viewport(page, "#run")
     page.screenshot(path=shots / "phone-done.png")
-    with page.expect_download() as download:
-        page.click("#download")
-    download.value.save_as(tmp_path / "result.png")
-    assert page.problems == []
-    context.close()
-    changed = changed_pixels(tmp_path / "result.png", pixels)
+    _, changed = download_result(page, context, pixels, tmp_path / "result.png")
     assert changed[capsule(pixels.shape, (60.0, 80.0), (180.0, 90.0), 3)].mean() > 0.9
