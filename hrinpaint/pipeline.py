@@ -9,12 +9,14 @@ a float copy of the whole photo or of a region.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from hrinpaint.bounds import check_bounds
 from hrinpaint.errors import InputError
 from hrinpaint.fillers import FILLERS, Filler
 from hrinpaint.io import from_float
@@ -53,12 +55,8 @@ class PipelineOptions:
     grow: int = 0
 
     def __post_init__(self) -> None:
-        if self.working_size < 16:
-            raise ValueError(f"working_size must be at least 16, got {self.working_size}")
-        if self.context < 0 or self.min_margin < 0 or self.grow < 0:
-            raise ValueError("context, min_margin and grow must be non-negative")
-        if self.max_pixels < 1:
-            raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
+        # every field is bounded (hrinpaint.bounds); ConfigError is a ValueError too
+        check_bounds("pipeline", "", dataclasses.asdict(self))
 
 
 @dataclass
@@ -80,9 +78,10 @@ class Inpainter:
     ) -> Inpainter:
         """Builds the named method (``None`` = the default) with optional per-part config."""
         spec = resolve_method(method)
+        pipeline_options = PipelineOptions(**options)  # bad options fail before a part is built
         filler = FILLERS.build(spec.filler, **(filler_config or {}))
         lifter = LIFTERS.build(spec.lifter, **(lifter_config or {}))
-        return cls(filler, lifter, PipelineOptions(**options), spec.name)
+        return cls(filler, lifter, pipeline_options, spec.name)
 
     def regions(self, mask: np.ndarray) -> list[Box]:
         """The regions of interest that this pipeline fills for ``mask``."""

@@ -305,6 +305,8 @@ class RefineLifter(Lifter):
     """
 
     Config = RefineConfig
+    #: raises for a filler this lifter cannot work with; the server offers ``*+refine`` only where it passes
+    check_filler = staticmethod(split_model)
 
     def __init__(self, config: RefineConfig | None = None, progress: RefineProgress | None = None) -> None:
         self.config = config or RefineConfig()
