@@ -177,9 +177,10 @@ def from_float(image: np.ndarray, dtype: Any) -> np.ndarray:
     image = np.asarray(image)
     if not np.issubdtype(image.dtype, np.floating):
         raise ValueError(f"from_float expects a floating-point image, got {image.dtype}")
-    if target == np.uint8 and image.dtype == np.float32 and image.ndim == 3 and image.shape[2] <= 4:
+    if target == np.uint8 and image.dtype == np.float32 and image.ndim == 3 and image.shape[2] <= 4 and image.size > 16:
         # OpenCV's saturating conversion rounds half to even like np.rint and maps NaN to 0, with no float
         # temporaries: about fifty times faster on a large image. Scalars are per channel, hence the 4-tuples.
+        # OpenCV reads an array of four values or fewer as a scalar (a one-pixel hole box), hence the size check.
         clipped = cv2.max(np.ascontiguousarray(image), (0.0,) * 4)
         cv2.min(clipped, (1.0,) * 4, dst=clipped)  # in place: one float temporary, not two
         return cv2.convertScaleAbs(clipped, alpha=255.0).reshape(image.shape)

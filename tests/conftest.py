@@ -1,7 +1,8 @@
-"""Shared fixtures."""
+"""Shared fixtures: torch on one thread for every test (tiny networks, small CI machines), a slow test filler."""
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import time
 from dataclasses import dataclass
@@ -58,3 +59,17 @@ def slow_method():
     finally:
         FILLERS._entries.pop("slowtest", None)
         FILLERS._help.pop("slowtest", None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """Every test runs torch on one thread; the host's setting is restored at the end. Skipped without torch."""
+    if importlib.util.find_spec("torch") is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

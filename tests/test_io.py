@@ -677,6 +677,14 @@ def test_from_float_fast_image_path_matches_the_reference_formula() -> None:
     assert np.array_equal(hio.from_float(image[:, :, :1], np.uint8), reference[:, :, :1])
 
 
+def test_from_float_converts_a_single_pixel():
+    # OpenCV reads arrays of four values or fewer as scalars; a one-pixel hole box must still convert exactly.
+    from hrinpaint.io import from_float
+
+    pixel = np.array([[[0.0, 0.5, 1.0]]], np.float32)
+    assert from_float(pixel, np.uint8).tolist() == [[[0, 128, 255]]]
+
+
 # ----------------------------------------------------------------------------------- camera metadata, in memory
 
 

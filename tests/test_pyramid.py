@@ -31,14 +31,6 @@ from hrinpaint.train.pyramid import PyramidTrainer, PyramidTrainOptions, default
 TINY = {"width": 4, "bottom_dilations": [2, 3], "upper_dilations": [2]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_generator(**changes) -> PyramidGenerator:
     torch.manual_seed(0)
     return PyramidGenerator(PyramidConfig(**{**TINY, **changes})).eval()

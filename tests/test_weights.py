@@ -20,14 +20,6 @@ from hrinpaint.pipeline import Inpainter  # noqa: E402
 TINY = HiFillConfig(width=4, coarse_dilations=(1, 2), refine_dilations=(2,))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def tiny_weights(tmp_path):
     torch.manual_seed(0)

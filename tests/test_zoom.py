@@ -23,14 +23,6 @@ from hrinpaint.train.zoom import ZoomTrainer, ZoomTrainOptions, downsample_pair,
 TINY = {"width": 4, "coarse_dilations": [1], "refine_dilations": [2], "sr_width": 4, "sr_blocks": 1}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_generator(zoom: str = "sr") -> ZoomGenerator:
     torch.manual_seed(0)
     return ZoomGenerator(ZoomConfig(**TINY, zoom=zoom)).eval()
