@@ -340,6 +340,22 @@ def test_phone_can_open_paint_by_touch_run_and_download(server, browser, shots, 
     touch.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     assert page.evaluate("state.actions.length") == 1 and painted_pixels(page) > 0
     page.screenshot(path=shots / "phone-painted.png")
+    # two fingers moving apart zoom in around their midpoint, and paint nothing
+    fitted = view(page)["zoom"]
+    mid = screen(page, (120.0, 80.0))
+
+    def fingers(kind: str, spread: float) -> None:
+        points = [{"x": mid[0] - spread, "y": mid[1], "id": 0}, {"x": mid[0] + spread, "y": mid[1], "id": 1}]
+        touch.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points if kind != "touchEnd" else []})
+
+    fingers("touchStart", 40)
+    for spread in range(45, 85, 5):
+        fingers("touchMove", spread)
+    fingers("touchEnd", 80)
+    assert view(page)["zoom"] == pytest.approx(fitted * 2, rel=0.05)
+    assert screen(page, (120.0, 80.0)) == pytest.approx(mid, abs=1.0)
+    assert page.evaluate("state.actions.length") == 1
+    page.keyboard.press("0")
     page.click("#panel-toggle")
     page.select_option("#method", "telea+cra")
     page.screenshot(path=shots / "phone-panel.png")
