@@ -185,7 +185,8 @@ function renderMethodOptions() {
   $("method-help").textContent = `${method.filler}: ${filler.help}. ${method.lifter}: ${lifter.help}.`;
   renderOptionGroup($("filler-options"), `Filler: ${method.filler}`, filler.options, "filler");
   renderOptionGroup($("lifter-options"), `Lifter: ${method.lifter}`, lifter.options, "lifter");
-  const mainOptions = ["working_size", "filler", "lifter", "invert_mask", "mask_threshold"];
+  // grow is the server's own dilation; the page grows and shrinks the painted mask itself (the slider)
+  const mainOptions = ["working_size", "grow", "filler", "lifter", "invert_mask", "mask_threshold"];
   renderOptionGroup($("pipeline-options"), "Pipeline and output", catalogue.options, "pipeline", mainOptions);
 }
 
