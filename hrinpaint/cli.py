@@ -45,7 +45,17 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=int, default=400_000_000, help="largest image accepted, in pixels")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the output (1-100)")
     parser.add_argument("--overwrite", action="store_true", help="allow the output to replace an input file")
+    _add_device_options(parser)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads for network methods (0: default)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    parser.add_argument("--verbose", "-v", action="store_true", help="say which device the method runs on")
+
+
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default="auto", help="where network methods run: auto (CUDA, then MPS, then CPU), cpu, cuda, mps"
+    )
+    parser.add_argument("--half", action="store_true", help="float16 for network methods on a GPU (not on the CPU)")
 
 
 def _progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
@@ -98,9 +108,28 @@ def _build_inpainter(args: argparse.Namespace) -> Any:
     from hrinpaint.pipeline import Inpainter
 
     filler_config = {"weights": args.weights} if args.weights else None
-    return Inpainter.from_method(
-        args.method, filler_config, working_size=args.working_size, max_pixels=args.max_pixels, grow=args.grow
+    inpainter = Inpainter.from_method(
+        args.method,
+        filler_config,
+        device=args.device,
+        half=args.half,
+        threads=args.threads,
+        working_size=args.working_size,
+        max_pixels=args.max_pixels,
+        grow=args.grow,
     )
+    if args.verbose:
+        print(f"hrinpaint: {inpainter.name}: {_device_line(inpainter.device, args.device, args.half)}", file=sys.stderr)
+    return inpainter
+
+
+def _device_line(device: str | None, asked: str, half: bool) -> str:
+    """Where a method's networks run, for ``--verbose``."""
+    if device is None:
+        return "no network: runs on the CPU (--device applies to network methods)"
+    how = "auto: no CUDA or MPS device found" if asked == "auto" and device == "cpu" else f"asked for {asked}"
+    precision = "float16" if half and device != "cpu" else "float32"
+    return f"device {device} ({how}), {precision}"
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
@@ -143,21 +172,25 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from hrinpaint.fillers import FILLERS
-    from hrinpaint.lifters import LIFTERS
-    from hrinpaint.methods import ALIASES, DEFAULT_METHOD, available_methods
+    from hrinpaint.methods import DEFAULT_METHOD, list_methods
 
+    listed = list_methods()
     print(f"default: {DEFAULT_METHOD}")
     print("\nmethods (filler+lifter):")
-    for name in available_methods():
-        alias = f"  (= {ALIASES[name]})" if name in ALIASES else ""
-        print(f"  {name}{alias}")
-    print("\nfillers:")
-    for name in FILLERS:
-        print(f"  {name:<12} {FILLERS.help(name)}")
-    print("\nlifters:")
-    for name in LIFTERS:
-        print(f"  {name:<12} {LIFTERS.help(name)}")
+    for method in listed:
+        alias = f"  (= {method.alias_of})" if method.alias_of else ""
+        missing = "" if method.available else ", not installed"
+        needs = f"  [needs hrinpaint[{method.needs}]{missing}]" if method.needs else ""
+        print(f"  {method.name}{alias}{needs}")
+    parts = {(part.kind, part.name): part for method in listed for part in (method.filler, method.lifter)}
+    for kind in ("filler", "lifter"):
+        print(f"\n{kind}s:")
+        for (part_kind, name), part in sorted(parts.items()):
+            if part_kind != kind:
+                continue
+            print(f"  {name:<12} {part.help}")
+            if part.options:
+                print(f"  {'':<12} options: {', '.join(f'{o.name}={o.default!r}' for o in part.options)}")
     return 0
 
 
@@ -277,6 +310,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from hrinpaint.device import check_device_name
     from hrinpaint.errors import InputError
     from hrinpaint.server import ServerSettings, create_app
 
@@ -287,6 +321,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             queue_size=args.queue_size,
             # on loopback, refuse other Host names: a web page that rebinds its name to 127.0.0.1 gets nothing
             allowed_hosts=("127.0.0.1", "localhost") if args.host in ("127.0.0.1", "localhost") else (),
+            device=check_device_name(args.device),
+            half=args.half,
         )
     except ValueError as error:
         raise InputError(str(error)) from None
@@ -369,6 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-upload-mb", type=float, default=100.0, help="largest upload (photo and mask), MB")
     serve.add_argument("--max-pixels", type=int, default=100_000_000, help="largest photo accepted, in pixels")
     serve.add_argument("--queue-size", type=int, default=4, help="jobs that may wait while one runs; more get 503")
+    _add_device_options(serve)
     serve.add_argument("--quiet", "-q", action="store_true", help="log only warnings")
     serve.set_defaults(handler=cmd_serve)
 
@@ -410,6 +447,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except InpaintError as error:
         print(f"hrinpaint: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except ImportError as error:
+        from hrinpaint.extras import missing_extra
+
+        missing = missing_extra(error, f"hrinpaint {args.command}")
+        if missing is None:
+            raise
+        print(f"hrinpaint: error: {missing}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("hrinpaint: interrupted", file=sys.stderr)

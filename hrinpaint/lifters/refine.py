@@ -305,6 +305,8 @@ class RefineLifter(Lifter):
     """
 
     Config = RefineConfig
+    #: Its Adam steps on the filler's features need float32: ``half`` never applies to the filler it refines.
+    float32_filler = True
 
     def __init__(self, config: RefineConfig | None = None, progress: RefineProgress | None = None) -> None:
         self.config = config or RefineConfig()

@@ -69,6 +69,8 @@ class ServerSettings:
         allowed_hosts: Host headers the server answers (empty: any). ``hrinpaint serve`` on loopback allows only
             ``127.0.0.1`` and ``localhost``, so a web page that rebinds its own name to 127.0.0.1 (DNS
             rebinding) cannot use the server from the user's browser.
+        device, half: where network methods run (``auto``: CUDA, then MPS, then the CPU) and whether in float16
+            on a GPU; the server's choice, not the client's.
     """
 
     max_upload_bytes: int = 100 * 1024 * 1024
@@ -77,6 +79,8 @@ class ServerSettings:
     keep_seconds: float = 300.0
     temp_dir: str | None = None
     allowed_hosts: tuple[str, ...] = ()
+    device: str = "auto"
+    half: bool = False
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 1 or self.max_pixels < 1:
@@ -302,6 +306,8 @@ def create_app(settings: ServerSettings | None = None, catalogue: Catalogue | No
             quality=parsed.quality,
             max_pixels=settings.max_pixels,
             stem=download_stem(image.filename),
+            device=settings.device,
+            half=settings.half,
         )
         workspace = await run_in_threadpool(Workspace, image_bytes, mask_bytes, settings.temp_dir)
         del image_bytes, mask_bytes

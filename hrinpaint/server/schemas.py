@@ -3,7 +3,7 @@
 Each filler and lifter has a frozen dataclass ``Config``; its fields become a pydantic model (``extra`` forbidden),
 so the API validates exactly what the method accepts and the OpenAPI document and the page's option form follow
 the code. Fields the server must control are left out: file paths (``weights``: no client-supplied paths) and
-resource knobs (``threads``, ``chunk_size``).
+resource knobs (``threads``, ``chunk_size``, and ``device`` and ``half``, set by ``hrinpaint serve --device``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from hrinpaint.errors import InpaintError
 
 #: Config fields a client may not set: a path to a file on the server, and knobs that size CPU or memory use.
-SERVER_ONLY_FIELDS = frozenset({"weights", "threads", "chunk_size"})
+SERVER_ONLY_FIELDS = frozenset({"weights", "threads", "chunk_size", "device", "half"})
 
 #: Server-side bounds on the pipeline options (a working size of 20000 px would turn a fill into a long job).
 PIPELINE_BOUNDS: dict[str, dict[str, float]] = {

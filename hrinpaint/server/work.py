@@ -111,6 +111,7 @@ class InpaintJob:
         quality: JPEG/WebP quality of the result.
         max_pixels: the server's limit, applied again when decoding.
         stem: download name stem.
+        device, half: where network methods run and whether in float16 (the server's settings).
     """
 
     method: str
@@ -122,6 +123,8 @@ class InpaintJob:
     quality: int = 95
     max_pixels: int = io.DEFAULT_MAX_PIXELS
     stem: str = "image"
+    device: str = "auto"
+    half: bool = False
 
 
 @dataclass(frozen=True)
@@ -196,8 +199,10 @@ def run_inpaint(job: Job, request: InpaintJob, workspace: Workspace) -> InpaintR
         try:
             inpainter = Inpainter.from_method(
                 request.method,
-                filler_config=request.filler_config,
-                lifter_config=request.lifter_config,
+                filler=request.filler_config,
+                lifter=request.lifter_config,
+                device=request.device,
+                half=request.half,
                 max_pixels=request.max_pixels,
                 **request.pipeline,
             )
