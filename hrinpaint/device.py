@@ -82,7 +82,7 @@ def half_precision(device: torch.device, half: bool) -> bool:
     return bool(half) and device.type != "cpu"
 
 
-_THREADS_LOCK = threading.Lock()
+_THREADS_LOCK = threading.RLock()  # held for the call: two calls must not undo each other's setting
 
 
 @contextmanager

@@ -31,14 +31,14 @@ class LamaFillerConfig:
             working size as given.
         threads: torch CPU threads during a fill (put back afterwards); 0 keeps torch's setting.
         device: where the network runs: ``auto`` (CUDA, then MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
-        half: run the network in float16 on a GPU (ignored on the CPU).
+            There is no ``half``: LaMa's Fourier layers stay in float32 (cuFFT takes float16 only for power-of-two
+            sizes, and a working image rarely has them).
     """
 
     weights: str | None = None
     size: int = 0
     threads: int = 0
     device: str = "auto"
-    half: bool = False
 
     def __post_init__(self) -> None:
         if self.size < 0 or self.threads < 0:
@@ -58,7 +58,7 @@ class LamaFiller:
         path = Path(self.config.weights)
         if not path.exists():
             raise InputError(f"lama weights {path} do not exist; {_CONVERT_HINT}")
-        self.model, self.manifest = load_cached(path, "lama", self.config.device, self.config.half)
+        self.model, self.manifest = load_cached(path, "lama", self.config.device)
 
     @property
     def network_size(self) -> int | None:
