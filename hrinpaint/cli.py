@@ -329,10 +329,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"hrinpaint: warning: listening on {args.host}: other machines can reach this server", file=sys.stderr)
     if not args.quiet:
+        print(f"hrinpaint: network methods: {_serve_device_line(args.device, args.half)}")
         shown = f"[{args.host}]" if ":" in args.host else args.host
         print(f"hrinpaint: serving the page on http://{shown}:{args.port}/ (API docs at /docs); Ctrl+C stops it")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0
+
+
+def _serve_device_line(device: str, half: bool) -> str:
+    """Where the server's network methods will run; a device this machine lacks fails here, before serving."""
+    from hrinpaint.device import describe_device
+    from hrinpaint.extras import MissingExtraError
+
+    try:
+        line = describe_device(device)
+    except MissingExtraError as error:
+        return f"unavailable ({error})"
+    return line + (", float16" if half and "cpu" not in line.split("(")[0] else ", float32")
 
 
 def build_parser() -> argparse.ArgumentParser:

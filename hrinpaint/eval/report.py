@@ -161,7 +161,7 @@ body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 th:first-child, td:first-child, th:nth-child(2), td:nth-child(2) { text-align: left; }
-.sheets { display: grid; grid-template-columns: repeat(auto-fill, minmax(560px, 1fr)); gap: 1em; }
+.sheets { display: grid; grid-template-columns: repeat(auto-fill, minmax(720px, 1fr)); gap: 1em; }
 figure { margin: 0; } figure img, .plot img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.85em; color: #555; }
 """
@@ -170,7 +170,8 @@ figcaption { font-size: 0.85em; color: #555; }
 def write_html(out: Path, plot: str | None, note: str | None) -> Path:
     """``out/index.html``: the tables of ``report.md``, the plot (if made) and every sheet, linked relatively."""
     report = out / "report.md"
-    tables = markdown_to_html(report.read_text()) if report.exists() else "<p>no report.md</p>"
+    markdown = re.sub(r"\A# [^\n]*\n", "", report.read_text()) if report.exists() else ""  # the page has its title
+    tables = markdown_to_html(markdown) if markdown else "<p>no report.md</p>"
     sheets = sorted((out / "sheets").glob("*.png")) if (out / "sheets").is_dir() else []
     figures = "\n".join(
         f'<figure><a href="sheets/{html.escape(sheet.name)}"><img src="sheets/{html.escape(sheet.name)}" '
