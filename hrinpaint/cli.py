@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2  # a bad command line or option: nothing was read, run or written
 EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``hrinpaint: error: ...`` and exit code 2, like every other usage error."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        print(f"hrinpaint: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -89,6 +98,12 @@ def _inpaint_file(image_path: str, mask_path: str, output: str, args: argparse.N
         max_pixels=args.max_pixels,
         threshold=args.mask_threshold,
     )
+    if loaded.info.alpha is not None and Path(output).suffix.lower() in (".jpg", ".jpeg"):
+        print(
+            f"hrinpaint: warning: {image_path} has transparency and JPEG has none: the alpha channel is dropped "
+            "(write .png, .webp or .tif to keep it)",
+            file=sys.stderr,
+        )
     if not mask.any():
         if Path(image_path).suffix.lower() == Path(output).suffix.lower():
             io.copy_file(image_path, output, overwrite=args.overwrite)
@@ -104,9 +119,24 @@ def _inpaint_file(image_path: str, mask_path: str, output: str, args: argparse.N
     return f"{image_path}: filled {int(mask.sum()):,} pixels with {inpainter.name} -> {output}"
 
 
+def _check_pipeline_numbers(args: argparse.Namespace) -> None:
+    """Refuses out-of-range numbers of ``inpaint`` and ``batch`` before any file is read (ConfigError, exit 2)."""
+    from hrinpaint.bounds import bounds_for, check_value
+
+    for kind, name in (
+        ("output", "quality"),
+        ("output", "mask_threshold"),
+        ("pipeline", "working_size"),
+        ("pipeline", "max_pixels"),
+        ("pipeline", "grow"),
+    ):
+        check_value("--" + name.replace("_", "-"), getattr(args, name), bounds_for(kind)[name])
+
+
 def _build_inpainter(args: argparse.Namespace) -> Any:
     from hrinpaint.pipeline import Inpainter
 
+    _check_pipeline_numbers(args)
     filler_config = {"weights": args.weights} if args.weights else None
     inpainter = Inpainter.from_method(
         args.method,
@@ -140,8 +170,18 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(error: BaseException) -> str:
+    """An error as one line: the message of an InpaintError, the kind and message of anything else (a bug)."""
+    from hrinpaint.errors import InpaintError
+
+    text = " ".join(str(error).split())
+    if isinstance(error, InpaintError):
+        return text
+    return f"unexpected {type(error).__name__}: {text}" if text else f"unexpected {type(error).__name__}"
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
-    from hrinpaint.errors import InpaintError, InputError
+    from hrinpaint.errors import InputError
     from hrinpaint.io import IMAGE_SUFFIXES
 
     inpainter = _build_inpainter(args)
@@ -153,8 +193,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
     masks = {p.stem: p for p in sorted(masks_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
     if not images:
         raise InputError(f"no images in '{images_dir}'")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    failures = 0
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create the output folder '{output_dir}': {error.strerror or error}") from None
+    failures: list[tuple[Path, str]] = []
     for image_path in images:
         try:
             mask_path = masks.get(image_path.stem)
@@ -163,11 +206,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
             message = _inpaint_file(str(image_path), str(mask_path), str(output_dir / image_path.name), args, inpainter)
             if not args.quiet:
                 print(message)
-        except InpaintError as error:
-            failures += 1
-            print(f"hrinpaint: error: {image_path}: {error}", file=sys.stderr)
+        except KeyboardInterrupt:
+            raise
+        except Exception as error:  # one image's problem, or a bug it triggers, must not stop the others
+            failures.append((image_path, _one_line(error)))
+            print(f"hrinpaint: error: {image_path}: {failures[-1][1]}", file=sys.stderr)
     if not args.quiet or failures:
-        print(f"{len(images) - failures} of {len(images)} images done, {failures} failed", file=sys.stderr)
+        print(f"{len(images) - len(failures)} of {len(images)} images done, {len(failures)} failed", file=sys.stderr)
+    for image_path, reason in failures:
+        print(f"  failed: {image_path.name}: {reason}", file=sys.stderr)
     return EXIT_ERROR if failures else 0
 
 
@@ -288,6 +335,9 @@ def cmd_masks(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from hrinpaint.eval.bench import DEFAULT_METHODS, BenchConfig, run_bench
     from hrinpaint.eval.peers import DEFAULT_PEERS
+    from hrinpaint.extras import require
+
+    require("psutil", "hrinpaint bench")  # the workers measure peak memory with it: fail here, not in every run
 
     config = BenchConfig(
         data=args.data,
@@ -308,30 +358,39 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from hrinpaint.bounds import check_value
+    from hrinpaint.device import check_device_name
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.server.app import ServerSettings, allowed_hosts_for, is_loopback
+
+    check_value("--port", args.port, (0, 65535))
+    check_value("--max-upload-mb", args.max_upload_mb, (0.001, 1_000_000))
+    if args.max_pixels is not None:
+        check_value("--max-pixels", args.max_pixels, (1, 4_000_000_000))
+    timeout = args.job_timeout if args.job_timeout else None  # 0: no limit
+    if timeout is not None and not 0 < timeout <= 86_400:
+        raise ConfigError(f"--job-timeout must be 0 (no limit) or above 0 up to 86400 s, got {args.job_timeout:g}")
+    settings = ServerSettings(
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
+        max_pixels=args.max_pixels,
+        queue_size=args.queue_size,
+        # refuse Host names not listed: a web page that rebinds its name to this address gets nothing
+        allowed_hosts=allowed_hosts_for(args.host, tuple(_csv(args.allow_host or ""))),
+        job_timeout=timeout,
+        device=check_device_name(args.device),
+        half=args.half,
+    )
     import uvicorn
 
-    from hrinpaint.device import check_device_name
-    from hrinpaint.errors import InputError
-    from hrinpaint.server import ServerSettings, create_app
+    from hrinpaint.server import create_app
 
-    try:
-        settings = ServerSettings(
-            max_upload_bytes=int(args.max_upload_mb * 2**20),
-            max_pixels=args.max_pixels,
-            queue_size=args.queue_size,
-            # on loopback, refuse other Host names: a web page that rebinds its name to 127.0.0.1 gets nothing
-            allowed_hosts=("127.0.0.1", "localhost") if args.host in ("127.0.0.1", "localhost") else (),
-            device=check_device_name(args.device),
-            half=args.half,
-        )
-    except ValueError as error:
-        raise InputError(str(error)) from None
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(args.host):
         print(f"hrinpaint: warning: listening on {args.host}: other machines can reach this server", file=sys.stderr)
     if not args.quiet:
         print(f"hrinpaint: network methods: {_serve_device_line(args.device, args.half)}")
         shown = f"[{args.host}]" if ":" in args.host else args.host
         print(f"hrinpaint: serving the page on http://{shown}:{args.port}/ (API docs at /docs); Ctrl+C stops it")
+        print(f"hrinpaint: photos up to {settings.pixel_limit / 1e6:.0f} MP ({settings.max_pixels_source})")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0
 
@@ -351,9 +410,9 @@ def _serve_device_line(device: str, half: bool) -> str:
 def build_parser() -> argparse.ArgumentParser:
     from hrinpaint import __version__
 
-    parser = argparse.ArgumentParser(prog="hrinpaint", description="Fill masked regions of photos at any resolution.")
+    parser = _Parser(prog="hrinpaint", description="Fill masked regions of photos at any resolution.")
     parser.add_argument("--version", action="version", version=f"hrinpaint {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     inpaint = commands.add_parser("inpaint", help="fill the hole of one image")
     inpaint.add_argument("image", help="photo (JPEG, PNG, WebP, TIFF)")
@@ -416,9 +475,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--max-upload-mb", type=float, default=100.0, help="largest upload (photo and mask), MB")
-    serve.add_argument("--max-pixels", type=int, default=100_000_000, help="largest photo accepted, in pixels")
+    serve.add_argument(
+        "--max-pixels", type=int, default=None, help="largest photo accepted, in pixels (default: from the memory)"
+    )
     serve.add_argument("--queue-size", type=int, default=4, help="jobs that may wait while one runs; more get 503")
     _add_device_options(serve)
+    serve.add_argument(
+        "--job-timeout", type=float, default=300.0, help="seconds a job may run before it is stopped (504); 0: none"
+    )
+    serve.add_argument(
+        "--allow-host",
+        default=None,
+        help="host names clients use to reach a server on a non-loopback --host, comma-separated ('*': any)",
+    )
     serve.add_argument("--quiet", "-q", action="store_true", help="log only warnings")
     serve.set_defaults(handler=cmd_serve)
 
@@ -454,10 +523,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hrinpaint`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    from hrinpaint.errors import InpaintError
+    from hrinpaint.errors import ConfigError, InpaintError
 
     try:
         return int(args.handler(args))
+    except ConfigError as error:
+        print(f"hrinpaint: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except InpaintError as error:
         print(f"hrinpaint: error: {error}", file=sys.stderr)
         return EXIT_ERROR

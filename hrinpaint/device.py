@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hrinpaint.errors import InputError
+from hrinpaint.errors import ConfigError, InputError
 from hrinpaint.extras import require
 
 if TYPE_CHECKING:
@@ -31,10 +31,10 @@ CACHE_SIZE = 4
 
 
 def check_device_name(name: str) -> str:
-    """``name`` if it is one of :data:`DEVICES` (or ``cuda:N``); else an :class:`InputError` listing them."""
+    """``name`` if it is one of :data:`DEVICES` (or ``cuda:N``); else a :class:`ConfigError` listing them."""
     kind, _, index = name.partition(":")
     if kind not in DEVICES or (index and (kind != "cuda" or not index.isdigit())):
-        raise InputError(f"unknown device {name!r}; use one of {', '.join(DEVICES)} (or cuda:N)")
+        raise ConfigError(f"unknown device {name!r}; use one of {', '.join(DEVICES)} (or cuda:N)")
     return name
 
 
@@ -47,7 +47,7 @@ def resolve_device(name: str = "auto") -> torch.device:
     """The torch device for ``name``: ``auto`` is CUDA when present, then MPS, then the CPU.
 
     Raises:
-        InputError: an unknown name, or a device this machine does not have (``cuda`` without a CUDA GPU).
+        ConfigError: an unknown name; InputError: a device this machine does not have (``cuda`` without a CUDA GPU).
         MissingExtraError: torch is not installed (the ``nn`` extra).
     """
     check_device_name(name)

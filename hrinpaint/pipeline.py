@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from hrinpaint.adapters import fill_any
+from hrinpaint.bounds import check_bounds
 from hrinpaint.errors import InputError
 from hrinpaint.extras import missing_extra
 from hrinpaint.fillers import FILLERS, Filler
@@ -57,12 +58,8 @@ class PipelineOptions:
     grow: int = 0
 
     def __post_init__(self) -> None:
-        if self.working_size < 16:
-            raise ValueError(f"working_size must be at least 16, got {self.working_size}")
-        if self.context < 0 or self.min_margin < 0 or self.grow < 0:
-            raise ValueError("context, min_margin and grow must be non-negative")
-        if self.max_pixels < 1:
-            raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
+        # every field is bounded (hrinpaint.bounds); ConfigError is a ValueError too
+        check_bounds("pipeline", "", dataclasses.asdict(self))
 
 
 @dataclass

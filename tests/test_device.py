@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 
 from hrinpaint import device as devices  # noqa: E402
 from hrinpaint.cli import main  # noqa: E402
-from hrinpaint.errors import InputError  # noqa: E402
+from hrinpaint.errors import ConfigError, InputError  # noqa: E402
 from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator  # noqa: E402
 from hrinpaint.nn.weights import save_weights  # noqa: E402
 from hrinpaint.pipeline import Inpainter  # noqa: E402
@@ -45,7 +45,7 @@ def test_device_names_accepted(name):
 
 @pytest.mark.parametrize("name", ["gpu", "CUDA", "cuda:x", "cpu:0", "mps:1", ""])
 def test_unknown_device_names_are_one_line_errors(name):
-    with pytest.raises(InputError, match="unknown device"):
+    with pytest.raises(ConfigError, match="unknown device"):
         devices.check_device_name(name)
 
 

@@ -15,7 +15,7 @@ from hrinpaint.errors import InpaintError
 from hrinpaint.extras import MissingExtraError, missing_extra, require
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-BLOCKED = ("torch", "safetensors", "fastapi", "uvicorn", "matplotlib")
+BLOCKED = ("torch", "safetensors", "fastapi", "uvicorn", "matplotlib", "psutil")
 
 
 def run_without_extras(code: str) -> subprocess.CompletedProcess:
@@ -61,7 +61,12 @@ def test_network_method_says_which_extra_in_one_line(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("argv", "extra"), [(["serve"], "server"), (["train", "configs/hifill-cpu.toml", "--run", "r"], "nn")]
+    ("argv", "extra"),
+    [
+        (["serve"], "server"),
+        (["train", "configs/hifill-cpu.toml", "--run", "r"], "nn"),
+        (["bench", "--data", "examples"], "bench"),
+    ],
 )
 def test_commands_say_which_extra_in_one_line(argv, extra):
     done = run_without_extras(f"from hrinpaint.cli import main\nsys.exit(main({argv!r}))")
