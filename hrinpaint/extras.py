@@ -7,6 +7,7 @@ extra; which module belongs to which is written once, here, so every front end n
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from hrinpaint.errors import InpaintError
@@ -24,6 +25,19 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "matplotlib": "bench",
     "psutil": "bench",
 }
+
+
+#: The modules whose presence says an extra is installed.
+EXTRA_PROBES: dict[str, tuple[str, ...]] = {
+    "nn": ("torch", "safetensors"),
+    "server": ("fastapi", "uvicorn"),
+    "bench": ("psutil", "matplotlib"),
+}
+
+
+def extra_installed(extra: str) -> bool:
+    """Whether the modules of ``extra`` can be imported here (found, not imported)."""
+    return all(importlib.util.find_spec(module) is not None for module in EXTRA_PROBES[extra])
 
 
 class MissingExtraError(InpaintError, ImportError):

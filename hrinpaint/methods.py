@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hrinpaint.errors import UnknownNameError
-from hrinpaint.extras import EXTRA_OF_MODULE
+from hrinpaint.extras import EXTRA_OF_MODULE, extra_installed
 from hrinpaint.fillers import FILLERS
 from hrinpaint.lifters import LIFTERS
 from hrinpaint.registry import Registry
@@ -120,8 +120,8 @@ def part_info(registry: Registry, name: str) -> PartInfo:
             OptionInfo(f.name, str(f.type), f.default if f.default is not dataclasses.MISSING else None)
             for f in dataclasses.fields(config)
         )
-    network = any(option.name == "device" for option in options)
-    return PartInfo(registry.kind, name, registry.help(name), options, "nn" if network else None, True)
+    needs = "nn" if any(option.name == "device" for option in options) else None
+    return PartInfo(registry.kind, name, registry.help(name), options, needs, needs is None or extra_installed(needs))
 
 
 def list_methods() -> list[MethodInfo]:

@@ -81,10 +81,11 @@ def test_methods_lists_network_parts_as_not_installed():
         import hrinpaint
         listed = {method.name: method for method in hrinpaint.methods()}
         print(listed["patchmatch+cra"].available, listed["telea+shift"].available, listed["telea+shift"].needs)
+        print(listed["hifill+cra"].available, listed["hifill+cra"].needs)
         """
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "False", "nn"]
+    assert done.stdout.split() == ["True", "False", "nn", "False", "nn"]
 
 
 def test_require_and_missing_extra():
