@@ -66,7 +66,17 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=int, default=400_000_000, help="largest image accepted, in pixels")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the output (1-100)")
     parser.add_argument("--overwrite", action="store_true", help="allow the output to replace an input file")
+    _add_device_options(parser)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads for network methods (0: default)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    parser.add_argument("--verbose", "-v", action="store_true", help="say which device the method runs on")
+
+
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default="auto", help="where network methods run: auto (CUDA, then MPS, then CPU), cpu, cuda, mps"
+    )
+    parser.add_argument("--half", action="store_true", help="float16 for network methods on a GPU (not on the CPU)")
 
 
 def _progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
@@ -140,9 +150,28 @@ def _build_inpainter(args: argparse.Namespace) -> Any:
 
     _check_pipeline_numbers(args)
     filler_config = {"weights": args.weights} if args.weights else None
-    return Inpainter.from_method(
-        args.method, filler_config, working_size=args.working_size, max_pixels=args.max_pixels, grow=args.grow
+    inpainter = Inpainter.from_method(
+        args.method,
+        filler_config,
+        device=args.device,
+        half=args.half,
+        threads=args.threads,
+        working_size=args.working_size,
+        max_pixels=args.max_pixels,
+        grow=args.grow,
     )
+    if args.verbose:
+        print(f"hrinpaint: {inpainter.name}: {_device_line(inpainter.device, args.device, args.half)}", file=sys.stderr)
+    return inpainter
+
+
+def _device_line(device: str | None, asked: str, half: bool) -> str:
+    """Where a method's networks run, for ``--verbose``."""
+    if device is None:
+        return "no network: runs on the CPU (--device applies to network methods)"
+    how = "auto: no CUDA or MPS device found" if asked == "auto" and device == "cpu" else f"asked for {asked}"
+    precision = "float16" if half and device != "cpu" else "float32"
+    return f"device {device} ({how}), {precision}"
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
@@ -202,21 +231,25 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from hrinpaint.fillers import FILLERS
-    from hrinpaint.lifters import LIFTERS
-    from hrinpaint.methods import ALIASES, DEFAULT_METHOD, available_methods
+    from hrinpaint.methods import DEFAULT_METHOD, list_methods
 
+    listed = list_methods()
     print(f"default: {DEFAULT_METHOD}")
     print("\nmethods (filler+lifter):")
-    for name in available_methods():
-        alias = f"  (= {ALIASES[name]})" if name in ALIASES else ""
-        print(f"  {name}{alias}")
-    print("\nfillers:")
-    for name in FILLERS:
-        print(f"  {name:<12} {FILLERS.help(name)}")
-    print("\nlifters:")
-    for name in LIFTERS:
-        print(f"  {name:<12} {LIFTERS.help(name)}")
+    for method in listed:
+        alias = f"  (= {method.alias_of})" if method.alias_of else ""
+        missing = "" if method.available else ", not installed"
+        needs = f"  [needs hrinpaint[{method.needs}]{missing}]" if method.needs else ""
+        print(f"  {method.name}{alias}{needs}")
+    parts = {(part.kind, part.name): part for method in listed for part in (method.filler, method.lifter)}
+    for kind in ("filler", "lifter"):
+        print(f"\n{kind}s:")
+        for (part_kind, name), part in sorted(parts.items()):
+            if part_kind != kind:
+                continue
+            print(f"  {name:<12} {part.help}")
+            if part.options:
+                print(f"  {'':<12} options: {', '.join(f'{o.name}={o.default!r}' for o in part.options)}")
     return 0
 
 
@@ -326,6 +359,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         check_value("--limit", args.limit, (1, 10**9))
     from hrinpaint.eval.bench import DEFAULT_METHODS, BenchConfig, run_bench
     from hrinpaint.eval.peers import DEFAULT_PEERS
+    from hrinpaint.extras import require
+
+    require("psutil", "hrinpaint bench")  # the workers measure peak memory with it: fail here, not in every run
 
     config = BenchConfig(
         data=args.data,
@@ -347,6 +383,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from hrinpaint.bounds import check_value
+    from hrinpaint.device import check_device_name
     from hrinpaint.errors import ConfigError
     from hrinpaint.server.app import ServerSettings, allowed_hosts_for, is_loopback
 
@@ -364,6 +401,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # refuse Host names not listed: a web page that rebinds its name to this address gets nothing
         allowed_hosts=allowed_hosts_for(args.host, tuple(_csv(args.allow_host or ""))),
         job_timeout=timeout,
+        device=check_device_name(args.device),
+        half=args.half,
     )
     import uvicorn
 
@@ -372,11 +411,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not is_loopback(args.host):
         print(f"hrinpaint: warning: listening on {args.host}: other machines can reach this server", file=sys.stderr)
     if not args.quiet:
+        print(f"hrinpaint: network methods: {_serve_device_line(args.device, args.half)}")
         shown = f"[{args.host}]" if ":" in args.host else args.host
         print(f"hrinpaint: serving the page on http://{shown}:{args.port}/ (API docs at /docs); Ctrl+C stops it")
         print(f"hrinpaint: photos up to {settings.pixel_limit / 1e6:.0f} MP ({settings.max_pixels_source})")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0
+
+
+def _serve_device_line(device: str, half: bool) -> str:
+    """Where the server's network methods will run; a device this machine lacks fails here, before serving."""
+    from hrinpaint.device import describe_device
+    from hrinpaint.extras import MissingExtraError
+
+    try:
+        line = describe_device(device)
+    except MissingExtraError as error:
+        return f"unavailable ({error})"
+    return line + (", float16" if half and "cpu" not in line.split("(")[0] else ", float32")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -451,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-pixels", type=int, default=None, help="largest photo accepted, in pixels (default: from the memory)"
     )
     serve.add_argument("--queue-size", type=int, default=4, help="jobs that may wait while one runs; more get 503")
+    _add_device_options(serve)
     serve.add_argument(
         "--job-timeout", type=float, default=300.0, help="seconds a job may run before it is stopped (504); 0: none"
     )
@@ -503,6 +556,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except InpaintError as error:
         print(f"hrinpaint: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except ImportError as error:
+        from hrinpaint.extras import missing_extra
+
+        missing = missing_extra(error, f"hrinpaint {args.command}")
+        if missing is None:
+            raise
+        print(f"hrinpaint: error: {missing}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("hrinpaint: interrupted", file=sys.stderr)

@@ -348,7 +348,7 @@ def test_option_bounds_are_the_same_for_the_api_and_the_cli(client, catalogue, m
         return
     name = filler if part == "filler" else lifter
     with pytest.raises(ConfigError, match=words[0]):  # the Python API (and so the CLI) refuses the same value
-        Inpainter.from_method(method, **{f"{part}_config": options[part]})
+        Inpainter.from_method(method, **{part: options[part]})
     schema = client.get("/api/methods").json()[f"{part}s"][name]["options"]["properties"]
     option = next(iter(options[part]))
     assert schema[option]["maximum"] == OPTION_BOUNDS[(part, name)][option][1]  # the page's input bounds

@@ -133,6 +133,8 @@ class ServerSettings:
         memory_bytes: the memory ``max_pixels`` is derived from (None: this machine's, :func:`machine_memory`).
         check_origin: refuse POST and DELETE requests whose ``Origin`` is another site (a form on any web page
             the user visits could otherwise queue work on this machine).
+        device, half: where network methods run (``auto``: CUDA, then MPS, then the CPU) and whether in float16
+            on a GPU; the server's choice, not the client's.
     """
 
     max_upload_bytes: int = 100 * 1024 * 1024
@@ -145,6 +147,8 @@ class ServerSettings:
     memory_bytes: int | None = None
     check_origin: bool = True
     max_pixels_source: str = ""
+    device: str = "auto"
+    half: bool = False
 
     def __post_init__(self) -> None:
         if self.max_upload_bytes < 1:
@@ -456,6 +460,8 @@ def create_app(settings: ServerSettings | None = None, catalogue: Catalogue | No
             stem=download_stem(image.filename),
             image_name=upload_name(image.filename, "image"),
             mask_name=upload_name(mask.filename, "mask"),
+            device=settings.device,
+            half=settings.half,
         )
         uploads = [image_bytes, mask_bytes]  # in memory only; dropped when the job ends
         del image_bytes, mask_bytes

@@ -3,7 +3,7 @@
 Each filler and lifter has a frozen dataclass ``Config``; its fields become a pydantic model (``extra`` forbidden),
 so the API validates exactly what the method accepts and the OpenAPI document and the page's option form follow
 the code. Fields the server must control are left out: file paths (``weights``: no client-supplied paths) and
-resource knobs (``threads``, ``chunk_size``).
+resource knobs (``threads``, ``chunk_size``, and ``device`` and ``half``, set by ``hrinpaint serve --device``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from hrinpaint.bounds import Bounds, bounds_for
 from hrinpaint.errors import InpaintError
 
 #: Config fields a client may not set: a path to a file on the server, and knobs that size CPU or memory use.
-SERVER_ONLY_FIELDS = frozenset({"weights", "threads", "chunk_size"})
+SERVER_ONLY_FIELDS = frozenset({"weights", "threads", "chunk_size", "device", "half"})
 
 #: Longest ``options`` form field accepted (a real one is a few hundred bytes).
 MAX_OPTIONS_CHARS = 16_384

@@ -131,6 +131,7 @@ class InpaintJob:
         max_pixels: the server's limit, applied again when decoding.
         stem: download name stem.
         image_name, mask_name: what messages call the uploads (the client's file names, no folders).
+        device, half: where network methods run and whether in float16 (the server's settings).
     """
 
     method: str
@@ -144,6 +145,8 @@ class InpaintJob:
     stem: str = "image"
     image_name: str = "image"
     mask_name: str = "mask"
+    device: str = "auto"
+    half: bool = False
 
 
 @dataclass(frozen=True)
@@ -201,8 +204,10 @@ def run_inpaint(job: Job, request: InpaintJob, image_bytes: bytes, mask_bytes: b
         try:
             inpainter = Inpainter.from_method(
                 request.method,
-                filler_config=request.filler_config,
-                lifter_config=request.lifter_config,
+                filler=request.filler_config,
+                lifter=request.lifter_config,
+                device=request.device,
+                half=request.half,
                 max_pixels=request.max_pixels,
                 **request.pipeline,
             )
