@@ -146,9 +146,9 @@ def _check_pipeline_numbers(args: argparse.Namespace) -> None:
 
 
 def _build_inpainter(args: argparse.Namespace) -> Any:
+    _check_pipeline_numbers(args)  # before importing the pipeline (half a second): a bad number answers at once
     from hrinpaint.pipeline import Inpainter
 
-    _check_pipeline_numbers(args)
     filler_config = {"weights": args.weights} if args.weights else None
     inpainter = Inpainter.from_method(
         args.method,
