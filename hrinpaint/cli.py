@@ -523,7 +523,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         type=_csv,
         default=None,
-        help="project methods (default: telea+upsample, telea+cra, patchmatch+cra)",
+        help="project methods (default: telea+upsample, telea+cra, patchmatch+cra, patchmatch+octave)",
     )
     bench.add_argument(
         "--peers",
