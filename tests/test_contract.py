@@ -37,7 +37,7 @@ def tiny_lama(tmp_path_factory) -> str:
 
 def _build(filler: str, lifter: str, tiny_lama: str, working_size: int = 32) -> Inpainter:
     filler_config = {"weights": tiny_lama, "size": 16} if filler == "lama" else {}
-    return Inpainter.from_method(f"{filler}+{lifter}", filler_config=filler_config, working_size=working_size)
+    return Inpainter.from_method(f"{filler}+{lifter}", filler=filler_config, working_size=working_size)
 
 
 def _photo(height: int, width: int, dtype=np.uint8, seed: int = 0) -> np.ndarray:

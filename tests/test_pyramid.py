@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 from hrinpaint.errors import InputError  # noqa: E402
 from hrinpaint.fillers.attention import CellAttention  # noqa: E402
+from hrinpaint.methods import resolve_method  # noqa: E402
 from hrinpaint.nn import MODELS  # noqa: E402
 from hrinpaint.nn.layers import GatedConv2d  # noqa: E402
 from hrinpaint.nn.pyramid import (  # noqa: E402
@@ -298,8 +299,8 @@ def test_pyramid_method_through_the_pipeline_changes_only_the_hole(tiny_weights)
     image = (rng.random((70, 90, 3)) * 255).astype(np.uint8)
     mask = np.zeros((70, 90), bool)
     mask[20:45, 30:60] = True
-    inpainter = Inpainter.from_method("pyramid", filler_config={"weights": str(tiny_weights)}, working_size=32)
-    assert inpainter.name == "pyramid+cra"  # a bare filler name gets the default lifter
+    inpainter = Inpainter.from_method("pyramid", filler={"weights": str(tiny_weights)}, working_size=32)
+    assert inpainter.name == f"pyramid+{resolve_method(None).lifter}"  # a network filler gets the default's lifter
     out = inpainter(image, mask)
     assert out.dtype == np.uint8 and out.shape == image.shape
     assert np.array_equal(out[~mask], image[~mask])

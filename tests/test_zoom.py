@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 from hrinpaint.errors import InputError  # noqa: E402
 from hrinpaint.fillers.attention import CellAttention  # noqa: E402
 from hrinpaint.masks import MASKS  # noqa: E402
+from hrinpaint.methods import resolve_method  # noqa: E402
 from hrinpaint.nn import MODELS  # noqa: E402
 from hrinpaint.nn.weights import load_model, save_weights  # noqa: E402
 from hrinpaint.nn.zoom import ZOOM_MODES, SRNet, ZoomConfig, ZoomGenerator, zoom_mask, zoom_out  # noqa: E402
@@ -308,8 +309,8 @@ def test_zoom_method_through_the_pipeline_changes_only_the_hole(tiny_weights):
     image = (rng.random((70, 90, 3)) * 255).astype(np.uint8)
     mask = np.zeros((70, 90), bool)
     mask[20:45, 30:60] = True
-    inpainter = Inpainter.from_method("zoom", filler_config={"weights": str(tiny_weights)}, working_size=32)
-    assert inpainter.name == "zoom+cra"  # a bare filler name gets the default lifter
+    inpainter = Inpainter.from_method("zoom", filler={"weights": str(tiny_weights)}, working_size=32)
+    assert inpainter.name == f"zoom+{resolve_method(None).lifter}"  # a network filler gets the default's lifter
     out = inpainter(image, mask)
     assert out.dtype == np.uint8 and out.shape == image.shape
     assert np.array_equal(out[~mask], image[~mask])

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from hrinpaint.device import MODELS, check_device_name, model_placement, torch_threads
 from hrinpaint.errors import InputError
 from hrinpaint.fillers.attention import CellAttention
 from hrinpaint.fillers.base import FillResult, check_fill_input
@@ -18,9 +19,6 @@ from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side
 
 if TYPE_CHECKING:
     import torch
-
-
-_MODELS: dict[str, tuple[Any, dict[str, Any]]] = {}
 
 
 #: What a prefilled network starts from: ``patchmatch`` is the default method's filler (built through the registry,
@@ -36,7 +34,9 @@ class NetworkFillerConfig:
         weights: a ``.safetensors`` file with its manifest; None for the shipped network.
         size: long side the network runs at; None for the filler's default (from the manifest), 0 for the
             working size as given.
-        threads: torch CPU threads; 0 keeps torch's default.
+        threads: torch CPU threads during a fill (put back afterwards); 0 keeps torch's setting.
+        device: where the network runs: ``auto`` (CUDA, then MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
+        half: run the network in float16 on a GPU (ignored on the CPU).
         prefill: what a prefilled network gets in its hole: ``patchmatch`` (the default method's fill of the
             working image, area-downsampled to the network's size), ``telea`` (Telea's fill at the network's size)
             or ``none`` (nothing: only for weights trained without a prefill). A network without a prefill in its
@@ -58,6 +58,8 @@ class NetworkFillerConfig:
     threads: int = 0
     prefill: str = "patchmatch"
     band: float = 3.0
+    device: str = "auto"
+    half: bool = False
     residual_lift: bool = True
     attention: bool = False
 
@@ -70,6 +72,7 @@ class NetworkFillerConfig:
             raise ValueError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
         if not self.band >= 0:
             raise ValueError(f"band must be >= 0, got {self.band}")
+        check_device_name(self.device)
 
 
 def shipped_weights(name: str) -> Path:
@@ -90,17 +93,10 @@ def weights_path(weights: str | None, shipped: str, model_name: str, hint: str) 
     return path
 
 
-def load_cached(path: Path, model_name: str) -> tuple[Any, dict[str, Any]]:
-    """The model and manifest at ``path``, loaded once per process; weights of another model are an error."""
-    from hrinpaint.nn.weights import load_model
-
-    key = str(path.resolve())
-    if key not in _MODELS:
-        model, manifest = load_model(path)
-        if manifest["model"] != model_name:
-            raise InputError(f"weights {path} hold a {manifest['model']!r} model, not {model_name}")
-        _MODELS[key] = model, manifest
-    return _MODELS[key]
+def load_cached(path: Path, model_name: str, device: str = "cpu", half: bool = False) -> tuple[Any, dict[str, Any]]:
+    """The model and manifest at ``path`` on ``device`` (float16 with ``half``, never on the CPU), loaded once per
+    process, device and precision (:data:`hrinpaint.device.MODELS`); weights of another model are an error."""
+    return MODELS.load(path, model_name, device, half)
 
 
 def network_scale(
@@ -128,9 +124,9 @@ def fill_at_size(
 
     The input is checked; an image without hole comes back as a copy and ``run`` is not called. Otherwise the
     image is area-downsampled and the mask shrunk so that any pixel touching the hole is hole; the fill is
-    brought back bilinearly and only hole pixels are taken from it. ``threads`` (0 = torch's default) sets
-    torch's CPU threads first. With ``prefill(image, mask) -> filled image`` (the fill the network starts from), a
-    scaled run brings back only the network's change: ``prefill`` at the full size plus the upsampled
+    brought back bilinearly and only hole pixels are taken from it. ``threads`` (0 = torch's setting) sets
+    torch's CPU threads while ``run`` runs. With ``prefill(image, mask) -> filled image`` (the fill the network
+    starts from), a scaled run brings back only the network's change: ``prefill`` at the full size plus the upsampled
     ``net_fill - prefill(net_image, net_mask)``.
 
     Shape:
@@ -139,9 +135,9 @@ def fill_at_size(
     check_fill_input(image, mask)
     if not mask.any():
         return image.copy()
-    set_threads(threads)
     net_image, net_mask, back = network_scale(image, mask, size)
-    net_fill = run(net_image, net_mask)
+    with torch_threads(threads):
+        net_fill = run(net_image, net_mask)
     if back is None:
         fill = net_fill
     elif prefill is None:
@@ -150,14 +146,6 @@ def fill_at_size(
         change = net_fill - prefill(net_image, net_mask)
         fill = np.clip(prefill(image, mask) + resize_bilinear(change.astype(np.float32), back), 0.0, 1.0)
     return np.where(mask[..., None], fill, image).astype(np.float32)
-
-
-def set_threads(threads: int) -> None:
-    """Sets torch's CPU threads (0 leaves torch's default)."""
-    if threads:
-        import torch  # noqa: F811 - imported here so that importing this module does not load torch
-
-        torch.set_num_threads(threads)
 
 
 def default_fill(image: np.ndarray, mask: np.ndarray) -> FillResult:
@@ -229,25 +217,33 @@ def batch_prefill(image: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.T
     images = image.detach().cpu().permute(0, 2, 3, 1).numpy()
     holes = mask.detach().cpu()[:, 0].numpy() > 0.5
     filled = np.stack([fill(np.ascontiguousarray(x), h) for x, h in zip(images, holes, strict=True)])
-    return torch.from_numpy(filled).permute(0, 3, 1, 2).contiguous().to(image.device)
+    return torch.from_numpy(filled).permute(0, 3, 1, 2).contiguous().to(image.device, image.dtype)
 
 
-def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """``1 x 3 x H x W`` and ``1 x 1 x H x W`` float tensors from the canonical arrays."""
+def to_tensors(image: np.ndarray, mask: np.ndarray, model: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``1 x 3 x H x W`` and ``1 x 1 x H x W`` float tensors from the canonical arrays, on ``model``'s device and in
+    its dtype when a model is given."""
     import torch  # noqa: F811 - imported here so that importing this module does not load torch
 
-    return (
-        torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None],
-        torch.from_numpy(mask.astype(np.float32))[None, None],
-    )
+    image_tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+    mask_tensor = torch.from_numpy(mask.astype(np.float32))[None, None]
+    if model is None:
+        return image_tensor, mask_tensor
+    device, dtype = model_placement(model)
+    return image_tensor.to(device, dtype), mask_tensor.to(device, dtype)
+
+
+def to_array(tensor: torch.Tensor) -> np.ndarray:
+    """A ``1 x 3 x H x W`` network output as an ``H x W x 3`` float32 array on the host."""
+    return tensor[0].permute(1, 2, 0).float().cpu().numpy()
 
 
 def cell_attention(out: Any, shape: tuple[int, int]) -> CellAttention:
     """A generator's attention scores (``out.scores``: ``1 x N x N``, ``out.hole_cells``, ``out.grid``) as cell
     attention over ``shape``; the grid covers the network's padded image, so it matches ``shape`` up to the
     padding."""
-    scores = out.scores[0].numpy()
-    hole = out.hole_cells[0, 0].numpy().reshape(-1) > 0.5
+    scores = out.scores[0].float().cpu().numpy()
+    hole = out.hole_cells[0, 0].float().cpu().numpy().reshape(-1) > 0.5
     hole_cells = np.flatnonzero(hole)
     context = np.flatnonzero(scores[hole_cells].sum(axis=0) > 0) if len(hole_cells) else np.zeros(0, np.int64)
     weights = scores[np.ix_(hole_cells, context)].astype(np.float32)
@@ -273,7 +269,7 @@ def tensor_prefill(kind: str, base: np.ndarray | None = None) -> Prefill | None:
     def resized(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         shape = tuple(image.shape[-2:])
         fill = base if shape == base.shape[:2] else cv2.resize(base, shape[::-1], interpolation=cv2.INTER_AREA)
-        tensor = torch.from_numpy(np.ascontiguousarray(fill.transpose(2, 0, 1)))[None].to(image.device)
+        tensor = torch.from_numpy(np.ascontiguousarray(fill.transpose(2, 0, 1)))[None].to(image.device, image.dtype)
         return tensor.expand(image.shape[0], -1, -1, -1)
 
     return resized
@@ -298,7 +294,7 @@ class GeneratorFiller:
     def __init__(self, config: NetworkFillerConfig | None = None) -> None:
         self.config = config or self.Config()
         path = weights_path(self.config.weights, self.shipped, self.model_name, self.train_hint)
-        self.model, self.manifest = load_cached(path, self.model_name)
+        self.model, self.manifest = load_cached(path, self.model_name, self.config.device, self.config.half)
         if self.model.config.prefill != "none" and self.config.prefill == "none":
             raise InputError(f"weights {path} were trained on a {self.model.config.prefill} prefill: pass one")
 
@@ -343,12 +339,11 @@ class GeneratorFiller:
         check_fill_input(image, mask)
         if not mask.any():
             return FillResult(image.copy())
-        set_threads(self.config.threads)
         size, call = self.network_call(image.shape[:2], tensor_prefill(self.prefill, base and base.image))
         net_image, net_mask, back = network_scale(image, mask, size)
-        with torch.inference_mode():
-            output = call(*to_tensors(net_image, net_mask))
-        net_fill = output.image[0].permute(1, 2, 0).numpy()
+        with torch_threads(self.config.threads), torch.inference_mode():
+            output = call(*to_tensors(net_image, net_mask, self.model))
+        net_fill = to_array(output.image)
         attention = cell_attention(output, image.shape[:2]) if self.config.attention else None
         if self.config.band > 0:
             assert base is not None

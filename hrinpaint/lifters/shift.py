@@ -24,19 +24,18 @@ import cv2
 import numpy as np
 import torch
 
+from hrinpaint.device import check_device_name, model_placement, torch_threads
 from hrinpaint.errors import InputError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.fillers.network import band_merge, load_cached, shipped_weights
 from hrinpaint.io import to_float
 from hrinpaint.lifters.base import Lifter, add_correction, checked_box
-from hrinpaint.lifters.cra import CraLifter
-from hrinpaint.lifters.upsample import UpsampleLifter
 from hrinpaint.nn.shift import shift_offsets
 from hrinpaint.ops.regions import Box, bounding_box
 
 #: The weights that ship inside the package (trained with ``configs/shift-cpu.toml``).
 SHIPPED_WEIGHTS = "shift.safetensors"
-STAGE1_LIFTERS = ("upsample", "cra")
+STAGE1_LIFTERS = ("default", "upsample", "cra", "octave")
 _TRAIN_HINT = "train them with `hrinpaint train configs/shift-cpu.toml --run RUN --export shift.safetensors`"
 
 
@@ -46,14 +45,18 @@ class ShiftConfig:
 
     Attributes:
         weights: a ``.safetensors`` file of a ``shift`` model with its manifest; None for the shipped one.
-        stage1: how the working fill reaches full resolution before refinement: ``"upsample"`` (bicubic) or
+        stage1: how the working fill reaches full resolution before refinement: ``"default"``, the default
+            method's lifter (so that after the default's filler stage 1 is the default's output), or by name:
+            ``"octave"``, ``"upsample"`` (bicubic) or
             ``"cra"`` (with the context's residual detail).
         shift: fraction of the region's height and width by which the copies move; None for the value the
             network was trained with.
         tile: side, in pixels, of the tiles' cores when the region is tiled.
         overlap: context, in pixels, that each tile's window adds around its core.
         max_pixels: a region of at most this many pixels is refined in one pass; a larger one in tiles.
-        threads: torch CPU threads; 0 keeps torch's default.
+        threads: torch CPU threads during a refinement (put back afterwards); 0 keeps torch's setting.
+        device: where the network runs: ``auto`` (CUDA, then MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
+        half: run the network in float16 on a GPU (ignored on the CPU).
         band: sigma, in working pixels (scaled to the region's size), of the Gaussian below which the network's
             change to the stage-1 image is kept (:func:`~hrinpaint.fillers.network.band_merge`): the stage-1
             texture passes through and the network corrects structure, colour and illumination; without any
@@ -62,15 +65,18 @@ class ShiftConfig:
     """
 
     weights: str | None = None
-    stage1: str = "cra"
+    stage1: str = "default"
     shift: float | None = None
     tile: int = 512
     overlap: int = 64
     max_pixels: int = 1 << 20
     threads: int = 0
     band: float = 3.0
+    device: str = "auto"
+    half: bool = False
 
     def __post_init__(self) -> None:
+        check_device_name(self.device)
         if self.stage1 not in STAGE1_LIFTERS:
             raise ValueError(f"stage1 must be one of {STAGE1_LIFTERS}, got {self.stage1!r}")
         if self.shift is not None and not 0.0 <= self.shift < 1.0:
@@ -173,6 +179,17 @@ def tile_windows(shape: tuple[int, int], hole: Box, tile: int, overlap: int, mul
     return pairs
 
 
+def stage1_lifter(name: str) -> Lifter:
+    """The lifter that brings stage 1 to full resolution: ``"default"`` is the default method's (registry)."""
+    from hrinpaint.lifters import LIFTERS
+    from hrinpaint.methods import DEFAULT_METHOD
+
+    lifter = LIFTERS.build(DEFAULT_METHOD.partition("+")[2] if name == "default" else name)
+    if isinstance(lifter, ShiftLifter):
+        raise ValueError("shift cannot be its own stage 1")
+    return lifter
+
+
 class ShiftLifter(Lifter):
     """Stage-1 fill lifted to full resolution, then refined by the shift U-Net (see the module's notes).
 
@@ -191,8 +208,8 @@ class ShiftLifter(Lifter):
             if self.config.weights:
                 raise InputError(f"shift weights {path} do not exist; {_TRAIN_HINT}")
             raise InputError(f"the shift lifter needs weights and none ship with hrinpaint yet; {_TRAIN_HINT}")
-        self.model, self.manifest = load_cached(path, "shift")
-        self.stage1: Lifter = UpsampleLifter() if self.config.stage1 == "upsample" else CraLifter()
+        self.model, self.manifest = load_cached(path, "shift", self.config.device, self.config.half)
+        self.stage1 = stage1_lifter(self.config.stage1)
 
     @property
     def fraction(self) -> float:
@@ -247,20 +264,19 @@ class ShiftLifter(Lifter):
 
     def refine(self, source: Stage1, hole: Box) -> np.ndarray:
         """The network's output over ``hole``, clipped to [0, 1]: ``hole.height x hole.width x 3`` float32."""
-        if self.config.threads:
-            torch.set_num_threads(self.config.threads)
         offsets = shift_offsets(source.shape, self.fraction)
         pairs = self.windows(source.shape, hole)
         out = np.empty((*hole.shape, 3), dtype=np.float32)
+        device, dtype = model_placement(self.model)
         for done, (window, core) in enumerate(pairs, start=1):
-            stack = torch.from_numpy(gather_stack(source, window, offsets))[None]
-            with torch.inference_mode():
-                refined = self.model(stack)[0]
+            stack = torch.from_numpy(gather_stack(source, window, offsets))[None].to(device, dtype)
+            with torch.inference_mode(), torch_threads(self.config.threads):
+                refined = self.model(stack)[0].float()
             keep = refined[
                 :, core.top - window.top : core.bottom - window.top, core.left - window.left : core.right - window.left
             ]
             out[core.top - hole.top : core.bottom - hole.top, core.left - hole.left : core.right - hole.left] = (
-                keep.clamp(0.0, 1.0).permute(1, 2, 0).numpy()
+                keep.clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
             )
             if self.progress is not None:
                 self.progress(ShiftStep(done, len(pairs)))
