@@ -23,7 +23,7 @@ import torch
 
 from hrinpaint.fillers.network import default_fill
 from hrinpaint.io import from_float, to_float
-from hrinpaint.methods import DEFAULT_METHOD
+from hrinpaint.methods import DEFAULT_METHOD, resolve_method
 from hrinpaint.train.data import Batch, PhotoCrops
 
 
@@ -70,10 +70,15 @@ class PrefillPool:
             "schedule": [schedule.start_scale, schedule.end_scale, schedule.ramp_steps, list(schedule.kinds)],
             "size": self.size,
             "seed": self.seed,
-            "default": DEFAULT_METHOD,
+            "default": self.default_part(),
             "kind": type(self).__name__,
         }
         return hashlib.sha1(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
+
+    @staticmethod
+    def default_part() -> str:
+        """What of the default the pool caches (part of its key): its filler."""
+        return resolve_method(DEFAULT_METHOD).filler
 
     def case(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Case ``index`` before filling: ``crop x crop x 3`` float32 and its bool hole, holes growing with the
@@ -134,6 +139,11 @@ class Stage1Pool(PrefillPool):
 
     def key(self) -> str:
         return hashlib.sha1((super().key() + repr(self.factors)).encode()).hexdigest()[:16]
+
+    @staticmethod
+    def default_part() -> str:
+        """What of the default the pool caches (part of its key): the whole method."""
+        return DEFAULT_METHOD
 
     def case(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image, _ = super().case(index)
