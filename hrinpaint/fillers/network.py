@@ -280,10 +280,10 @@ class GeneratorFiller:
 
     The default method's filler fills the working image first (the *base*); the network runs at
     :attr:`network_size` (a larger working image is area-downsampled for it), starting from its prefill (the base,
-    by default), and what it changes is brought back below a Gaussian only (:func:`band_merge`): the result is the
-    default's fill with the network's structure and colour correction, and ``cra`` lifts it along the default's
-    offset field. A subclass names its ``model_name``, its ``shipped`` weights file and a ``train_hint``, and may
-    change :meth:`default_size` and :meth:`network_call`.
+    by default), and what it changes below a Gaussian (:func:`low_band`) is returned beside the base as its
+    ``correction``: the lifter lifts the base as the default does (along the default's offset field) and adds the
+    correction after (``docs/methods/networks.md``). A subclass names its ``model_name``, its ``shipped`` weights
+    file and a ``train_hint``, and may change :meth:`default_size` and :meth:`network_call`.
     """
 
     Config = NetworkFillerConfig

@@ -2,9 +2,10 @@
 
 The network's top level runs at ``size`` (by default its training crop, from its manifest); a larger working image
 is area-downsampled for it, every level prefilled with the default's fill, and only its change below a Gaussian
-is kept (see :class:`~hrinpaint.fillers.network.GeneratorFiller`; the method ``pyramid`` is ``pyramid+cra``). With
+is kept (see :class:`~hrinpaint.fillers.network.GeneratorFiller`; the method ``pyramid`` takes the default method's lifter). With
 ``attention = True`` the top level's attention scores become a
-:class:`~hrinpaint.fillers.attention.CellAttention` for ``cra``; by default ``cra`` lifts as the default does.
+:class:`~hrinpaint.fillers.attention.CellAttention` for ``cra``; by default the lifter gets the default's offset
+field and lifts as the default does.
 
 ``extra_levels`` is the paper's other way up: while the working image is at least twice the top level, the top
 sub-generator runs again at x2 (its weights reused, fused like any level), up to ``extra_levels`` times; the
