@@ -2,8 +2,8 @@
 
 The network's top level runs at ``size`` (by default its training crop, from its manifest); a larger working image
 is area-downsampled for it, every level prefilled with the default's fill, and only its change below a Gaussian
-is kept (see :class:`~hrinpaint.fillers.network.GeneratorFiller`; the method ``pyramid`` takes the default method's lifter). With
-``attention = True`` the top level's attention scores become a
+is kept (see :class:`~hrinpaint.fillers.network.GeneratorFiller`; the method ``pyramid`` takes the default
+method's lifter). With ``attention = True`` the top level's attention scores become a
 :class:`~hrinpaint.fillers.attention.CellAttention` for ``cra``; by default the lifter gets the default's offset
 field and lifts as the default does.
 
