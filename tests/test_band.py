@@ -148,3 +148,41 @@ def test_a_fill_correction_is_added_after_lifting_whatever_the_lifter():
         lifted = (brighter - plain)[inner & (plain.max(axis=2) < 220)]
         assert np.abs(lifted - 25.5).max() <= 1.0  # +0.1 on every channel, in 8-bit levels
         assert np.array_equal(brighter[~mask], image[~mask])
+
+
+def test_the_gate_keeps_a_correction_as_far_as_it_helps_on_the_known_ring():
+    from hrinpaint.fillers.network import gate_ring, ring_gain
+
+    rng = np.random.default_rng(0)
+    missing = rng.normal(0, 0.05, (500, 3))
+    assert ring_gain(missing, missing) == pytest.approx(1.0)  # exactly what is missing: kept whole
+    assert ring_gain(0.5 * missing, missing) == 1.0  # too weak a correction is not amplified
+    assert ring_gain(2.0 * missing, missing) == pytest.approx(0.5)
+    assert ring_gain(-missing, missing) == 0.0  # a harmful one is dropped
+    assert ring_gain(rng.normal(0, 0.05, (500, 3)), missing) < 0.2  # one unrelated to the truth nearly so
+    assert ring_gain(np.zeros((5, 3)), missing[:5]) == 0.0
+    mask = np.zeros((100, 100), bool)
+    mask[30:70, 20:80] = True  # inscribed radius 20: a ring of 5
+    ring, grown = gate_ring(mask)
+    assert not (ring & mask).any() and np.array_equal(grown, ring | mask)
+    assert grown[25, 50] and not grown[23, 50]
+    assert not gate_ring(np.ones((10, 10), bool) ^ np.eye(10, dtype=bool))[0].any()  # nothing known would be left
+
+
+def test_a_gated_network_whose_change_does_not_help_gives_the_default(silent, monkeypatch):
+    from hrinpaint.fillers.base import FillResult
+    from hrinpaint.fillers.network import GeneratorFiller
+
+    original = GeneratorFiller.fill_on
+
+    def darker(self, image, mask, base, sigma=None):  # a correction that darkens whatever the truth
+        filled = original(self, image, mask, base, sigma)
+        return FillResult(filled.image, filled.attention, np.where(mask[..., None], -0.2, 0.0).astype(np.float32))
+
+    monkeypatch.setattr(GeneratorFiller, "fill_on", darker)
+    image, mask = _photo()
+    default = Inpainter.from_method(None, working_size=32)(image, mask)
+    gated = Inpainter.from_method("hifill", {"weights": str(silent["hifill"])}, working_size=32)(image, mask)
+    trusted = Inpainter.from_method("hifill", {"weights": str(silent["hifill"]), "gate": False}, working_size=32)
+    assert np.array_equal(gated, default)
+    assert trusted(image, mask)[mask].astype(int).mean() < default[mask].astype(int).mean() - 30

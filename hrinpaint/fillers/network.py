@@ -51,6 +51,10 @@ class NetworkFillerConfig:
         attention: hand the network's attention scores to the lifter (``cra`` moves context residuals along
             them); False hands the default's (PatchMatch's offset field) when its fill is the base, so ``cra``
             lifts as the default does, and otherwise lets ``cra`` find its own by cell similarity.
+        gate: scale the band-split correction by how much it helps on a ring of known pixels around the hole
+            (:meth:`GeneratorFiller.gate_gain`: the hole grown, filled by the default and corrected by the
+            network, the scale fitted against the known ring): a network is trusted in the hole only as far as
+            it improves the default where the truth is known. Costs a second default fill and network run.
     """
 
     weights: str | None = None
@@ -62,6 +66,7 @@ class NetworkFillerConfig:
     half: bool = False
     residual_lift: bool = True
     attention: bool = False
+    gate: bool = True
 
     def __post_init__(self) -> None:
         if self.size is not None and self.size < 0:
@@ -163,6 +168,29 @@ def on_hole(fill: np.ndarray, image: np.ndarray, mask: np.ndarray) -> np.ndarray
     if fill.shape[:2] != mask.shape:
         fill = cv2.resize(fill, mask.shape[::-1], interpolation=cv2.INTER_AREA)
     return np.where(mask[..., None], fill, image).astype(np.float32)
+
+
+def gate_ring(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ring of known pixels a network's correction is checked on, and the hole grown by it: a quarter of the
+    hole's largest inscribed radius (3 to 16 pixels), so the grown hole is of the same kind as the hole. No ring
+    when the grown hole would leave no known pixel."""
+    from hrinpaint.ops.morphology import dilate
+
+    inside = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    radius = int(np.clip(round(0.25 * float(inside.max())), 3, 16))
+    grown = dilate(mask, radius)
+    if grown.all():
+        return np.zeros_like(mask), mask
+    return grown & ~mask, grown
+
+
+def ring_gain(correction: np.ndarray, missing: np.ndarray) -> float:
+    """The scale ``g`` in [0, 1] that minimises ``|g * correction - missing|^2`` (both ``n x 3``: the correction on
+    the ring and what the default's fill lacks there, truth minus fill); 0 for a correction of no energy."""
+    energy = float(np.sum(correction.astype(np.float64) ** 2))
+    if energy <= 1e-12:
+        return 0.0
+    return float(np.clip(np.sum(correction.astype(np.float64) * missing) / energy, 0.0, 1.0))
 
 
 def low_pass(image: np.ndarray, sigma: float, border: int = cv2.BORDER_REFLECT) -> np.ndarray:
@@ -326,7 +354,27 @@ class GeneratorFiller:
         if not mask.any():
             return FillResult(image.copy())
         needs_base = self.config.band > 0 or self.prefill == "patchmatch"
-        return self.fill_on(image, mask, default_fill(image, mask) if needs_base else None)
+        filled = self.fill_on(image, mask, default_fill(image, mask) if needs_base else None)
+        if filled.correction is None or not self.config.gate:
+            return filled
+        gain = self.gate_gain(image, mask)
+        return FillResult(filled.image, filled.attention, filled.correction * np.float32(gain))
+
+    def gate_gain(self, image: np.ndarray, mask: np.ndarray, sigma: float | None = None) -> float:
+        """How much of the network's correction to keep, in [0, 1], measured where the truth is known: the hole
+        is grown by a ring (:func:`gate_ring`), the default fills the grown hole and the network corrects that
+        fill, and the gain is the least-squares scale of the correction that best moves the default's fill
+        towards the known pixels of the ring. A network whose correction does not help there is not trusted
+        inside the hole either (gain 0: the default's fill)."""
+        ring, grown = gate_ring(mask)
+        if not ring.any():
+            return 1.0
+        holed = np.where(grown[..., None], 0.0, image).astype(np.float32)
+        base = default_fill(holed, grown)
+        correction = self.fill_on(holed, grown, base, sigma).correction
+        if correction is None:
+            return 1.0
+        return ring_gain(correction[ring], image[ring] - base.image[ring])
 
     def fill_on(
         self, image: np.ndarray, mask: np.ndarray, base: FillResult | None, sigma: float | None = None

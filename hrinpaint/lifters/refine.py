@@ -397,6 +397,9 @@ class RefineLifter(Lifter):
 
         scales = len(levels)
         level_image, level_mask = levels[0]
+        # the filler's gate, measured at the coarsest level: the refined correction is kept as far as the plain
+        # network's helps on the known ring around the hole (gain 0: the default's output)
+        gain = filler.gate_gain(level_image, level_mask, sigma(level_mask.shape)) if filler.config.gate else 1.0
         result = filler.fill_on(level_image, level_mask, FillResult(bases[0]), sigma(level_mask.shape)).corrected()
         self._report(RefineStep(0, scales, level_mask.shape, 0, 0, math.nan))
         device = next(model.parameters()).device  # type: ignore[attr-defined]
@@ -424,7 +427,7 @@ class RefineLifter(Lifter):
                 )
                 change = np.where(level_mask[..., None], _to_numpy(prediction) - bases[scale], 0.0)
                 result = band_merge(bases[scale], change, level_mask, sigma(level_mask.shape))
-        correction = np.where(levels[-1][1][..., None], result - bases[-1], 0.0).astype(np.float32)
+        correction = np.where(levels[-1][1][..., None], gain * (result - bases[-1]), 0.0).astype(np.float32)
         if correction.shape[:2] == mask.shape:
             lifted = correction[hole.slices]
         else:

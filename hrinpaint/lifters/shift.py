@@ -27,11 +27,12 @@ import torch
 from hrinpaint.device import check_device_name, model_placement, torch_threads
 from hrinpaint.errors import InputError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.network import band_merge, load_cached, shipped_weights
+from hrinpaint.fillers.network import band_merge, gate_ring, load_cached, ring_gain, shipped_weights
 from hrinpaint.io import to_float
 from hrinpaint.lifters.base import Lifter, add_correction, checked_box
 from hrinpaint.nn.shift import shift_offsets
 from hrinpaint.ops.regions import Box, bounding_box
+from hrinpaint.ops.resize import downsample_mask
 
 #: The weights that ship inside the package (trained with ``configs/shift-cpu.toml``).
 SHIPPED_WEIGHTS = "shift.safetensors"
@@ -62,6 +63,9 @@ class ShiftConfig:
             texture passes through and the network corrects structure, colour and illumination; without any
             change the result is the stage-1 image itself (after ``patchmatch``: the default's output). 0 takes
             the network's whole output.
+        gate: scale the network's change by how much it helps on a ring of known pixels around the hole (the
+            hole grown, filled and refined the same way; :meth:`ShiftLifter.gate_gain`). Costs a second stage 1
+            and network pass, and a pass of stage 1 alone for each.
     """
 
     weights: str | None = None
@@ -72,6 +76,7 @@ class ShiftConfig:
     max_pixels: int = 1 << 20
     threads: int = 0
     band: float = 3.0
+    gate: bool = True
     device: str = "auto"
     half: bool = False
 
@@ -219,7 +224,34 @@ class ShiftLifter(Lifter):
         self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None = None
     ) -> np.ndarray:
         """As :meth:`Lifter.run`, but a region filled at its own resolution is refined too (stage 1 is then the
-        fill itself)."""
+        fill itself). With ``gate`` (and a band split) the network's change is scaled by how much it helps on a
+        ring of known pixels around the hole (:meth:`gate_gain`)."""
+        refined = self._run(image, mask, filler, working_mask, box)
+        if not (self.config.gate and self.config.band > 0):
+            return refined
+        box = checked_box(box, mask)
+        stage1 = self.stage1.run(image, mask, filler, working_mask, box)
+        gain = self.gate_gain(image, mask, filler, working_mask)
+        return np.where(mask[box.slices][..., None], stage1 + gain * (refined - stage1), refined).astype(np.float32)
+
+    def gate_gain(self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray) -> float:
+        """The share of the network's change kept, in [0, 1]: the hole grown by a ring
+        (:func:`~hrinpaint.fillers.network.gate_ring`) is filled and refined the same way, and the gain is the
+        least-squares scale of the change that best moves stage 1 towards the ring's known pixels (see
+        :meth:`hrinpaint.fillers.network.GeneratorFiller.gate_gain`)."""
+        ring, grown = gate_ring(mask)
+        if not ring.any():
+            return 1.0
+        grown_working = grown if working_mask.shape == mask.shape else downsample_mask(grown, working_mask.shape)
+        if grown_working.all():
+            return 1.0
+        refined = self._run(image, grown, filler, grown_working, None)
+        stage1 = self.stage1.run(image, grown, filler, grown_working, None)
+        return ring_gain((refined - stage1)[ring], to_float(image[ring]) - stage1[ring])
+
+    def _run(
+        self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None
+    ) -> np.ndarray:
         if working_mask.shape != mask.shape:
             return super().run(image, mask, filler, working_mask, box)
         region = to_float(image)
