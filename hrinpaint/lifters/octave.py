@@ -352,6 +352,7 @@ def push_pull(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 _ENERGY_SIGMA = 6.0
 _BORDER = np.ones((5, 5), np.uint8)
 _STATS_FACTOR = 4
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _band_gain(energy: np.ndarray, hole: np.ndarray, max_gain: float) -> np.ndarray | None:
@@ -391,10 +392,11 @@ def restore_bands(image: np.ndarray, hole: np.ndarray, bands: int, max_gain: flo
     """Brings the detail of each of the finest ``bands`` octaves inside the hole up to that of its surroundings.
 
     Copying and blending patches loses detail (the mean of disagreeing patches, matches that prefer flat
-    sources), octave by octave. For each band of a Laplacian pyramid, the local energy of the fill is compared
-    with that of the known context nearby (carried into the hole by push-pull, so each hole pixel sees its
-    nearest context), and the fill's band is amplified by the square root of the ratio, at least 1 and at most
-    ``max_gain``. Nothing is ever attenuated, and known pixels come back unchanged.
+    sources), octave by octave. For each band of a Laplacian pyramid, the local energy of the fill's luma is
+    compared with that of the known context nearby (carried into the hole by push-pull, so each hole pixel sees
+    its nearest context), and the band's luma is amplified by the square root of the ratio, at least 1 and at
+    most ``max_gain``; its colour detail is left alone (amplified, it is speckle). Nothing is ever attenuated,
+    and known pixels come back unchanged.
 
     Shape: ``h x w x 3`` float32 in [0, 1], hole ``h x w`` bool -> ``h x w x 3`` float32.
     """
@@ -403,10 +405,10 @@ def restore_bands(image: np.ndarray, hole: np.ndarray, bands: int, max_gain: flo
     for band in pyramid[:-1]:
         if level_hole.shape != band.shape[:2]:
             level_hole = cv2.resize(level_hole.astype(np.uint8), band.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
-        energy = np.einsum("hwc,hwc->hw", band, band)
-        gain = _band_gain(energy, level_hole, max_gain)
+        luma = band @ _LUMA
+        gain = _band_gain(luma * luma, level_hole, max_gain)
         if gain is None:
             break
-        band *= gain[:, :, None]
+        band += ((gain - 1.0) * luma)[:, :, None]  # more light-dark detail; colour noise is left as it was
     restored = reconstruct_laplacian(pyramid)
     return np.where(hole[:, :, None], np.clip(restored, 0.0, 1.0), image).astype(np.float32)
