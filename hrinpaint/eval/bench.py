@@ -8,7 +8,8 @@ each method runs in a worker process under a time limit. Output in ``out``:
 - ``results.jsonl``: one line per run (metrics, time, peak memory, status, whether known pixels stayed exact);
 - ``report.md``: a table per resolution and one per mask-area bin;
 - ``sheets/*.png``: side-by-side pictures (input, truth, each method) at page scale, each above a 1:1 crop of the
-  largest hole's box.
+  largest hole's box;
+- ``plot.png`` and ``index.html``: quality against time, and everything on one page (:mod:`hrinpaint.eval.report`).
 """
 
 from __future__ import annotations
@@ -189,6 +190,10 @@ def run_bench(config: BenchConfig, quiet: bool = False) -> MetricAccumulator:
     report = render_report(accumulator, config)
     (out / "report.md").write_text(report)
     log(report)
+    from hrinpaint.eval.report import write_visual_report
+
+    for line in write_visual_report(out):  # plot.png and index.html
+        log(line)
     return accumulator
 
 
