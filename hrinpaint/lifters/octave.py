@@ -18,7 +18,7 @@ other lifters. Three measured choices (``docs/methods/patchmatch.md``):
 
 - voting keeps the best-matching patch per pixel (``vote="best"``) instead of the mean, which blurs where
   patches disagree;
-- octaves above ``search_side`` (1536 px) are lifted by ``cra``: the context's residual moved along the field
+- octaves above ``search_side`` (1024 px) are lifted by ``cra``: the context's residual moved along the field
   found at the last searched level, which measured nearly as sharp as a search at full resolution in a third of
   the time;
 - a membrane correction (the mismatch along the hole's border, interpolated smoothly into the hole, as a
@@ -92,7 +92,7 @@ class OctaveConfig:
     gamma: float = 1.3
     sigma_percentile: float = 75.0
     gradient_weight: float = 0.0
-    search_side: int = 1536
+    search_side: int = 1024
     cra_levels: int = 0
     restore_gain: float = 2.0
     restore_bands: int = 4
