@@ -24,6 +24,10 @@ Bounds = tuple[float, float]
 
 _THREADS: Bounds = (0, 256)
 
+#: The largest image accepted by default, in pixels: the CLI's ``--max-pixels``, :class:`PipelineOptions` and
+#: :mod:`hrinpaint.io`'s readers start from it (here, not in ``io``, so that the CLI need not load numpy for it).
+DEFAULT_MAX_PIXELS = 400_000_000
+
 #: ``{(kind, name): {field: (lowest, highest)}}``, both ends allowed. ``kind`` is ``"filler"``, ``"lifter"``,
 #: ``"pipeline"`` (:class:`~hrinpaint.pipeline.PipelineOptions`) or ``"output"`` (how files are read and written).
 OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
