@@ -121,6 +121,7 @@ def _exif_from_tiff_tags(tags: Image.Exif) -> bytes | None:
 
 
 def prefixed(exif: bytes) -> bytes:
+    """EXIF with the ``Exif\\0\\0`` prefix that JPEG needs (WebP and PNG hold it bare)."""
     return exif if exif.startswith(EXIF_PREFIX) else EXIF_PREFIX + exif
 
 

@@ -55,6 +55,3 @@ def hole_from(colour: np.ndarray, alpha: np.ndarray | None, invert: bool, thresh
     if invert:
         hole = ~hole
     return np.ascontiguousarray(hole, dtype=bool)
-
-
-# --------------------------------------------------------------------------------------------- reading
