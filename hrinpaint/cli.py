@@ -6,6 +6,7 @@ Every command imports what it needs inside its handler, so ``hrinpaint --help`` 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,6 +38,17 @@ def _size(text: str) -> tuple[int, int]:
 
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _csv_sizes(text: str) -> list[int]:
+    """Comma-separated long sides, each 16 to 16384 px."""
+    try:
+        sizes = [int(part) for part in _csv(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sizes must be whole numbers, comma-separated, got {text!r}") from None
+    if not sizes or not all(16 <= size <= 16384 for size in sizes):
+        raise argparse.ArgumentTypeError(f"sizes must be 16 to 16384 px, got {text!r}")
+    return sizes
 
 
 def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
@@ -333,6 +345,12 @@ def cmd_masks(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from hrinpaint.bounds import bounds_for, check_value
+
+    check_value("--working-size", args.working_size, bounds_for("pipeline")["working_size"])
+    check_value("--peer-timeout", args.peer_timeout, (0.1, 86_400))
+    if args.limit is not None:
+        check_value("--limit", args.limit, (1, 10**9))
     from hrinpaint.eval.bench import DEFAULT_METHODS, BenchConfig, run_bench
     from hrinpaint.eval.peers import DEFAULT_PEERS
     from hrinpaint.extras import require
@@ -494,7 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure methods and peers on photos with generated holes")
     bench.add_argument("--data", required=True, help="folder of ground-truth photos")
     bench.add_argument("--masks", type=_csv, default=["thick", "box"], help="mask kinds, comma-separated")
-    bench.add_argument("--sizes", type=_csv, default=["512"], help="long sides, comma-separated")
+    bench.add_argument("--sizes", type=_csv_sizes, default=[512], help="long sides, comma-separated")
     bench.add_argument(
         "--methods",
         type=_csv,
@@ -544,6 +562,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hrinpaint: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # a bug: one line for the user, the traceback on request
+        if os.environ.get("HRINPAINT_DEBUG"):
+            raise
+        print(
+            f"hrinpaint: error: {_one_line(error)} (a bug: please report it; HRINPAINT_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -318,3 +318,38 @@ def test_batch_survives_broken_files_tiffs_wrong_masks_and_bugs(tmp_path, capsys
     assert "e.png: unexpected RuntimeError: a bug over two lines" in summary[3]
     written = Image.open(out / "camera.tif")
     assert written.getexif()[0x010F] == "TestCam" and written.getexif().get_ifd(0x8769)[0x8827] == 200
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--sizes", "abc"], "sizes must be whole numbers"),
+        (["--sizes", "8"], "sizes must be 16 to 16384 px"),
+        (["--working-size", "8"], "--working-size must be 16 to 4096"),
+        (["--peer-timeout", "-5"], "--peer-timeout must be"),
+        (["--limit", "0"], "--limit must be 1 to"),
+    ],
+)
+def test_bench_bad_numbers_are_one_line_exit_2(tmp_path, capsys, extra, words):
+    try:
+        status = main(["bench", "--data", str(tmp_path), "--out", str(tmp_path / "out"), *extra])
+    except SystemExit as exit_:
+        status = exit_.code
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and words in err and not (tmp_path / "out").exists()
+
+
+def test_a_bug_is_one_line_unless_debugging(pair, tmp_path, capsys, monkeypatch):
+    from hrinpaint.pipeline import Inpainter
+
+    def broken(self, image, mask, progress=None):
+        raise RuntimeError("index out of range\nin some kernel")
+
+    monkeypatch.setattr(Inpainter, "__call__", broken)
+    photo, mask, _, _ = pair
+    status, _, stderr = run(capsys, "inpaint", photo, mask, "-o", tmp_path / "out.png")
+    assert status == 1 and stderr.count("\n") == 1
+    assert "unexpected RuntimeError: index out of range in some kernel (a bug" in stderr
+    monkeypatch.setenv("HRINPAINT_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        main(["inpaint", str(photo), str(mask), "-o", str(tmp_path / "out.png")])

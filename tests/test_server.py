@@ -255,7 +255,11 @@ def test_busy_queue_answers_503_with_retry_after(catalogue):
     gate = threading.Event()
     with make_client(catalogue, queue_size=1) as busy:
         jobs = busy.app.state.jobs
-        jobs.submit(lambda job: gate.wait(10))  # runs
+        jobs.submit(lambda job: gate.wait(10))  # runs (once the worker has taken it)
+        deadline = time.monotonic() + 10
+        while not jobs.status()["running"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         queued = busy.post("/api/jobs", **form(encode(photo()), encode(hole())))  # waits
         try:
             assert queued.status_code == 202

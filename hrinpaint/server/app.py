@@ -165,8 +165,7 @@ class ServerSettings:
             object.__setattr__(
                 self,
                 "max_pixels_source",
-                f"half of {memory / 2**30:.1f} GiB of memory at {BYTES_PER_PIXEL} bytes a pixel "
-                "(hrinpaint serve --max-pixels sets it)",
+                f"half of {memory / 2**30:.1f} GiB of memory at {BYTES_PER_PIXEL} bytes a pixel; --max-pixels sets it",
             )
         elif not self.max_pixels_source:
             object.__setattr__(self, "max_pixels_source", "set by the server's --max-pixels")
