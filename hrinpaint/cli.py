@@ -66,80 +66,57 @@ def _progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], N
     return update, close
 
 
-def _inpaint_file(image_path: str, mask_path: str, output: str, args: argparse.Namespace, inpainter: Any) -> str:
-    """Inpaints one file pair; returns a one-line summary. Raises InpaintError on bad input."""
-    from hrinpaint import io
+def _progress_lines(fd: int, method: str) -> Callable[[int, int], None]:
+    """A progress callback for programs that run the CLI (the GIMP plug-in): writes ``hrinpaint-method NAME``
+    at once, then ``hrinpaint-progress DONE TOTAL`` after each region, one line each, to file descriptor ``fd``."""
+    from hrinpaint.errors import InputError
 
-    io.check_output_path(output, [image_path, mask_path], overwrite=args.overwrite)
-    loaded = io.read_image(image_path, max_pixels=args.max_pixels)
-    mask = io.read_mask(
-        mask_path,
-        shape=loaded.pixels.shape[:2],
-        invert=args.invert_mask,
-        max_pixels=args.max_pixels,
-        threshold=args.mask_threshold,
-    )
-    if not mask.any():
-        if Path(image_path).suffix.lower() == Path(output).suffix.lower():
-            io.copy_file(image_path, output, overwrite=args.overwrite)
-        else:
-            io.write_image(output, loaded.pixels, loaded.info, quality=args.quality, overwrite=args.overwrite)
-        return f"{image_path}: the mask is empty, copied the image unchanged to {output}"
-    update, close = _progress_bar(args.quiet, Path(image_path).name)
     try:
-        result = inpainter(loaded.pixels, mask, progress=update)
-    finally:
-        close()
-    io.write_image(output, result, loaded.info, quality=args.quality, overwrite=args.overwrite)
-    return f"{image_path}: filled {int(mask.sum()):,} pixels with {inpainter.name} -> {output}"
+        stream = open(fd, "w", buffering=1, closefd=False)  # open for as long as the command runs
+    except OSError as error:
+        raise InputError(f"--progress-fd {fd}: {error.strerror}") from None
+    stream.write(f"hrinpaint-method {method}\n")
 
+    def update(done: int, total: int) -> None:
+        stream.write(f"hrinpaint-progress {done} {total}\n")
 
-def _build_inpainter(args: argparse.Namespace) -> Any:
-    from hrinpaint.pipeline import Inpainter
-
-    filler_config = {"weights": args.weights} if args.weights else None
-    return Inpainter.from_method(
-        args.method, filler_config, working_size=args.working_size, max_pixels=args.max_pixels, grow=args.grow
-    )
+    return update
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
-    inpainter = _build_inpainter(args)  # an unknown method fails before any file is read
-    message = _inpaint_file(args.image, args.mask, args.output, args, inpainter)
+    from hrinpaint.batch.plan import BatchOptions
+    from hrinpaint.batch.task import build_inpainter, describe, inpaint_file
+
+    options = BatchOptions.from_args(args)
+    inpainter = build_inpainter(options)  # an unknown method fails before any file is read
+    update, close = _progress_bar(args.quiet, Path(args.image).name)
+    if args.progress_fd is not None:
+        update = _progress_lines(args.progress_fd, inpainter.name)
+    try:
+        filled = inpaint_file(args.image, args.mask, args.output, options, inpainter, progress=update)
+    finally:
+        close()
     if not args.quiet:
-        print(message)
+        print(describe(args.image, args.output, filled, inpainter.name))
     return 0
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from hrinpaint.errors import InpaintError, InputError
-    from hrinpaint.io import IMAGE_SUFFIXES
+    from hrinpaint.batch import BatchOptions, run_batch
 
-    inpainter = _build_inpainter(args)
-    images_dir, masks_dir, output_dir = Path(args.images), Path(args.masks), Path(args.output)
-    for folder in (images_dir, masks_dir):
-        if not folder.is_dir():
-            raise InputError(f"'{folder}' is not a directory")
-    images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    masks = {p.stem: p for p in sorted(masks_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
-    if not images:
-        raise InputError(f"no images in '{images_dir}'")
-    output_dir.mkdir(parents=True, exist_ok=True)
-    failures = 0
-    for image_path in images:
-        try:
-            mask_path = masks.get(image_path.stem)
-            if mask_path is None:
-                raise InputError(f"no mask named '{image_path.stem}.*' in '{masks_dir}'")
-            message = _inpaint_file(str(image_path), str(mask_path), str(output_dir / image_path.name), args, inpainter)
-            if not args.quiet:
-                print(message)
-        except InpaintError as error:
-            failures += 1
-            print(f"hrinpaint: error: {image_path}: {error}", file=sys.stderr)
-    if not args.quiet or failures:
-        print(f"{len(images) - failures} of {len(images)} images done, {failures} failed", file=sys.stderr)
-    return EXIT_ERROR if failures else 0
+    memory = int(args.worker_memory * 2**30) if args.worker_memory else None
+    outcomes = run_batch(
+        args.images,
+        args.masks,
+        args.output,
+        BatchOptions.from_args(args),
+        workers=args.workers,
+        dask=args.dask,
+        retries=args.retries,
+        worker_memory=memory,
+        quiet=args.quiet,
+    )
+    return EXIT_ERROR if any(outcome.status == "failed" for outcome in outcomes) else 0
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
@@ -311,6 +288,12 @@ def build_parser() -> argparse.ArgumentParser:
     inpaint.add_argument("mask", help="mask image of the same size; non-zero = hole")
     inpaint.add_argument("-o", "--output", required=True, help="output file; the format follows the extension")
     _add_pipeline_options(inpaint)
+    inpaint.add_argument(
+        "--progress-fd",
+        type=int,
+        default=None,
+        help="write 'hrinpaint-progress DONE TOTAL' lines to this descriptor",
+    )
     inpaint.set_defaults(handler=cmd_inpaint)
 
     batch = commands.add_parser("batch", help="fill every image of a folder; masks matched by file stem")
@@ -318,6 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("masks", help="folder of masks (same stems as the photos)")
     batch.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     _add_pipeline_options(batch)
+    batch.add_argument("--workers", type=int, default=1, help="local worker processes (with --dask local: its size)")
+    batch.add_argument("--dask", default=None, help="run each image as a task on this Dask scheduler (or 'local')")
+    batch.add_argument("--retries", type=int, default=2, help="with --dask: extra tries after a transient failure")
+    batch.add_argument("--resume", action="store_true", help="skip images whose output already exists")
+    batch.add_argument("--worker-memory", type=float, default=None, help="GiB per worker (default: a fair share)")
     batch.set_defaults(handler=cmd_batch)
 
     methods = commands.add_parser("methods", help="list the available methods")
