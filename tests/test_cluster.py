@@ -58,7 +58,8 @@ def assert_broken_listed(outcomes, stderr: str) -> None:
     failed = [o for o in outcomes if o.status == "failed"]
     assert [Path(o.task.image).name for o in failed] == ["broken.png"]
     assert "not a recognised image file" in failed[0].message
-    assert "broken.png" in stderr and f"{GOOD} of {GOOD + 1} images done, 1 failed" in stderr
+    assert f"{GOOD} of {GOOD + 1} images done, 1 failed" in stderr
+    assert stderr.rstrip().splitlines()[-1] == f"failed: {failed[0].task.image}"
 
 
 class WriteWatcher:

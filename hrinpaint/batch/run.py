@@ -12,6 +12,10 @@ from hrinpaint.batch.task import build_inpainter, process, unexpected_outcome
 from hrinpaint.errors import InpaintError
 
 
+#: How many failed images the closing line names (each was reported in full when it failed).
+_LISTED = 20
+
+
 def _sequential(tasks: Sequence[Task], options: BatchOptions) -> Iterator[Outcome]:
     for task in tasks:
         try:
@@ -102,4 +106,8 @@ def run_batch(
     if not quiet or failed:
         already = f", {skipped} already written (skipped)" if skipped else ""
         print(f"{len(tasks) - failed} of {len(tasks)} images done, {failed} failed{already}", file=sys.stderr)
+    if failed:
+        names = sorted(outcome.task.image for outcome in outcomes if outcome.status == "failed")
+        more = f" and {len(names) - _LISTED} more" if len(names) > _LISTED else ""
+        print(f"failed: {', '.join(names[:_LISTED])}{more}", file=sys.stderr)
     return outcomes

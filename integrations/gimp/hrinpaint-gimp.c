@@ -341,11 +341,10 @@ show_dialog (void)
 
   program = gtk_entry_new ();
   gtk_entry_set_text (GTK_ENTRY (program), settings.program);
-  gtk_widget_set_tooltip_text (program, "Leave empty to use $HRINPAINT, then 'hrinpaint' on PATH or in "
-                                        "~/.local/bin");
   gimp_table_attach_aligned (GTK_TABLE (table), 0, row++, "hrinpaint _program:", 0.0, 0.5, program, 1, FALSE);
 
-  note = gtk_label_new ("The selection is the hole (pixels more than half selected).\n"
+  note = gtk_label_new ("Program: leave empty to use $HRINPAINT, else 'hrinpaint' on PATH or in ~/.local/bin.\n"
+                        "The selection is the hole (pixels more than half selected).\n"
                         "The result goes to a new layer above this one; this layer is not changed.");
   gtk_misc_set_alignment (GTK_MISC (note), 0.0, 0.5);
   gtk_table_attach (GTK_TABLE (table), note, 0, 2, row, row + 1, GTK_FILL, GTK_FILL, 0, 6);
