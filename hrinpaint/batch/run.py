@@ -11,7 +11,6 @@ from hrinpaint.batch.plan import BatchOptions, Outcome, Task, plan_tasks
 from hrinpaint.batch.task import build_inpainter, process, unexpected_outcome
 from hrinpaint.errors import InpaintError
 
-
 #: How many failed images the closing line names (each was reported in full when it failed).
 _LISTED = 20
 
