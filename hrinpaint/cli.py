@@ -301,7 +301,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("masks", help="folder of masks (same stems as the photos)")
     batch.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     _add_pipeline_options(batch)
-    batch.add_argument("--workers", type=int, default=1, help="local worker processes (with --dask local: its size)")
+    batch.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local worker processes (default 1; with --dask local: its size, default one per core)",
+    )
     batch.add_argument("--dask", default=None, help="run each image as a task on this Dask scheduler (or 'local')")
     batch.add_argument("--retries", type=int, default=2, help="with --dask: extra tries after a transient failure")
     batch.add_argument("--resume", action="store_true", help="skip images whose output already exists")

@@ -3,6 +3,7 @@ one line per image as it finishes, and the summary ``D of N images done, F faile
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -46,7 +47,7 @@ def run_batch(
     output: str,
     options: BatchOptions,
     *,
-    workers: int = 1,
+    workers: int | None = None,
     dask: str | None = None,
     retries: int = 2,
     worker_memory: int | None = None,
@@ -58,7 +59,8 @@ def run_batch(
     Args:
         images, masks, output: folders, as local paths or fsspec URLs.
         options: the per-image options.
-        workers: local worker processes (1: this process), or the size of ``dask="local"``'s cluster.
+        workers: local worker processes (None or 1: this process), or the size of ``dask="local"``'s cluster
+            (None: one worker per core).
         dask: a Dask scheduler address, ``"local"`` for a local cluster, or None for no Dask.
         retries: Dask only: extra tries for a task that failed for a transient reason.
         worker_memory: bytes each worker may use (default: its share of the memory available).
@@ -72,8 +74,10 @@ def run_batch(
         InpaintError: a folder is missing or empty, an option is invalid or the method is unknown, before any
             image is read.
     """
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise InpaintError(f"--workers must be at least 1, got {workers}")
+    if worker_memory is not None and worker_memory <= 0:
+        raise InpaintError(f"--worker-memory must be positive, got {worker_memory / 2**30:g} GiB")
     if retries < 0:
         raise InpaintError(f"--retries must be 0 or more, got {retries}")
     try:
@@ -86,14 +90,14 @@ def run_batch(
     if dask is not None:
         from hrinpaint.batch.cluster import connect, run_dask
 
-        client, cluster = connect(dask, workers, worker_memory)
+        client, cluster = connect(dask, workers or os.cpu_count() or 1, worker_memory)
         try:
             outcomes = _report(run_dask(tasks, options, client, retries), len(tasks), quiet)
         finally:
             client.close()
             if cluster is not None:
                 cluster.close()
-    elif workers > 1:
+    elif workers is not None and workers > 1:
         from hrinpaint.batch.workers import default_memory, run_workers
 
         memory = worker_memory or default_memory(workers)
