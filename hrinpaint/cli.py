@@ -6,13 +6,23 @@ Every command imports what it needs inside its handler, so ``hrinpaint --help`` 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2  # a bad command line or option: nothing was read, run or written
 EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``hrinpaint: error: ...`` and exit code 2, like every other usage error."""
+
+    def error(self, message: str) -> Any:  # type: ignore[override]
+        print(f"hrinpaint: error: {message} (see '{self.prog} --help')", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -30,6 +40,17 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _csv_sizes(text: str) -> list[int]:
+    """Comma-separated long sides, each 16 to 16384 px."""
+    try:
+        sizes = [int(part) for part in _csv(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"sizes must be whole numbers, comma-separated, got {text!r}") from None
+    if not sizes or not all(16 <= size <= 16384 for size in sizes):
+        raise argparse.ArgumentTypeError(f"sizes must be 16 to 16384 px, got {text!r}")
+    return sizes
+
+
 def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", "-m", default=None, help="filler+lifter or alias (default: the measured best)")
     parser.add_argument("--working-size", type=int, default=512, help="long side of the working resolution")
@@ -45,7 +66,17 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-pixels", type=int, default=400_000_000, help="largest image accepted, in pixels")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the output (1-100)")
     parser.add_argument("--overwrite", action="store_true", help="allow the output to replace an input file")
+    _add_device_options(parser)
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads for network methods (0: default)")
     parser.add_argument("--quiet", "-q", action="store_true", help="print nothing but errors")
+    parser.add_argument("--verbose", "-v", action="store_true", help="say which device the method runs on")
+
+
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default="auto", help="where network methods run: auto (CUDA, then MPS, then CPU), cpu, cuda, mps"
+    )
+    parser.add_argument("--half", action="store_true", help="float16 for network methods on a GPU (not on the CPU)")
 
 
 def _progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
@@ -83,16 +114,50 @@ def _progress_lines(fd: int, method: str) -> Callable[[int, int], None]:
     return update
 
 
+def _check_pipeline_numbers(args: argparse.Namespace) -> None:
+    """Refuses out-of-range numbers of ``inpaint`` and ``batch`` before any file is read (ConfigError, exit 2)."""
+    from hrinpaint.bounds import bounds_for, check_value
+
+    for kind, name in (
+        ("output", "quality"),
+        ("output", "mask_threshold"),
+        ("pipeline", "working_size"),
+        ("pipeline", "max_pixels"),
+        ("pipeline", "grow"),
+    ):
+        check_value("--" + name.replace("_", "-"), getattr(args, name), bounds_for(kind)[name])
+
+
+def _build_inpainter(args: argparse.Namespace) -> Any:
+    from hrinpaint.batch.plan import BatchOptions
+    from hrinpaint.batch.task import build_inpainter
+
+    _check_pipeline_numbers(args)
+    inpainter = build_inpainter(BatchOptions.from_args(args))
+    if args.verbose:
+        print(f"hrinpaint: {inpainter.name}: {_device_line(inpainter.device, args.device, args.half)}", file=sys.stderr)
+    return inpainter
+
+
+def _device_line(device: str | None, asked: str, half: bool) -> str:
+    """Where a method's networks run, for ``--verbose``."""
+    if device is None:
+        return "no network: runs on the CPU (--device applies to network methods)"
+    how = "auto: no CUDA or MPS device found" if asked == "auto" and device == "cpu" else f"asked for {asked}"
+    precision = "float16" if half and device != "cpu" else "float32"
+    return f"device {device} ({how}), {precision}"
+
+
 def cmd_inpaint(args: argparse.Namespace) -> int:
     from hrinpaint.batch.plan import BatchOptions
-    from hrinpaint.batch.task import build_inpainter, describe, inpaint_file
+    from hrinpaint.batch.task import describe, inpaint_file
 
-    options = BatchOptions.from_args(args)
-    inpainter = build_inpainter(options)  # an unknown method fails before any file is read
+    inpainter = _build_inpainter(args)  # an unknown method fails before any file is read
     update, close = _progress_bar(args.quiet, Path(args.image).name)
     if args.progress_fd is not None:
         update = _progress_lines(args.progress_fd, inpainter.name)
     try:
+        options = BatchOptions.from_args(args)
         filled = inpaint_file(args.image, args.mask, args.output, options, inpainter, progress=update)
     finally:
         close()
@@ -104,7 +169,8 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 def cmd_batch(args: argparse.Namespace) -> int:
     from hrinpaint.batch import BatchOptions, run_batch
 
-    memory = int(args.worker_memory * 2**30) if args.worker_memory else None
+    _build_inpainter(args)  # out-of-range numbers and an unknown method fail before any file is read or written
+    memory = int(args.worker_memory * 2**30) if args.worker_memory is not None else None
     outcomes = run_batch(
         args.images,
         args.masks,
@@ -120,21 +186,25 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    from hrinpaint.fillers import FILLERS
-    from hrinpaint.lifters import LIFTERS
-    from hrinpaint.methods import ALIASES, DEFAULT_METHOD, available_methods
+    from hrinpaint.methods import DEFAULT_METHOD, list_methods
 
+    listed = list_methods()
     print(f"default: {DEFAULT_METHOD}")
     print("\nmethods (filler+lifter):")
-    for name in available_methods():
-        alias = f"  (= {ALIASES[name]})" if name in ALIASES else ""
-        print(f"  {name}{alias}")
-    print("\nfillers:")
-    for name in FILLERS:
-        print(f"  {name:<12} {FILLERS.help(name)}")
-    print("\nlifters:")
-    for name in LIFTERS:
-        print(f"  {name:<12} {LIFTERS.help(name)}")
+    for method in listed:
+        alias = f"  (= {method.alias_of})" if method.alias_of else ""
+        missing = "" if method.available else ", not installed"
+        needs = f"  [needs hrinpaint[{method.needs}]{missing}]" if method.needs else ""
+        print(f"  {method.name}{alias}{needs}")
+    parts = {(part.kind, part.name): part for method in listed for part in (method.filler, method.lifter)}
+    for kind in ("filler", "lifter"):
+        print(f"\n{kind}s:")
+        for (part_kind, name), part in sorted(parts.items()):
+            if part_kind != kind:
+                continue
+            print(f"  {name:<12} {part.help}")
+            if part.options:
+                print(f"  {'':<12} options: {', '.join(f'{o.name}={o.default!r}' for o in part.options)}")
     return 0
 
 
@@ -230,8 +300,17 @@ def cmd_masks(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    from hrinpaint.bounds import bounds_for, check_value
+
+    check_value("--working-size", args.working_size, bounds_for("pipeline")["working_size"])
+    check_value("--peer-timeout", args.peer_timeout, (0.1, 86_400))
+    if args.limit is not None:
+        check_value("--limit", args.limit, (1, 10**9))
     from hrinpaint.eval.bench import DEFAULT_METHODS, BenchConfig, run_bench
     from hrinpaint.eval.peers import DEFAULT_PEERS
+    from hrinpaint.extras import require
+
+    require("psutil", "hrinpaint bench")  # the workers measure peak memory with it: fail here, not in every run
 
     config = BenchConfig(
         data=args.data,
@@ -252,36 +331,61 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from hrinpaint.bounds import check_value
+    from hrinpaint.device import check_device_name
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.server.app import ServerSettings, allowed_hosts_for, is_loopback
+
+    check_value("--port", args.port, (0, 65535))
+    check_value("--max-upload-mb", args.max_upload_mb, (0.001, 1_000_000))
+    if args.max_pixels is not None:
+        check_value("--max-pixels", args.max_pixels, (1, 4_000_000_000))
+    timeout = args.job_timeout if args.job_timeout else None  # 0: no limit
+    if timeout is not None and not 0 < timeout <= 86_400:
+        raise ConfigError(f"--job-timeout must be 0 (no limit) or above 0 up to 86400 s, got {args.job_timeout:g}")
+    settings = ServerSettings(
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
+        max_pixels=args.max_pixels,
+        queue_size=args.queue_size,
+        # refuse Host names not listed: a web page that rebinds its name to this address gets nothing
+        allowed_hosts=allowed_hosts_for(args.host, tuple(_csv(args.allow_host or ""))),
+        job_timeout=timeout,
+        device=check_device_name(args.device),
+        half=args.half,
+    )
     import uvicorn
 
-    from hrinpaint.errors import InputError
-    from hrinpaint.server import ServerSettings, create_app
+    from hrinpaint.server import create_app
 
-    try:
-        settings = ServerSettings(
-            max_upload_bytes=int(args.max_upload_mb * 2**20),
-            max_pixels=args.max_pixels,
-            queue_size=args.queue_size,
-            # on loopback, refuse other Host names: a web page that rebinds its name to 127.0.0.1 gets nothing
-            allowed_hosts=("127.0.0.1", "localhost") if args.host in ("127.0.0.1", "localhost") else (),
-        )
-    except ValueError as error:
-        raise InputError(str(error)) from None
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
+    if not is_loopback(args.host):
         print(f"hrinpaint: warning: listening on {args.host}: other machines can reach this server", file=sys.stderr)
     if not args.quiet:
+        print(f"hrinpaint: network methods: {_serve_device_line(args.device, args.half)}")
         shown = f"[{args.host}]" if ":" in args.host else args.host
         print(f"hrinpaint: serving the page on http://{shown}:{args.port}/ (API docs at /docs); Ctrl+C stops it")
+        print(f"hrinpaint: photos up to {settings.pixel_limit / 1e6:.0f} MP ({settings.max_pixels_source})")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning" if args.quiet else "info")
     return 0
+
+
+def _serve_device_line(device: str, half: bool) -> str:
+    """Where the server's network methods will run; a device this machine lacks fails here, before serving."""
+    from hrinpaint.device import describe_device
+    from hrinpaint.extras import MissingExtraError
+
+    try:
+        line = describe_device(device)
+    except MissingExtraError as error:
+        return f"unavailable ({error})"
+    return line + (", float16" if half and "cpu" not in line.split("(")[0] else ", float32")
 
 
 def build_parser() -> argparse.ArgumentParser:
     from hrinpaint import __version__
 
-    parser = argparse.ArgumentParser(prog="hrinpaint", description="Fill masked regions of photos at any resolution.")
+    parser = _Parser(prog="hrinpaint", description="Fill masked regions of photos at any resolution.")
     parser.add_argument("--version", action="version", version=f"hrinpaint {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     inpaint = commands.add_parser("inpaint", help="fill the hole of one image")
     inpaint.add_argument("image", help="photo (JPEG, PNG, WebP, TIFF)")
@@ -289,10 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     inpaint.add_argument("-o", "--output", required=True, help="output file; the format follows the extension")
     _add_pipeline_options(inpaint)
     inpaint.add_argument(
-        "--progress-fd",
-        type=int,
-        default=None,
-        help="write 'hrinpaint-progress DONE TOTAL' lines to this descriptor",
+        "--progress-fd", type=int, default=None, help="write 'hrinpaint-progress DONE TOTAL' lines to this descriptor"
     )
     inpaint.set_defaults(handler=cmd_inpaint)
 
@@ -360,15 +461,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: this machine only)")
     serve.add_argument("--port", type=int, default=8080)
     serve.add_argument("--max-upload-mb", type=float, default=100.0, help="largest upload (photo and mask), MB")
-    serve.add_argument("--max-pixels", type=int, default=100_000_000, help="largest photo accepted, in pixels")
+    serve.add_argument(
+        "--max-pixels", type=int, default=None, help="largest photo accepted, in pixels (default: from the memory)"
+    )
     serve.add_argument("--queue-size", type=int, default=4, help="jobs that may wait while one runs; more get 503")
+    _add_device_options(serve)
+    serve.add_argument(
+        "--job-timeout", type=float, default=300.0, help="seconds a job may run before it is stopped (504); 0: none"
+    )
+    serve.add_argument(
+        "--allow-host",
+        default=None,
+        help="host names clients use to reach a server on a non-loopback --host, comma-separated ('*': any)",
+    )
     serve.add_argument("--quiet", "-q", action="store_true", help="log only warnings")
     serve.set_defaults(handler=cmd_serve)
 
     bench = commands.add_parser("bench", help="measure methods and peers on photos with generated holes")
     bench.add_argument("--data", required=True, help="folder of ground-truth photos")
     bench.add_argument("--masks", type=_csv, default=["thick", "box"], help="mask kinds, comma-separated")
-    bench.add_argument("--sizes", type=_csv, default=["512"], help="long sides, comma-separated")
+    bench.add_argument("--sizes", type=_csv_sizes, default=[512], help="long sides, comma-separated")
     bench.add_argument(
         "--methods",
         type=_csv,
@@ -397,16 +509,35 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hrinpaint`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    from hrinpaint.errors import InpaintError
+    from hrinpaint.errors import ConfigError, InpaintError, one_line
 
     try:
         return int(args.handler(args))
+    except ConfigError as error:
+        print(f"hrinpaint: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     except InpaintError as error:
         print(f"hrinpaint: error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except ImportError as error:
+        from hrinpaint.extras import missing_extra
+
+        missing = missing_extra(error, f"hrinpaint {args.command}")
+        if missing is None:
+            raise
+        print(f"hrinpaint: error: {missing}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("hrinpaint: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as error:  # a bug: one line for the user, the traceback on request
+        if os.environ.get("HRINPAINT_DEBUG"):
+            raise
+        print(
+            f"hrinpaint: error: {one_line(error)} (a bug: please report it; HRINPAINT_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -19,8 +19,32 @@ class OutputError(InpaintError):
     """The output path cannot be written (missing directory, no permission, would overwrite the input)."""
 
 
-class UnknownNameError(InpaintError, KeyError):
+class ConfigError(InpaintError, ValueError):
+    """An option out of its bounds or of the wrong kind (a config's own validation); nothing has run yet.
+
+    A ``ValueError`` too, so code that checked configs with ``except ValueError`` keeps working. Front ends catch
+    :class:`InpaintError` once: the CLI prints the line and exits 2 for this class, the server answers 422.
+    """
+
+
+class JobCancelled(InpaintError):
+    """The work was stopped on request: a cancel, a client that went away, a server shutting down."""
+
+
+class JobTimedOut(JobCancelled):
+    """The work was stopped because it ran past its time limit."""
+
+
+class UnknownNameError(ConfigError, KeyError):
     """A method, filler, lifter or mask kind that no registry knows."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want the plain line.
         return str(self.args[0]) if self.args else ""
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one line: the message of an InpaintError, the kind and message of anything else (a bug)."""
+    text = " ".join(str(error).split())
+    if isinstance(error, InpaintError):
+        return text
+    return f"unexpected {type(error).__name__}: {text}" if text else f"unexpected {type(error).__name__}"

@@ -41,6 +41,7 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "check_output_path",
     "copy_file",
+    "encode_image",
     "from_float",
     "mask_from_array",
     "read_image",
@@ -176,9 +177,10 @@ def from_float(image: np.ndarray, dtype: Any) -> np.ndarray:
     image = np.asarray(image)
     if not np.issubdtype(image.dtype, np.floating):
         raise ValueError(f"from_float expects a floating-point image, got {image.dtype}")
-    if target == np.uint8 and image.dtype == np.float32 and image.ndim == 3 and image.shape[2] <= 4:
+    if target == np.uint8 and image.dtype == np.float32 and image.ndim == 3 and image.shape[2] <= 4 and image.size > 16:
         # OpenCV's saturating conversion rounds half to even like np.rint and maps NaN to 0, with no float
         # temporaries: about fifty times faster on a large image. Scalars are per channel, hence the 4-tuples.
+        # OpenCV reads an array of four values or fewer as a scalar (a one-pixel hole box), hence the size check.
         clipped = cv2.max(np.ascontiguousarray(image), (0.0,) * 4)
         cv2.min(clipped, (1.0,) * 4, dst=clipped)  # in place: one float temporary, not two
         return cv2.convertScaleAbs(clipped, alpha=255.0).reshape(image.shape)
@@ -310,30 +312,35 @@ class _PillowLimit:
 _pillow_limit = _PillowLimit()
 
 
-def read_image(path: StrPath, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
-    """Reads an image file (JPEG, PNG, WebP, TIFF, or anything Pillow reads) at 8 or 16 bits per channel.
+def read_image(
+    path: StrPath | bytes | IO[bytes], max_pixels: int = DEFAULT_MAX_PIXELS, *, name: str | None = None
+) -> LoadedImage:
+    """Reads an image (JPEG, PNG, WebP, TIFF, or anything Pillow reads) at 8 or 16 bits per channel.
 
     EXIF orientation is applied. Greyscale is replicated to RGB (``info.grayscale``); alpha goes to
     ``info.alpha`` untouched; CMYK, Lab and palette images are converted to RGB.
 
     Args:
-        path: The image file.
+        path: The image file, or its bytes, or a binary file object (read from its current position): an
+            upload is decoded from memory, never written to a temporary file.
         max_pixels: Refuse images with more pixels than this, checked from the header before decoding.
+        name: What error messages call it (default: the path; ``'<memory>'`` for bytes).
 
     Returns:
-        The pixels, ``H x W x 3`` uint8 or uint16, and the metadata to write them back.
+        The pixels, ``H x W x 3`` uint8 or uint16, and the metadata to write them back (``info.path`` is None
+        for bytes and file objects).
 
     Raises:
         InputError: The file is missing, not an image, truncated, unsupported or over ``max_pixels``.
     """
-    path = os.fspath(path)
-    decoded = _decode(path, max_pixels, "")
+    source, label = _source(path, name)
+    decoded = _decode(source, max_pixels, "", label)
     colour = decoded.colour
     grayscale = colour.ndim == 2
     if grayscale:
         colour = np.repeat(colour[:, :, None], 3, axis=2)
     info = ImageInfo(
-        path=path,
+        path=source if isinstance(source, str) else None,
         format=decoded.format,
         bit_depth=decoded.bit_depth,
         mode=decoded.mode,
@@ -346,11 +353,13 @@ def read_image(path: StrPath, max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedIma
 
 
 def read_mask(
-    path: StrPath,
+    path: StrPath | bytes | IO[bytes],
     shape: tuple[int, int] | None = None,
     invert: bool = False,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     threshold: float = 0.0,
+    *,
+    name: str | None = None,
 ) -> np.ndarray:
     """Reads a mask file as bool ``H x W``, True = hole, with the rules of :func:`mask_from_array`.
 
@@ -358,11 +367,12 @@ def read_mask(
     layer of painted strokes, so hole = alpha > 0. EXIF orientation is applied, as for images.
 
     Args:
-        path: The mask file; 8 or 16 bit, greyscale, colour, palette or with alpha.
+        path: The mask file (8 or 16 bit, greyscale, colour, palette or with alpha), its bytes or a binary file.
         shape: The image's ``(height, width)``; a mask of another size is an error.
         invert: True when the mask marks the pixels to keep.
         max_pixels: Refuse masks with more pixels than this, checked from the header.
         threshold: See :func:`mask_from_array`; 0 keeps "any non-zero pixel is a hole".
+        name: What error messages call it (default: the path).
 
     Returns:
         Bool ``H x W``.
@@ -370,29 +380,65 @@ def read_mask(
     Raises:
         InputError: The file cannot be read, its size differs from ``shape``, or the threshold is not in [0, 1).
     """
-    path = os.fspath(path)
-    decoded = _decode(path, max_pixels, "mask ")
+    source, label = _source(path, name)
+    decoded = _decode(source, max_pixels, "mask ", label)
     height, width = decoded.colour.shape[:2]
     if shape is not None and (height, width) != tuple(shape):
-        raise InputError(f"mask '{path}' is {width}x{height} but image is {shape[1]}x{shape[0]} (width x height)")
+        raise InputError(f"mask {label} is {width}x{height} but image is {shape[1]}x{shape[0]} (width x height)")
     return _hole_from(decoded.colour, decoded.alpha, invert, threshold)
 
 
-def _decode(path: str, max_pixels: int, what: str) -> _Decoded:
-    """Decodes any supported file; ``what`` ("" or "mask ") goes into error messages."""
-    prefix = f"cannot read {what}'{path}'"
-    if not os.path.exists(path):
+#: A file's path, or its bytes already in memory.
+_Source = str | bytes
+
+
+def _source(given: StrPath | bytes | IO[bytes], name: str | None) -> tuple[_Source, str]:
+    """``(path or bytes, quoted label for messages)``; a file object is read into bytes."""
+    if isinstance(given, bytes | bytearray | memoryview):
+        source: _Source = bytes(given)
+    elif hasattr(given, "read"):
+        try:
+            source = given.read()  # type: ignore[union-attr]
+        except OSError as error:
+            raise InputError(f"cannot read '{name or 'the upload'}': {_describe_os_error(error)}") from None
+        if not isinstance(source, bytes):
+            raise InputError(f"cannot read '{name or 'the upload'}': it is not opened in binary mode")
+    else:
+        source = os.fspath(given)  # type: ignore[arg-type]
+    label = name if name is not None else (source if isinstance(source, str) else "<memory>")
+    return source, f"'{label}'"
+
+
+def _opened(source: _Source) -> str | io.BytesIO:
+    """What Pillow and tifffile open: the path, or a file object over the bytes."""
+    return source if isinstance(source, str) else io.BytesIO(source)
+
+
+def _head(source: _Source, size: int) -> bytes:
+    if isinstance(source, bytes):
+        return source[:size]
+    with open(source, "rb") as file:
+        return file.read(size)
+
+
+def _decode(source: _Source, max_pixels: int, what: str, label: str) -> _Decoded:
+    """Decodes any supported file; ``what`` ("" or "mask ") and ``label`` (the quoted name) go into messages."""
+    prefix = f"cannot read {what}{label}"
+    if isinstance(source, str) and not os.path.exists(source):
         raise InputError(f"{prefix}: file does not exist")
-    if os.path.isdir(path):
+    if isinstance(source, str) and os.path.isdir(source):
         raise InputError(f"{prefix}: it is a directory")
+    if isinstance(source, bytes) and not source:
+        raise InputError(f"{prefix}: it is empty")
+    path = source
     with _pillow_limit.disabled():
         try:
             try:
-                with Image.open(path) as image:
+                with Image.open(_opened(path)) as image:
                     _check_pixels(image.size, max_pixels, prefix)
                     return _decode_pillow(image, path, prefix)
             except UnidentifiedImageError:
-                if _starts_with(path, _TIFF_MAGICS):
+                if _head(path, 4) in _TIFF_MAGICS:
                     # Pillow cannot open some valid TIFFs (16-bit grey + alpha, for one); tifffile can.
                     return _decode_tiff_only(path, max_pixels, prefix)
                 raise InputError(f"{prefix}: not a recognised image file") from None
@@ -415,12 +461,6 @@ def _describe_read_error(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-def _starts_with(path: str, magics: tuple[bytes, ...]) -> bool:
-    with open(path, "rb") as file:
-        head = file.read(4)
-    return head in magics
-
-
 def _check_pixels(size: tuple[int, int], max_pixels: int, prefix: str) -> None:
     width, height = size
     pixels = width * height
@@ -431,7 +471,7 @@ def _check_pixels(size: tuple[int, int], max_pixels: int, prefix: str) -> None:
         )
 
 
-def _decode_pillow(image: Image.Image, path: str, prefix: str) -> _Decoded:
+def _decode_pillow(image: Image.Image, path: _Source, prefix: str) -> _Decoded:
     """Decodes an opened Pillow image, handing 16-bit colour to a decoder that keeps all 16 bits."""
     icc = image.info.get("icc_profile") or None
     wide = _wide_colour_kind(image, path)
@@ -464,12 +504,11 @@ def _decode_pillow(image: Image.Image, path: str, prefix: str) -> _Decoded:
     )
 
 
-def _wide_colour_kind(image: Image.Image, path: str) -> str | None:
+def _wide_colour_kind(image: Image.Image, path: _Source) -> str | None:
     """Returns "PNG", "PNG_GREY_ALPHA" or "TIFF" when the file holds more than 8 bits per channel that Pillow
     would truncate (it keeps 16 bits only for single-channel greyscale), else None."""
     if image.format == "PNG":
-        with open(path, "rb") as file:
-            header = file.read(26)
+        header = _head(path, 26)
         bit_depth, colour_type = header[24], header[25]
         # Colour types 2, 4, 6 are RGB, grey + alpha, RGBA; 0 (grey) is kept by Pillow as "I;16".
         if bit_depth != 16 or colour_type not in (2, 4, 6):
@@ -530,7 +569,7 @@ def _cmyk_to_rgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     return image.convert("RGB")
 
 
-def _decode_wide(image: Image.Image, path: str, kind: str, prefix: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _decode_wide(image: Image.Image, path: _Source, kind: str, prefix: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Decodes 16-bit colour (or grey + alpha) PNG or TIFF pixels; returns ``(colour, alpha)`` unoriented."""
     if kind == "TIFF":
         return _tiff_pixels(path, prefix)
@@ -540,11 +579,12 @@ def _decode_wide(image: Image.Image, path: str, kind: str, prefix: str) -> tuple
     return _split_bgr(array, prefix)
 
 
-def _cv2_decode(path: str, prefix: str) -> np.ndarray:
+def _cv2_decode(path: _Source, prefix: str) -> np.ndarray:
     import cv2
 
     # imdecode from bytes rather than imread: imread cannot open non-ASCII paths on Windows.
-    array = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    raw = np.fromfile(path, dtype=np.uint8) if isinstance(path, str) else np.frombuffer(path, dtype=np.uint8)
+    array = cv2.imdecode(raw, cv2.IMREAD_UNCHANGED)
     if array is None:
         raise InputError(f"{prefix}: file is truncated or corrupt")
     if array.dtype not in (np.uint8, np.uint16):
@@ -562,12 +602,12 @@ def _split_bgr(array: np.ndarray, prefix: str) -> tuple[np.ndarray, np.ndarray |
     raise InputError(f"{prefix}: {array.shape[2]} channels are not supported")
 
 
-def _tiff_pixels(path: str, prefix: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _tiff_pixels(path: _Source, prefix: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Reads the first page of a TIFF with tifffile, falling back to OpenCV's libtiff for compressions that
     tifffile needs the optional ``imagecodecs`` package for (LZW, JPEG)."""
     import tifffile
 
-    with tifffile.TiffFile(path) as tiff:
+    with tifffile.TiffFile(_opened(path)) as tiff:
         page = tiff.pages.first
         samples = int(page.samplesperpixel)
         photometric = int(page.photometric)
@@ -595,11 +635,11 @@ def _tiff_pixels(path: str, prefix: str) -> tuple[np.ndarray, np.ndarray | None]
     raise InputError(f"{prefix}: TIFF photometric {photometric} with {samples} samples is not supported")
 
 
-def _decode_tiff_only(path: str, max_pixels: int, prefix: str) -> _Decoded:
+def _decode_tiff_only(path: _Source, max_pixels: int, prefix: str) -> _Decoded:
     """Decodes a TIFF that Pillow cannot open, with tifffile for the header and the pixels."""
     import tifffile
 
-    with tifffile.TiffFile(path) as tiff:
+    with tifffile.TiffFile(_opened(path)) as tiff:
         page = tiff.pages.first
         _check_pixels((int(page.imagewidth), int(page.imagelength)), max_pixels, prefix)
         tags = page.tags
@@ -797,6 +837,37 @@ def write_image(
     check_output_path(path, sources, overwrite)
     image_format = _output_format(path)
     prefix = f"cannot write '{path}'"
+    encode = _encoder(pixels, info, image_format, quality, prefix)
+    _write_atomically(path, encode, prefix)
+
+
+def encode_image(
+    pixels: np.ndarray, info: ImageInfo | None = None, *, suffix: str = ".png", quality: int = 95
+) -> bytes:
+    """Encodes an image into bytes as :func:`write_image` would write it to a file named ``*suffix``.
+
+    The server answers with these bytes; nothing touches the file system.
+
+    Raises:
+        OutputError: unknown suffix, quality out of range, an image too large for the format, an encoder failure.
+    """
+    image_format = _output_format(f"image{suffix}")
+    prefix = f"cannot encode the result as {image_format}"
+    encode = _encoder(pixels, info, image_format, quality, prefix)
+    buffer = io.BytesIO()
+    try:
+        encode(buffer)
+    except OSError as error:
+        raise OutputError(f"{prefix}: {_describe_os_error(error)}") from error
+    except (ValueError, TypeError, KeyError, struct.error, zlib.error) as error:
+        raise OutputError(f"{prefix}: {' '.join(str(error).split()) or type(error).__name__}") from error
+    return buffer.getvalue()
+
+
+def _encoder(
+    pixels: np.ndarray, info: ImageInfo | None, image_format: str, quality: int, prefix: str
+) -> Callable[[IO[bytes]], None]:
+    """Checks and converts what :func:`write_image` and :func:`encode_image` write; returns the encoding step."""
     if not 1 <= quality <= 100:
         raise OutputError(f"{prefix}: quality must be 1 to 100, got {quality}")
 
@@ -831,7 +902,7 @@ def write_image(
     def encode(file: IO[bytes]) -> None:
         _encode(file, image_format, colour, alpha, icc, exif, quality)
 
-    _write_atomically(path, encode, prefix)
+    return encode
 
 
 def copy_file(source: StrPath, path: StrPath, *, overwrite: bool = False) -> None:
@@ -873,9 +944,15 @@ def _encode(
     quality: int,
 ) -> None:
     """Encodes ``colour`` (``H x W`` grey or ``H x W x 3``) plus optional alpha into ``file``."""
+    if image_format == "TIFF" and exif is not None:
+        # Neither libtiff (through Pillow) nor tifffile writes an EXIF sub-IFD: encode without, then add it.
+        buffer = io.BytesIO()
+        _encode(buffer, image_format, colour, alpha, icc, None, quality)
+        file.write(_tiff_with_exif(buffer.getvalue(), exif))
+        return
     sixteen_bit = colour.dtype == np.uint16
     if sixteen_bit and image_format == "TIFF" and (colour.ndim == 3 or alpha is not None):
-        _encode_tiff16(file, colour, alpha, icc, exif)
+        _encode_tiff16(file, colour, alpha, icc)
         return
     if sixteen_bit and image_format == "PNG" and (colour.ndim == 3 or alpha is not None):
         file.write(_png_with_metadata(_encode_png16(colour, alpha), icc, exif))
@@ -898,22 +975,65 @@ def _encode(
     image.save(file, format=image_format, **options)
 
 
-def _encode_tiff16(
-    file: IO[bytes], colour: np.ndarray, alpha: np.ndarray | None, icc: bytes | None, exif: bytes | None
-) -> None:
+def _tiff_with_exif(tiff: bytes, exif: bytes) -> bytes:
+    """Adds EXIF to a classic TIFF: the descriptive IFD0 tags and the EXIF and GPS sub-IFDs.
+
+    The tags are serialised by Pillow at the end of the file, and a new IFD0 (the old entries, byte for byte, plus
+    the new ones, in tag order) is written after them; the header then points at it. The old entries' data stay
+    where they were, so strip offsets and every other pointer remain valid. A BigTIFF or EXIF that cannot be
+    parsed comes back unchanged (the pixels matter more than the metadata).
+    """
+    from PIL import TiffImagePlugin
+
+    order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+    parsed = Image.Exif()
+    try:
+        parsed.load(_prefixed(exif))
+    except _READ_ERRORS:
+        return tiff
+    if order is None or struct.unpack_from(order + "H", tiff, 2)[0] != 42:
+        return tiff
+    (first,) = struct.unpack_from(order + "I", tiff, 4)
+    (count,) = struct.unpack_from(order + "H", tiff, first)
+    old_entries = {
+        struct.unpack_from(order + "H", tiff, first + 2 + 12 * index)[0]: tiff[
+            first + 2 + 12 * index : first + 14 + 12 * index
+        ]
+        for index in range(count)
+    }
+    (next_ifd,) = struct.unpack_from(order + "I", tiff, first + 2 + 12 * count)
+    extra = TiffImagePlugin.ImageFileDirectory_v2(ifh=tiff[:2] + tiff[2:4] + b"\0\0\0\0")
+    for tag in (*_DESCRIPTIVE_TIFF_TAGS, _ORIENTATION_TAG):
+        if tag in parsed and tag not in old_entries:
+            extra[tag] = parsed[tag]
+    for pointer in (_EXIF_IFD_TAG, _GPS_IFD_TAG):
+        with contextlib.suppress(*_READ_ERRORS):
+            sub_ifd = dict(parsed.get_ifd(pointer))
+            if sub_ifd and pointer not in old_entries:
+                extra[pointer] = sub_ifd
+    if not len(extra):
+        return tiff
+    start = len(tiff) + len(tiff) % 2  # IFDs begin on a word boundary
+    try:
+        extra_bytes = extra.tobytes(start)
+    except _READ_ERRORS + (TypeError,):
+        return tiff
+    (extra_count,) = struct.unpack_from(order + "H", extra_bytes, 0)
+    entries = dict(old_entries)
+    for index in range(extra_count):
+        entry = extra_bytes[2 + 12 * index : 14 + 12 * index]
+        entries[struct.unpack_from(order + "H", entry)[0]] = entry
+    new_first = start + len(extra_bytes) + len(extra_bytes) % 2
+    new_ifd = struct.pack(order + "H", len(entries)) + b"".join(entries[tag] for tag in sorted(entries))
+    new_ifd += struct.pack(order + "I", next_ifd)
+    padding = b"\0" * (start - len(tiff)) + extra_bytes + b"\0" * (len(extra_bytes) % 2)
+    return tiff[:4] + struct.pack(order + "I", new_first) + tiff[8:] + padding + new_ifd
+
+
+def _encode_tiff16(file: IO[bytes], colour: np.ndarray, alpha: np.ndarray | None, icc: bytes | None) -> None:
     import tifffile
 
     data = colour if alpha is None else np.dstack([colour, alpha])
-    extratags = []
-    if exif is not None:
-        # tifffile cannot write EXIF sub-IFDs; keep the descriptive text tags, which live in IFD0 anyway.
-        parsed = Image.Exif()
-        with contextlib.suppress(*_READ_ERRORS):
-            parsed.load(exif)
-        for tag in _DESCRIPTIVE_TIFF_TAGS:
-            value = parsed.get(tag)
-            if isinstance(value, str):
-                extratags.append((tag, "s", 0, value, True))
     tifffile.imwrite(
         file,
         data,
@@ -923,7 +1043,6 @@ def _encode_tiff16(
         iccprofile=icc,
         metadata=None,
         software=False,
-        extratags=extratags,
     )
 
 

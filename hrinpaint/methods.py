@@ -1,16 +1,23 @@
 """Method names: ``filler+lifter`` (``telea+upsample``), a bare filler (with its default lifter) or an alias.
 
 The table of aliases and the default live here, in one place, so that adding a method is one line and never an
-if-chain over names elsewhere.
+if-chain over names elsewhere. ``hrinpaint.methods()`` (this module, called) lists every method with its parts'
+options and the extra each needs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import sys
+import types
 from dataclasses import dataclass
+from typing import Any
 
 from hrinpaint.errors import UnknownNameError
+from hrinpaint.extras import EXTRA_OF_MODULE, extra_installed
 from hrinpaint.fillers import FILLERS
 from hrinpaint.lifters import LIFTERS
+from hrinpaint.registry import Registry
 
 #: The method used when none is named: the best measured on ``hrinpaint bench`` (numbers in the README).
 DEFAULT_METHOD = "patchmatch+cra"
@@ -51,3 +58,90 @@ def available_methods() -> list[str]:
     """Every ``filler+lifter`` combination and alias."""
     combos = [f"{filler}+{lifter}" for filler in FILLERS.names() for lifter in LIFTERS.names()]
     return sorted(ALIASES) + combos
+
+
+@dataclass(frozen=True)
+class OptionInfo:
+    """One option of a part: its name, type (as written in the config) and default."""
+
+    name: str
+    type: str
+    default: Any
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """A filler or lifter: its help line, its options (empty when it cannot be imported here) and the extra it
+    needs (``"nn"`` for a network part, None for the core)."""
+
+    kind: str
+    name: str
+    help: str
+    options: tuple[OptionInfo, ...]
+    needs: str | None
+    available: bool
+
+
+@dataclass(frozen=True)
+class MethodInfo:
+    """A method as ``hrinpaint.methods()`` lists it; ``alias_of`` names the method an alias stands for."""
+
+    name: str
+    filler: PartInfo
+    lifter: PartInfo
+    default: bool
+    alias_of: str | None = None
+
+    @property
+    def available(self) -> bool:
+        """Whether both parts can be imported with the extras installed here."""
+        return self.filler.available and self.lifter.available
+
+    @property
+    def needs(self) -> str | None:
+        """The extra this method needs, None for the core."""
+        return self.filler.needs or self.lifter.needs
+
+
+def part_info(registry: Registry, name: str) -> PartInfo:
+    """What :func:`list_methods` says about one registered part; importing it may load its module."""
+    from hrinpaint.extras import missing_extra
+
+    try:
+        config = getattr(registry.get(name), "Config", None)
+    except ImportError as error:
+        raised = missing_extra(error, name)
+        if raised is None:
+            raise
+        return PartInfo(registry.kind, name, registry.help(name), (), EXTRA_OF_MODULE[raised.module], False)
+    options: tuple[OptionInfo, ...] = ()
+    if config is not None and dataclasses.is_dataclass(config):
+        options = tuple(
+            OptionInfo(f.name, str(f.type), f.default if f.default is not dataclasses.MISSING else None)
+            for f in dataclasses.fields(config)
+        )
+    needs = "nn" if any(option.name == "device" for option in options) else None
+    return PartInfo(registry.kind, name, registry.help(name), options, needs, needs is None or extra_installed(needs))
+
+
+def list_methods() -> list[MethodInfo]:
+    """Every method (aliases first, then each ``filler+lifter``) with its parts' options and extras."""
+    parts = {(registry.kind, name): part_info(registry, name) for registry in (FILLERS, LIFTERS) for name in registry}
+    listed = []
+    for name in available_methods():
+        spec = resolve_method(name)
+        alias_of = spec.name if name in ALIASES else None
+        filler, lifter = parts[("filler", spec.filler)], parts[("lifter", spec.lifter)]
+        listed.append(MethodInfo(name, filler, lifter, spec.name == DEFAULT_METHOD and alias_of is None, alias_of))
+    return listed
+
+
+class _CallableModule(types.ModuleType):
+    """``hrinpaint.methods()`` lists the methods while ``hrinpaint.methods`` stays this module, whose names
+    (``resolve_method``, ``DEFAULT_METHOD``) the rest of the package imports."""
+
+    def __call__(self) -> list[MethodInfo]:
+        return list_methods()
+
+
+sys.modules[__name__].__class__ = _CallableModule

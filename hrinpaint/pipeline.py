@@ -9,13 +9,18 @@ a float copy of the whole photo or of a region.
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from hrinpaint.adapters import fill_any
+from hrinpaint.bounds import check_bounds
 from hrinpaint.errors import InputError
+from hrinpaint.extras import missing_extra
 from hrinpaint.fillers import FILLERS, Filler
 from hrinpaint.io import from_float
 from hrinpaint.lifters import LIFTERS, Lifter
@@ -53,36 +58,74 @@ class PipelineOptions:
     grow: int = 0
 
     def __post_init__(self) -> None:
-        if self.working_size < 16:
-            raise ValueError(f"working_size must be at least 16, got {self.working_size}")
-        if self.context < 0 or self.min_margin < 0 or self.grow < 0:
-            raise ValueError("context, min_margin and grow must be non-negative")
-        if self.max_pixels < 1:
-            raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
+        # every field is bounded (hrinpaint.bounds); ConfigError is a ValueError too
+        check_bounds("pipeline", "", dataclasses.asdict(self))
 
 
 @dataclass
 class Inpainter:
-    """A configured method: ``Inpainter(filler, lifter, options)(image, mask) -> image``."""
+    """A configured method: ``Inpainter(filler, lifter, options)(image, mask) -> image``.
+
+    Build one with :meth:`from_method` and call it for as many images as needed: its networks stay loaded.
+    ``device`` is where its networks run (``"cpu"``, ``"cuda"``, ...), None for a method without a network.
+    """
 
     filler: Filler
     lifter: Lifter
     options: PipelineOptions = field(default_factory=PipelineOptions)
     name: str = "custom"
+    device: str | None = None
 
     @classmethod
     def from_method(
         cls,
         method: str | None = None,
-        filler_config: dict[str, Any] | None = None,
-        lifter_config: dict[str, Any] | None = None,
+        filler: dict[str, Any] | None = None,
+        lifter: dict[str, Any] | None = None,
+        *,
+        device: str = "auto",
+        half: bool = False,
+        threads: int = 0,
         **options: Any,
     ) -> Inpainter:
-        """Builds the named method (``None`` = the default) with optional per-part config."""
+        """Builds the named method with per-part options.
+
+        Args:
+            method: ``"filler+lifter"``, a bare filler or an alias (``hrinpaint.methods()``); None = the default.
+            filler, lifter: options of each part (``hrinpaint.methods()`` lists them), e.g. ``{"weights": ...}``.
+            device: where network parts run: ``"auto"`` (CUDA, then MPS, then the CPU), ``"cpu"``, ``"cuda"``,
+                ``"mps"``; ignored by parts without a network. A part's own ``device`` option wins.
+            half: float16 for network parts on a GPU (never on the CPU); ``refine`` keeps its filler in float32
+                (it optimises the network's features).
+            threads: torch CPU threads for network parts during a call, put back afterwards (0: torch's setting).
+            **options: :class:`PipelineOptions` fields (``working_size``, ``context``, ``grow``, ...).
+
+        Raises:
+            UnknownNameError: an unknown method; InpaintError: an unknown or invalid option, a device this machine
+                lacks; MissingExtraError: the method needs an extra that is not installed (``hrinpaint[nn]``).
+        """
+        filler = _legacy_config(filler, options, "filler_config")
+        lifter = _legacy_config(lifter, options, "lifter_config")
         spec = resolve_method(method)
-        filler = FILLERS.build(spec.filler, **(filler_config or {}))
-        lifter = LIFTERS.build(spec.lifter, **(lifter_config or {}))
-        return cls(filler, lifter, PipelineOptions(**options), spec.name)
+        pipeline_options = PipelineOptions(**options)
+        try:
+            filler_class, lifter_class = FILLERS.get(spec.filler), LIFTERS.get(spec.lifter)
+            network = _takes(filler_class, "device") or _takes(lifter_class, "device")
+            resolved = None
+            if network:
+                from hrinpaint.device import resolve_device
+
+                resolved = str(resolve_device(device))
+            shared = {"device": resolved, "threads": threads}
+            filler_half = half and not getattr(lifter_class, "float32_filler", False)
+            filler_part = FILLERS.build(spec.filler, **_shared(filler_class, filler, {**shared, "half": filler_half}))
+            lifter_part = LIFTERS.build(spec.lifter, **_shared(lifter_class, lifter, {**shared, "half": half}))
+        except ImportError as error:
+            raised = missing_extra(error, f"method {spec.name}")
+            if raised is None:
+                raise
+            raise raised from None
+        return cls(filler_part, lifter_part, pipeline_options, spec.name, resolved)
 
     def regions(self, mask: np.ndarray) -> list[Box]:
         """The regions of interest that this pipeline fills for ``mask``."""
@@ -101,18 +144,24 @@ class Inpainter:
                 return working
             long_side *= 2
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
-        """Returns a new image, same shape and dtype as ``image``, with the hole filled.
+    def __call__(self, image: Any, mask: Any, progress: ProgressCallback | None = None) -> Any:
+        """Returns a new image of the same kind, shape and dtype as ``image``, with the hole filled.
 
         Args:
-            image: ``H x W x 3`` RGB; float32/float64 in [0, 1], uint8 or uint16.
-            mask: ``H x W``; True or non-zero = hole.
+            image: a numpy array (``H x W x 3`` RGB, ``H x W`` or ``H x W x 1`` greyscale, ``H x W x 2`` or
+                ``H x W x 4`` with alpha; float32/float64 in [0, 1], uint8 or uint16) or a PIL image; alpha is
+                passed through untouched (:mod:`hrinpaint.adapters`).
+            mask: ``H x W`` array or PIL image; True or non-zero = hole.
             progress: called as ``progress(done, total)`` after each region.
 
         Raises:
             InputError: wrong shapes or dtypes, values out of range, too many pixels, or a mask with no known
                 pixel to draw context from.
         """
+        return fill_any(self.fill_rgb, image, mask, progress)
+
+    def fill_rgb(self, image: np.ndarray, mask: np.ndarray, progress: ProgressCallback | None = None) -> np.ndarray:
+        """:meth:`__call__` on the pipeline's own form: ``image`` ``H x W x 3`` RGB, ``mask`` ``H x W``."""
         mask = validate(image, mask, self.options.max_pixels)
         if self.options.grow:
             mask = dilate(mask, self.options.grow)
@@ -135,6 +184,30 @@ class Inpainter:
             if progress is not None:
                 progress(done, len(regions))
         return result
+
+
+def _takes(part: Any, option: str) -> bool:
+    """Whether a filler or lifter class has ``option`` in its typed config."""
+    config = getattr(part, "Config", None)
+    return config is not None and dataclasses.is_dataclass(config) and option in config.__dataclass_fields__
+
+
+def _shared(part: Any, given: dict[str, Any] | None, shared: dict[str, Any]) -> dict[str, Any]:
+    """A part's options: ``given``, plus each shared setting the part takes and ``given`` leaves open (a None or
+    zero shared value leaves the part's default)."""
+    config = dict(given or {})
+    for option, value in shared.items():
+        if value and option not in config and _takes(part, option):
+            config[option] = value
+    return config
+
+
+def _legacy_config(value: dict[str, Any] | None, options: dict[str, Any], old: str) -> dict[str, Any] | None:
+    """Accepts the old keyword (``filler_config=``, ``lifter_config=``) for one release, with a warning."""
+    if old not in options:
+        return value
+    warnings.warn(f"from_method({old}=...) is now {old.split('_')[0]}=...", DeprecationWarning, stacklevel=3)
+    return options.pop(old) if value is None else value
 
 
 def validate(image: np.ndarray, mask: np.ndarray, max_pixels: int) -> np.ndarray:

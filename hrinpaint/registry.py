@@ -12,7 +12,8 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from hrinpaint.errors import InpaintError, UnknownNameError
+from hrinpaint.bounds import check_bounds
+from hrinpaint.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
 
@@ -66,15 +67,26 @@ class Registry(Generic[T]):
         return target
 
     def build(self, name: str, **config: Any) -> T:
-        """Builds ``name`` with keyword config; unknown config keys are a readable error."""
+        """Builds ``name`` with keyword config.
+
+        Unknown keys, values outside :mod:`hrinpaint.bounds` and whatever the config's own checks refuse raise
+        :class:`ConfigError` with one line that names the part and the option, before anything is built.
+        """
         factory = self.get(name)
         config_class = getattr(factory, "Config", None)
         if config_class is not None and dataclasses.is_dataclass(config_class):
             allowed = {field.name for field in dataclasses.fields(config_class)}
             unknown = sorted(set(config) - allowed)
             if unknown:
-                raise InpaintError(
+                raise ConfigError(
                     f"{self.kind} {name!r} has no option {', '.join(unknown)}; options: {', '.join(sorted(allowed))}"
                 )
-            return factory(config_class(**config))  # type: ignore[call-arg]
+            check_bounds(self.kind, name, config, config_class)
+            try:
+                checked = config_class(**config)
+            except ConfigError:
+                raise
+            except (ValueError, TypeError) as error:  # the config's own checks, as one line that names the part
+                raise ConfigError(f"{self.kind} {name!r}: {' '.join(str(error).split())}") from None
+            return factory(checked)  # type: ignore[call-arg]
         return factory(**config)

@@ -26,7 +26,7 @@ def main() -> None:
     photos = sorted(Path("../shared/data/eval/hires").glob("*.jpg"))[:count]
     variants = {
         "offset field": Inpainter.from_method("patchmatch+cra"),
-        "cell similarity": Inpainter.from_method("patchmatch+cra", lifter_config={"use_filler_attention": False}),
+        "cell similarity": Inpainter.from_method("patchmatch+cra", lifter={"use_filler_attention": False}),
     }
     rows: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in variants}
     for photo in photos:

@@ -27,10 +27,10 @@ def main() -> None:
     args = parser.parse_args()
     variants = {
         "telea (512)": Inpainter.from_method("telea+upsample"),
-        "hifill net@train-res": Inpainter.from_method("hifill+cra", filler_config={"weights": args.weights}),
-        "hifill net@512": Inpainter.from_method("hifill+cra", filler_config={"weights": args.weights, "size": 0}),
+        "hifill net@train-res": Inpainter.from_method("hifill+cra", filler={"weights": args.weights}),
+        "hifill net@512": Inpainter.from_method("hifill+cra", filler={"weights": args.weights, "size": 0}),
         "hifill working 256 + cra": Inpainter.from_method(
-            "hifill+cra", filler_config={"weights": args.weights}, working_size=256
+            "hifill+cra", filler={"weights": args.weights}, working_size=256
         ),
     }
     scores: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}

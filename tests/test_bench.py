@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from hrinpaint.errors import InputError
-from hrinpaint.eval.bench import BenchConfig, find_photos, mask_seed, side_by_side
+from hrinpaint.eval.aggregate import MetricAccumulator
+from hrinpaint.eval.bench import REDUCTIONS, BenchConfig, crop_box, find_photos, mask_seed, render_report, side_by_side
 from hrinpaint.eval.worker import Worker
 
 
@@ -34,17 +35,48 @@ def test_config_rejects_unknown_peers_and_masks(tmp_path):
         BenchConfig(data=str(tmp_path), masks=("nope",))
 
 
-def test_side_by_side_shows_whole_images_and_a_full_resolution_crop_of_the_hole():
+def test_side_by_side_shows_whole_images_above_a_1_to_1_crop_of_the_hole_box():
     truth = np.random.default_rng(0).random((600, 900, 3), dtype=np.float32)
     mask = np.zeros((600, 900), bool)
     mask[400:450, 700:760] = True
     holed = np.where(mask[:, :, None], 0.0, truth).astype(np.float32)
     filled = np.where(mask[:, :, None], 0.5, truth).astype(np.float32)
     sheet = side_by_side(holed, truth, mask, {"a": filled}, tile=120)
-    assert sheet.dtype == np.uint8 and sheet.shape[0] == 120 + 120 + 4
+    # the crop is the box with 16 px of context a side: 82 x 92, under the 120 x 180 page-scale view
+    assert sheet.dtype == np.uint8 and sheet.shape[0] == 120 + 4 + 82
     assert sheet.shape[1] == 3 * 180 + 2 * 4  # input, truth, a: each as wide as the scaled photo
-    crop_of_result = sheet[124:, 2 * 184 : 2 * 184 + 180]
-    assert (np.abs(crop_of_result.astype(int) - 128) <= 1).all(axis=-1).sum() >= 50 * 60 * 0.9  # the hole, 1:1
+    crop_of_result = sheet[124:, 2 * 184 : 2 * 184 + 92]
+    grey = (np.abs(crop_of_result.astype(int) - 128) <= 1).all(axis=-1)
+    assert grey[16:66, 16:76].all() and grey.sum() == 50 * 60  # the hole at 1:1, exactly where the crop puts it
+    crop_of_truth = sheet[124:, 184 : 184 + 92].astype(np.float32) / 255
+    np.testing.assert_allclose(crop_of_truth, truth[384:466, 684:776], atol=1 / 255)
+
+
+def test_crop_box_centres_on_the_largest_hole_and_stays_inside():
+    mask = np.zeros((300, 400), bool)
+    mask[10:20, 10:20] = True
+    mask[100:260, 300:390] = True
+    rows, cols = crop_box(mask, limit=1000)
+    assert (rows.start, rows.stop) == (60, 300)  # 40 px margin, pushed back inside the bottom edge
+    assert (cols.start, cols.stop) == (266, 400)  # 22 px margin a side, pushed inside the right edge
+    rows, cols = crop_box(mask, limit=64)
+    assert rows.stop - rows.start == 64 and cols.stop - cols.start == 64
+    assert rows.start <= 180 < rows.stop and cols.start <= 345 < cols.stop
+
+
+def test_object_masks_share_one_seed_across_sizes_and_report_band_energies(tmp_path):
+    photo = Path("/data/kodim01.png")
+    assert mask_seed(photo, "object", 2048, 0) == mask_seed(photo, "object", 4096, 0)
+    assert mask_seed(photo, "thick", 2048, 0) != mask_seed(photo, "thick", 4096, 0)
+    accumulator = MetricAccumulator(reductions=REDUCTIONS)
+    for value in (0.5, 0.6, 50.0):  # one flat-truth outlier must not move the table
+        accumulator.add({"method": "m", "size": 64, "band_energy_0": value, "time_s": 1.0})
+    config = BenchConfig(data=str(tmp_path), sizes=(64,))
+    report = render_report(accumulator, config)
+    header = next(line for line in report.splitlines() if line.startswith("| method"))
+    row = next(line for line in report.splitlines() if line.startswith("| m "))
+    cells = dict(zip(header.split("|"), row.split("|"), strict=True))
+    assert cells[" E0 "].strip() == "0.600"  # the median; a mean would read 17
 
 
 def test_worker_times_out_and_recovers():

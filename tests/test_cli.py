@@ -220,3 +220,136 @@ def test_bench_rejects_unknown_names(tmp_path, capsys):
 def test_console_script_help_is_fast_and_works():
     result = subprocess.run([sys.executable, "-m", "hrinpaint.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "inpaint" in result.stdout and "bench" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "option, value, words",
+    [
+        ("--working-size", "8", "--working-size must be 16 to 4096, got 8"),
+        ("--working-size", "0", "--working-size must be 16 to 4096, got 0"),
+        ("--max-pixels", "0", "--max-pixels must be 1 to"),
+        ("--grow", "-1", "--grow must be 0 to 1024, got -1"),
+        ("--grow", "100000", "--grow must be 0 to 1024"),
+        ("--grow", "3000", "--grow must be 0 to 1024"),
+        ("--quality", "0", "--quality must be 1 to 100"),
+        ("--quality", "101", "--quality must be 1 to 100"),
+        ("--mask-threshold", "1.5", "--mask-threshold must be 0 to 0.99"),
+        ("--mask-threshold", "nan", "--mask-threshold must be 0 to 0.99"),
+        ("--grow", "many", "argument --grow: invalid int value: 'many'"),
+        ("--method", "nope", "unknown method 'nope'"),
+    ],
+)
+@pytest.mark.parametrize("command", ["inpaint", "batch"])
+def test_bad_numbers_are_one_line_exit_2_before_any_work(pair, tmp_path, capsys, command, option, value, words):
+    import time
+
+    photo, mask, _, _ = pair
+    out = tmp_path / ("out.png" if command == "inpaint" else "out")
+    inputs = [photo, mask] if command == "inpaint" else [tmp_path, tmp_path]
+    before = sorted(tmp_path.rglob("*"))
+    start = time.perf_counter()
+    try:
+        status = main([command, *map(str, inputs), "-o", str(out), f"{option}={value}"])
+    except SystemExit as exit_:  # argparse's own errors
+        status = exit_.code
+    seconds = time.perf_counter() - start
+    captured = capsys.readouterr()
+    assert status == 2
+    assert captured.err.startswith("hrinpaint: error: ") and captured.err.count("\n") == 1, captured.err
+    assert words in captured.err and captured.out == ""
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written, not even the batch's output folder
+    assert seconds < 1.0
+
+
+def test_grow_beyond_the_image_is_refused_in_time_proportional_to_the_image(pair, tmp_path, capsys):
+    import time
+
+    photo, mask, _, _ = pair
+    start = time.perf_counter()
+    status, _, stderr = run(capsys, "inpaint", photo, mask, "-o", tmp_path / "out.png", "--grow", "1000")
+    assert status == 1 and "grown by 1000 px covers the whole image" in stderr and stderr.count("\n") == 1
+    assert time.perf_counter() - start < 2.0
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_rgba_written_as_jpeg_warns_that_alpha_is_dropped(tmp_path, capsys):
+    rgba = np.random.default_rng(3).integers(0, 256, (48, 64, 4), dtype=np.uint8)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "logo.png")
+    write_mask(tmp_path / "mask.png")
+    status, _, stderr = run(capsys, "inpaint", tmp_path / "logo.png", tmp_path / "mask.png", "-o", tmp_path / "o.jpg")
+    assert status == 0 and "warning:" in stderr and "alpha channel is dropped" in stderr
+    status, _, stderr = run(capsys, "inpaint", tmp_path / "logo.png", tmp_path / "mask.png", "-o", tmp_path / "o.png")
+    assert status == 0 and "warning" not in stderr
+
+
+def test_batch_survives_broken_files_tiffs_wrong_masks_and_bugs(tmp_path, capsys, monkeypatch):
+    """A broken file, a camera TIFF (EXIF sub-IFD), a wrong-size mask and a file that trips a bug: every other
+    image is done and the summary lists each failure by name with its one-line reason."""
+    from hrinpaint.pipeline import Inpainter
+
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir()
+    masks.mkdir()
+    for name in ("a", "d", "e"):
+        write_photo(images / f"{name}.png", seed=ord(name))
+    (images / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    exif[0x8769] = {0x8827: 200, 0x9003: "2024:01:01 10:00:00"}
+    Image.fromarray(write_photo(tmp_path / "tmp.png", seed=7)).save(images / "camera.tif", exif=exif.tobytes())
+    for name in ("a", "broken", "camera", "d", "e"):
+        write_mask(masks / f"{name}.png")
+    write_mask(masks / "d.png", size=(30, 20), box=(1, 1, 5, 5))  # wrong size
+    original = Inpainter.__call__
+
+    def flaky(self, image, mask, progress=None):
+        if image[0, 0, 0] == np.random.default_rng(ord("e")).integers(0, 256, (48, 64, 3), dtype=np.uint8)[0, 0, 0]:
+            raise RuntimeError("a bug\nover two lines")
+        return original(self, image, mask, progress)
+
+    monkeypatch.setattr(Inpainter, "__call__", flaky)
+    status, _, stderr = run(capsys, "batch", images, masks, "-o", out, "-q")
+    assert status == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "camera.tif"]
+    summary = stderr[stderr.index("2 of 5 images done, 3 failed") :].splitlines()
+    assert [line.split(":")[0] for line in summary[1:]] == ["  failed"] * 3
+    assert "broken.jpg: cannot read" in summary[1]
+    assert "d.png: mask" in summary[2] and "but image is 64x48" in summary[2]
+    assert "e.png: unexpected RuntimeError: a bug over two lines" in summary[3]
+    written = Image.open(out / "camera.tif")
+    assert written.getexif()[0x010F] == "TestCam" and written.getexif().get_ifd(0x8769)[0x8827] == 200
+
+
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--sizes", "abc"], "sizes must be whole numbers"),
+        (["--sizes", "8"], "sizes must be 16 to 16384 px"),
+        (["--working-size", "8"], "--working-size must be 16 to 4096"),
+        (["--peer-timeout", "-5"], "--peer-timeout must be"),
+        (["--limit", "0"], "--limit must be 1 to"),
+    ],
+)
+def test_bench_bad_numbers_are_one_line_exit_2(tmp_path, capsys, extra, words):
+    try:
+        status = main(["bench", "--data", str(tmp_path), "--out", str(tmp_path / "out"), *extra])
+    except SystemExit as exit_:
+        status = exit_.code
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1 and words in err and not (tmp_path / "out").exists()
+
+
+def test_a_bug_is_one_line_unless_debugging(pair, tmp_path, capsys, monkeypatch):
+    from hrinpaint.pipeline import Inpainter
+
+    def broken(self, image, mask, progress=None):
+        raise RuntimeError("index out of range\nin some kernel")
+
+    monkeypatch.setattr(Inpainter, "__call__", broken)
+    photo, mask, _, _ = pair
+    status, _, stderr = run(capsys, "inpaint", photo, mask, "-o", tmp_path / "out.png")
+    assert status == 1 and stderr.count("\n") == 1
+    assert "unexpected RuntimeError: index out of range in some kernel (a bug" in stderr
+    monkeypatch.setenv("HRINPAINT_DEBUG", "1")
+    with pytest.raises(RuntimeError):
+        main(["inpaint", str(photo), str(mask), "-o", str(tmp_path / "out.png")])

@@ -59,7 +59,7 @@ def assert_broken_listed(outcomes, stderr: str) -> None:
     assert [Path(o.task.image).name for o in failed] == ["broken.png"]
     assert "not a recognised image file" in failed[0].message
     assert f"{GOOD} of {GOOD + 1} images done, 1 failed" in stderr
-    assert stderr.rstrip().splitlines()[-1] == f"failed: {failed[0].task.image}"
+    assert stderr.rstrip().splitlines()[-1] == f"  failed: broken.png: {failed[0].message}"
 
 
 class WriteWatcher:
@@ -192,3 +192,14 @@ def test_fsspec_urls(folders, capsys):
     assert_broken_listed(outcomes, capsys.readouterr().err)
     for path in reference.iterdir():
         assert fs.cat_file(f"/results/{path.name}") == path.read_bytes()
+
+
+def test_memory_readings_without_psutil(monkeypatch):
+    """The core install has no psutil: --workers then reads Linux's /proc, and gets the same resident memory."""
+    from hrinpaint.batch.workers import default_memory, resident_memory
+
+    with_psutil = resident_memory(os.getpid())
+    monkeypatch.setitem(sys.modules, "psutil", None)  # import psutil now raises ImportError
+    assert abs(resident_memory(os.getpid()) - with_psutil) < 64 << 20
+    assert resident_memory(2**22 + 12345) == 0  # no such process
+    assert 0 < default_memory(2) < default_memory(1)

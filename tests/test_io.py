@@ -675,3 +675,81 @@ def test_from_float_fast_image_path_matches_the_reference_formula() -> None:
         reference = np.clip(np.rint(np.nan_to_num(image, nan=0.0) * np.float32(255)), 0, 255).astype(np.uint8)
     assert np.array_equal(hio.from_float(image, np.uint8), reference)
     assert np.array_equal(hio.from_float(image[:, :, :1], np.uint8), reference[:, :, :1])
+
+
+def test_from_float_converts_a_single_pixel():
+    # OpenCV reads arrays of four values or fewer as scalars; a one-pixel hole box must still convert exactly.
+    from hrinpaint.io import from_float
+
+    pixel = np.array([[[0.0, 0.5, 1.0]]], np.float32)
+    assert from_float(pixel, np.uint8).tolist() == [[[0, 128, 255]]]
+
+
+# ----------------------------------------------------------------------------------- camera metadata, in memory
+
+
+def _camera_jpeg(path: Path) -> tuple[bytes, bytes]:
+    """A JPEG as a camera writes it: an ICC profile and EXIF with an EXIF sub-IFD (exposure, date, ISO)."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "TestCam", "Model 7"
+    exif[0x8769] = {0x829A: (1, 250), 0x9003: "2024:05:06 07:08:09", 0x8827: 400}
+    icc = _srgb_icc()
+    Image.fromarray(_smooth_rgb8()).save(path, exif=exif.tobytes(), icc_profile=icc, quality=95)
+    return icc, exif.tobytes()
+
+
+@pytest.mark.parametrize("suffix", [".tif", ".png", ".webp", ".jpg"])
+@pytest.mark.parametrize("bits", [8, 16])
+def test_camera_icc_and_exif_sub_ifd_survive_every_format(tmp_path: Path, suffix: str, bits: int) -> None:
+    import dataclasses
+
+    icc, _ = _camera_jpeg(tmp_path / "camera.jpg")
+    loaded = read_image(tmp_path / "camera.jpg")
+    pixels, info = loaded.pixels, loaded.info
+    if bits == 16:  # a 16-bit TIFF or PNG goes through tifffile / OpenCV, not Pillow
+        pixels, info = pixels.astype(np.uint16) * 257, dataclasses.replace(info, bit_depth=16)
+    write_image(tmp_path / f"out{suffix}", pixels, info)
+    again = read_image(tmp_path / f"out{suffix}")
+    assert again.info.icc_profile == icc
+    exif = Image.Exif()
+    exif.load(again.info.exif)
+    assert exif[0x010F] == "TestCam" and exif[0x0110] == "Model 7"
+    sub_ifd = exif.get_ifd(0x8769)
+    exposure = sub_ifd[0x829A]  # a rational: Pillow gives a tuple or an IFDRational depending on the format
+    assert (exposure[0] / exposure[1] if isinstance(exposure, tuple) else float(exposure)) == 0.004
+    assert sub_ifd[0x9003] == "2024:05:06 07:08:09" and sub_ifd[0x8827] == 400
+    if suffix in (".tif", ".png"):
+        assert np.array_equal(again.pixels, pixels)  # metadata added after encoding leaves the pixels alone
+
+
+def test_tiff_with_exif_is_read_by_tifffile_too(tmp_path: Path) -> None:
+    _camera_jpeg(tmp_path / "camera.jpg")
+    loaded = read_image(tmp_path / "camera.jpg")
+    write_image(tmp_path / "out.tif", loaded.pixels, loaded.info)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tiff:
+        page = tiff.pages.first
+        assert page.tags["Make"].value == "TestCam"
+        assert page.tags["ExifTag"].value["ISOSpeedRatings"] == 400
+        assert np.array_equal(page.asarray(), loaded.pixels)
+
+
+def test_read_image_and_mask_from_bytes_and_file_objects(tmp_path: Path) -> None:
+    _camera_jpeg(tmp_path / "camera.jpg")
+    from_path = read_image(tmp_path / "camera.jpg")
+    data = (tmp_path / "camera.jpg").read_bytes()
+    for source in (data, io.BytesIO(data)):
+        loaded = read_image(source, name="upload.jpg")
+        assert np.array_equal(loaded.pixels, from_path.pixels) and loaded.info.path is None
+        assert loaded.info.exif == from_path.info.exif and loaded.info.format == "JPEG"
+    mask = np.zeros((48, 64), np.uint8)
+    mask[5:9, 6:20] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(mask).save(buffer, format="PNG")
+    assert np.array_equal(read_mask(buffer.getvalue(), shape=(48, 64)), mask > 0)
+    with pytest.raises(InputError) as error:
+        read_image(data[: len(data) // 2], name="holiday.jpg")
+    assert _one_line(error).startswith("cannot read 'holiday.jpg': ") and str(tmp_path) not in str(error.value)
+    with pytest.raises(InputError, match="'<memory>': not a recognised image"):
+        read_image(b"hello, not a picture")
+    with pytest.raises(InputError, match="over the limit"):
+        read_image(data, max_pixels=100)

@@ -22,14 +22,6 @@ from hrinpaint.nn.weights import load_model, save_weights  # noqa: E402
 TINY = LamaConfig(width=4, blocks=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _randomised(config: LamaConfig, seed: int = 0) -> LamaGenerator:
     """A generator whose batch norms have non-trivial statistics, so that eval mode is really exercised."""
     torch.manual_seed(seed)

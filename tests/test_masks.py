@@ -15,7 +15,7 @@ from hrinpaint.masks import MASKS, generate_mask, mask_kinds
 from hrinpaint.masks.kinds import LamaMask, redraw_until_small
 from hrinpaint.masks.schedule import ProgressiveSchedule
 
-KINDS = ["box", "center", "deepfill", "medium", "thick", "thin"]
+KINDS = ["box", "center", "deepfill", "medium", "object", "thick", "thin"]
 RANDOM_KINDS = [kind for kind in KINDS if kind != "center"]
 LAMA_KINDS = ["thin", "medium", "thick"]
 SMALL = (192, 256)  # H x W
@@ -25,7 +25,7 @@ def hole_fractions(kind: str, shape: tuple[int, int], seeds: range) -> np.ndarra
     return np.array([generate_mask(kind, shape, seed).mean() for seed in seeds])
 
 
-def test_the_six_kinds_are_registered():
+def test_the_seven_kinds_are_registered():
     assert mask_kinds() == KINDS
 
 
@@ -222,3 +222,40 @@ def test_importing_masks_does_not_import_opencv():
     code = "import sys, hrinpaint.masks; assert 'cv2' not in sys.modules; print(hrinpaint.masks.mask_kinds())"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
+
+
+# ------------------------------------------------------------------------------------------------------------
+# object holes
+
+
+def test_object_holes_cover_3_to_15_percent_in_one_piece():
+    fractions = []
+    for seed in range(40):
+        hole = generate_mask("object", (600, 800), seed)
+        fractions.append(hole.mean())
+        count, _ = cv2.connectedComponents(hole.astype(np.uint8))
+        assert count - 1 <= 3, seed  # a silhouette's thin parts may pinch off at most a sliver or two
+    assert 0.025 < min(fractions) and max(fractions) < 0.16
+    assert np.std(fractions) > 0.02  # the size is drawn, not fixed
+
+
+def test_object_holes_are_the_same_spec_at_every_size():
+    for seed in range(10):
+        small = generate_mask("object", (683, 1024), seed)
+        large = generate_mask("object", (1366, 2048), seed)
+        shrunk = cv2.resize(large.astype(np.float32), (1024, 683), interpolation=cv2.INTER_AREA) > 0.5
+        assert np.mean(shrunk != small) < 0.002, seed
+
+
+def test_object_silhouettes_are_real_shapes_and_get_mirrored():
+    from hrinpaint.masks.objects import ObjectSpec, rasterise, silhouettes
+
+    shapes = silhouettes()
+    assert len(shapes) == 11 and all(len(shape.points) >= 8 and 0.2 < shape.fill < 1 for shape in shapes)
+    spec = ObjectSpec(index=0, mirrored=False, area=0.1, x=0.5, y=0.5)
+    plain = rasterise(spec, (400, 400))
+    mirrored = rasterise(ObjectSpec(0, True, 0.1, 0.5, 0.5), (400, 400))
+    assert plain.mean() == pytest.approx(0.1, rel=0.05)
+    assert np.mean(plain[:, ::-1] == mirrored) > 0.995 and not np.array_equal(plain, mirrored)
+    corner = rasterise(ObjectSpec(3, False, 0.05, 0.0, 0.0), (400, 400))
+    assert corner[:, 0].any() or corner[0].any()  # x = y = 0 puts the box in the top-left corner

@@ -12,7 +12,9 @@ from scipy import ndimage
 from hrinpaint.eval import metrics
 from hrinpaint.eval.aggregate import MetricAccumulator, format_value
 from hrinpaint.eval.metrics import (
+    band_energy,
     band_ssim,
+    box_mask,
     evaluate,
     l1,
     mask_area_bin,
@@ -342,10 +344,15 @@ EVALUATE_KEYS = [
     "ms_ssim_hole",
     "l1",
     "l1_hole",
+    "ssim_box",
     "sharpness",
     "band_ssim_0",
     "band_ssim_1",
     "band_ssim_2",
+    "band_energy_0",
+    "band_energy_1",
+    "band_energy_2",
+    "band_energy_3",
 ]
 
 
@@ -362,9 +369,11 @@ def test_evaluate_agrees_with_the_individual_metrics(result: np.ndarray, truth: 
         "ms_ssim_hole": ms_ssim(result, truth, mask),
         "l1": l1(result, truth),
         "l1_hole": l1(result, truth, mask),
+        "ssim_box": ssim(result, truth, box_mask(mask)),
         "sharpness": sharpness_ratio(result, truth, mask),
     }
     expected.update({f"band_ssim_{i}": value for i, value in enumerate(band_ssim(result, truth, mask))})
+    expected.update({f"band_energy_{i}": value for i, value in enumerate(band_energy(result, truth, mask))})
     for key, value in expected.items():
         assert report[key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
 
@@ -375,6 +384,7 @@ def test_evaluate_pads_band_levels_an_image_is_too_small_for() -> None:
     assert list(report) == EVALUATE_KEYS
     assert not math.isnan(report["band_ssim_1"])
     assert math.isnan(report["band_ssim_2"])
+    assert math.isnan(report["band_energy_3"])
 
 
 def test_metrics_leave_their_inputs_alone(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> None:
@@ -569,3 +579,55 @@ def test_metric_pipeline_end_to_end(truth: np.ndarray, mask: np.ndarray) -> None
     by_method = {row["method"]: row for row in accumulator.summary(group_by=("method",))}
     assert by_method["sharp"]["band_ssim_0"] > by_method["blurry"]["band_ssim_0"]
     assert "| blurry |" in accumulator.markdown(group_by=("method",), columns=["psnr_hole", "sharpness"])
+
+
+# ------------------------------------------------------------------------------------------------------------
+# band energy and box SSIM
+
+
+def test_band_energy_is_one_for_the_truth_and_scales_with_contrast() -> None:
+    truth = _textured((160, 160), seed=4)
+    mask = np.zeros((160, 160), bool)
+    mask[32:128, 32:128] = True
+    assert band_energy(truth, truth, mask) == pytest.approx([1.0] * 4)
+    halved = np.where(mask[:, :, None], 0.5 * truth + 0.25, truth).astype(np.float32)
+    # half the contrast inside the hole: a quarter of the energy in every band (the rim mixes in some context)
+    assert all(0.2 < value < 0.45 for value in band_energy(halved, truth, mask)), band_energy(halved, truth, mask)
+
+
+def test_band_energy_sees_haze_under_grain_that_sharpness_misses() -> None:
+    """A blurred fill with fine noise on top has the finest band's energy but not the middle ones'."""
+    rng = np.random.default_rng(5)
+    truth = np.clip(_blurred(rng.random((256, 256, 3)).astype(np.float32), 1.0) * 3 - 1, 0, 1).astype(np.float32)
+    mask = np.zeros((256, 256), bool)
+    mask[64:192, 64:192] = True
+    from hrinpaint.ops.pyramid import laplacian_pyramid
+
+    grain = _blurred(truth, 6.0) + laplacian_pyramid(truth, 2)[0]  # a haze with the truth's finest band on top
+    result = np.where(mask[:, :, None], np.clip(grain, 0, 1), truth).astype(np.float32)
+    energies = band_energy(result, truth, mask)
+    assert energies[0] > 0.5
+    assert energies[1] < 0.4 and energies[2] < 0.4
+    assert sharpness_ratio(result, truth, mask) > 0.7  # the one-Laplacian column calls this nearly sharp
+
+
+def test_band_energy_of_a_flat_truth_is_nan_and_levels_are_padded() -> None:
+    flat = np.full((40, 40, 3), 0.5, np.float32)
+    mask = np.zeros((40, 40), bool)
+    mask[10:20, 10:20] = True
+    assert all(math.isnan(value) for value in band_energy(flat, flat, mask))
+    small = _textured((5, 6), seed=3)
+    values = band_energy(small, small, np.ones((5, 6), bool))
+    assert values[0] == pytest.approx(1.0) and math.isnan(values[3])
+    with pytest.raises(ValueError, match="bands"):
+        band_energy(small, small, None, bands=0)
+
+
+def test_box_mask_is_the_union_of_component_boxes() -> None:
+    mask = np.zeros((20, 30), bool)
+    mask[2, 3:8] = True
+    mask[2:6, 5] = True
+    mask[10, 20] = mask[14, 25] = True
+    boxes = box_mask(mask)
+    assert boxes[2:6, 3:8].all() and boxes[10, 20] and boxes[14, 25]
+    assert boxes.sum() == 4 * 5 + 1 + 1

@@ -30,14 +30,6 @@ from hrinpaint.nn.layers import (
 TINY = HiFillConfig(width=4, coarse_dilations=(1, 2), refine_dilations=(2,))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def hole_mask(batch: int, height: int, width: int, boxes: list[tuple[int, int, int, int]]) -> torch.Tensor:
     """A ``B x 1 x H x W`` 1 = hole mask with the same boxes ``(top, left, bottom, right)`` in every image."""
     mask = torch.zeros(batch, 1, height, width)

@@ -210,3 +210,16 @@ def test_feather_paste_ramps_inside_hole_only(image):
     assert np.allclose(result[20, 27], 1.0)  # deep inside: all fill
     edge = result[5, 27]
     assert np.all(edge < 1.0) and np.all(edge > image[5, 27] - 1e-6)  # at the edge: mostly the base
+
+
+@pytest.mark.parametrize("radius", [7, 12, 40])
+def test_dilate_by_distance_transform_equals_the_disk_kernel(radius):
+    import cv2
+
+    from hrinpaint.ops.morphology import _disk
+
+    mask = np.random.default_rng(radius).random((120, 160)) > 0.998
+    mask[0, 0] = mask[-1, 80] = True  # holes touching the border
+    kernel = cv2.dilate(mask.astype(np.uint8), _disk(radius), borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    assert np.array_equal(dilate(mask, radius), kernel)
+    assert not dilate(np.zeros((8, 8), bool), radius).any()

@@ -149,8 +149,8 @@ def test_empty_mask_returns_copy():
 @pytest.mark.parametrize(
     ("image", "mask", "message"),
     [
-        (np.zeros((10, 12), np.float32), np.zeros((10, 12), bool), "H x W x 3"),
-        (np.zeros((10, 12, 4), np.float32), np.zeros((10, 12), bool), "H x W x 3"),
+        (np.zeros((10, 12, 5), np.float32), np.zeros((10, 12), bool), "H x W x C"),  # grey and RGBA: test_api
+        (np.zeros((2, 10, 12, 3), np.float32), np.zeros((10, 12), bool), "H x W x C"),
         (np.zeros((10, 12, 3), np.int32), np.zeros((10, 12), bool), "dtype"),
         (np.full((10, 12, 3), 2.0, np.float32), np.zeros((10, 12), bool), r"\[0, 1\]"),
         (np.full((10, 12, 3), np.nan, np.float32), np.zeros((10, 12), bool), r"\[0, 1\]"),

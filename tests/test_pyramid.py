@@ -31,14 +31,6 @@ from hrinpaint.train.pyramid import PyramidTrainer, PyramidTrainOptions, default
 TINY = {"width": 4, "bottom_dilations": [2, 3], "upper_dilations": [2]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_generator(**changes) -> PyramidGenerator:
     torch.manual_seed(0)
     return PyramidGenerator(PyramidConfig(**{**TINY, **changes})).eval()
@@ -305,7 +297,7 @@ def test_pyramid_method_through_the_pipeline_changes_only_the_hole(tiny_weights)
     image = (rng.random((70, 90, 3)) * 255).astype(np.uint8)
     mask = np.zeros((70, 90), bool)
     mask[20:45, 30:60] = True
-    inpainter = Inpainter.from_method("pyramid", filler_config={"weights": str(tiny_weights)}, working_size=32)
+    inpainter = Inpainter.from_method("pyramid", filler={"weights": str(tiny_weights)}, working_size=32)
     assert inpainter.name == "pyramid+cra"  # a bare filler name gets the default lifter
     out = inpainter(image, mask)
     assert out.dtype == np.uint8 and out.shape == image.shape

@@ -32,14 +32,6 @@ TINY_LAMA = LamaConfig(width=4, blocks=1)
 TINY_HIFILL = HiFillConfig(width=4, coarse_dilations=(1, 2), refine_dilations=(2,))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _model(name: str, gain: float = 1.0):
     """A tiny generator; ``gain`` scales its convolutions so that, untrained, its output still depends on its
     features (at the default initialisation, signals fade through the layers)."""

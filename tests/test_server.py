@@ -204,7 +204,7 @@ def test_unknown_method(client):
         ("[1, 2]", ("JSON object",)),
         ({"colour": 1}, ("colour", "not an option")),
         ({"working_size": 100000}, ("working_size", "4096")),
-        ({"filler": {"radius": -1}}, ("radius must be positive",)),
+        ({"filler": {"radius": -1}}, ("radius", "0.5")),
         ({"filler": {"radius": "big"}}, ("radius",)),
         ({"lifter": {"cells": 0}}, ("cells",)),
         ({"filler": {"patch_size": 7}}, ("patch_size", "not an option")),
@@ -223,11 +223,11 @@ def test_no_client_supplied_paths(client, catalogue):
 
 
 def test_network_filler_without_weights_is_a_clear_error(client, catalogue):
-    part = catalogue.fillers.get("hifill")
-    if part is None or part.available:
-        pytest.skip("no hifill filler, or its weights ship")
-    response = client.post("/api/inpaint", **form(encode(photo()), encode(hole()), "hifill+cra"))
-    assert_error(response, 422, "hifill+cra cannot run", "weights")
+    # lama's weights never ship (they cannot be downloaded here): it is listed, unavailable, and refused clearly.
+    part = catalogue.fillers["lama"]
+    assert not part.available
+    response = client.post("/api/inpaint", **form(encode(photo()), encode(hole()), "lama+cra"))
+    assert_error(response, 422, "lama+cra cannot run", "weights")
 
 
 def test_oversized_upload(catalogue):
@@ -255,7 +255,11 @@ def test_busy_queue_answers_503_with_retry_after(catalogue):
     gate = threading.Event()
     with make_client(catalogue, queue_size=1) as busy:
         jobs = busy.app.state.jobs
-        jobs.submit(lambda job: gate.wait(10))  # runs
+        jobs.submit(lambda job: gate.wait(10))  # runs (once the worker has taken it)
+        deadline = time.monotonic() + 10
+        while not jobs.status()["running"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         queued = busy.post("/api/jobs", **form(encode(photo()), encode(hole())))  # waits
         try:
             assert queued.status_code == 202
@@ -289,11 +293,254 @@ def test_a_failing_job_does_not_stop_the_worker(catalogue):
 def test_serve_command_is_lazy_and_checks_its_limits(capsys):
     code = "import sys, hrinpaint.cli as cli; cli.build_parser(); print('fastapi' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
-    assert main(["serve", "--queue-size", "-1"]) == 1
-    assert "queue_size must be >= 0" in capsys.readouterr().err
+    assert main(["serve", "--queue-size", "-1"]) == 2
+    assert capsys.readouterr().err == "hrinpaint: error: --queue-size must be 0 to 1000, got -1\n"
 
 
 def test_loopback_server_refuses_other_host_names(catalogue):
     with make_client(catalogue, allowed_hosts=("127.0.0.1", "localhost")) as guarded:
         assert guarded.get("http://127.0.0.1:8080/api/health").status_code == 200
         assert guarded.get("http://rebound.example/api/health").status_code == 400
+
+
+# -------------------------------------------------------------------------------------- no request holds the worker
+
+
+def wait_until(condition, seconds: float) -> float:
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < seconds, f"not within {seconds} s"
+        time.sleep(0.02)
+    return time.monotonic() - start
+
+
+@pytest.fixture(scope="module")
+def slow_catalogue(slow_method):
+    return build_catalogue()
+
+
+def worker_free(test_client) -> bool:
+    return not test_client.get("/api/health").json()["queue"]["running"]
+
+
+@pytest.mark.parametrize(
+    "method, options, words",
+    [
+        ("telea+cra", {"lifter": {"cells": 100000}}, ("cells", "128")),
+        ("hifill+refine", {"lifter": {"iterations": 150}}, ("iterations", "60")),
+        ("patchmatch+cra", {"filler": {"pm_iterations": 1000}}, ("pm_iterations", "20")),
+        ("telea+cra", {"grow": 100000}, ("grow", "1024")),
+        ("telea+cra", {"filler": {"radius": float("inf")}}, ("radius",)),
+    ],
+)
+def test_option_bounds_are_the_same_for_the_api_and_the_cli(client, catalogue, method, options, words):
+    from hrinpaint.bounds import OPTION_BOUNDS
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.pipeline import Inpainter
+
+    text = json.dumps(options).replace("Infinity", "1e999")
+    assert_error(client.post("/api/inpaint", **form(encode(photo()), encode(hole()), method, text)), 422, *words)
+    part = next((key for key in ("filler", "lifter") if key in options), None)
+    filler, lifter = method.split("+")
+    if part is None:
+        with pytest.raises(ConfigError, match=words[0]):
+            Inpainter.from_method(method, **options)
+        return
+    name = filler if part == "filler" else lifter
+    with pytest.raises(ConfigError, match=words[0]):  # the Python API (and so the CLI) refuses the same value
+        Inpainter.from_method(method, **{part: options[part]})
+    schema = client.get("/api/methods").json()[f"{part}s"][name]["options"]["properties"]
+    option = next(iter(options[part]))
+    assert schema[option]["maximum"] == OPTION_BOUNDS[(part, name)][option][1]  # the page's input bounds
+
+
+def test_every_numeric_option_of_every_part_is_bounded():
+    import dataclasses
+    import typing
+
+    from hrinpaint.bounds import bounds_for
+    from hrinpaint.fillers import FILLERS
+    from hrinpaint.lifters import LIFTERS
+    from hrinpaint.pipeline import PipelineOptions
+
+    parts = [("pipeline", "", PipelineOptions)]
+    parts += [(registry.kind, name, registry.get(name).Config) for registry in (FILLERS, LIFTERS) for name in registry]
+    unbounded = []
+    for kind, name, config_class in parts:
+        hints = typing.get_type_hints(config_class)
+        for item in dataclasses.fields(config_class):
+            numeric = {int, float} & set(typing.get_args(hints[item.name]) or (hints[item.name],))
+            if numeric and hints[item.name] is not bool and item.name not in bounds_for(kind, name, config_class):
+                unbounded.append(f"{kind} {name} {item.name}")
+    assert unbounded == []
+
+
+def test_cancel_stops_a_running_job_and_frees_the_worker(slow_catalogue, slow_method):
+    from conftest import SlowFiller
+
+    with make_client(slow_catalogue) as server:
+        job = server.post("/api/jobs", **form(encode(photo()), encode(hole()), slow_method)).json()
+        wait_until(lambda: SlowFiller.running == 1, 10)
+        answer = server.delete(job["status_url"])
+        assert answer.status_code == 200 and answer.json() == {"id": job["id"], "cancelled": True}
+        assert wait_until(lambda: worker_free(server) and SlowFiller.running == 0, 2.0) < 2.0
+        status = server.get(job["status_url"]).json()
+        assert status["state"] == "cancelled" and status["error"] == "the job was cancelled"
+        assert_error(server.get(job["result_url"]), 409, "cancelled")
+        assert server.delete(job["status_url"]).status_code == 404  # forgotten
+        # a waiting job is dropped at once, and the worker goes on with the next
+        first = server.post("/api/jobs", **form(encode(photo()), encode(hole()), slow_method)).json()
+        second = server.post("/api/jobs", **form(encode(photo()), encode(hole()))).json()
+        assert server.delete(second["status_url"]).json()["cancelled"] is True
+        assert server.get(second["status_url"]).json()["state"] == "cancelled"
+        server.delete(first["status_url"])
+        wait_until(lambda: worker_free(server), 2.0)
+        assert server.post("/api/inpaint", **form(encode(photo()), encode(hole()))).status_code == 200
+
+
+def test_job_time_limit_answers_504_and_frees_the_worker(slow_catalogue, slow_method):
+    from conftest import SlowFiller
+
+    with make_client(slow_catalogue, job_timeout=0.5) as server:
+        start = time.monotonic()
+        response = server.post("/api/inpaint", **form(encode(photo()), encode(hole()), slow_method))
+        assert_error(response, 504, "time limit of 0.5 s")
+        assert time.monotonic() - start < 3.0
+        wait_until(lambda: worker_free(server) and SlowFiller.running == 0, 2.0)
+        assert server.post("/api/inpaint", **form(encode(photo()), encode(hole()))).status_code == 200
+
+
+def test_a_disconnected_clients_job_is_cancelled(slow_catalogue, slow_method):
+    import socket
+
+    import uvicorn
+    from conftest import SlowFiller
+
+    server = uvicorn.Server(uvicorn.Config(create_app(ServerSettings(), slow_catalogue), port=0, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_until(lambda: server.started, 30)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        boundary = "hrinpaint-test-boundary"
+        parts = []
+        for name, filename, data in (("image", "a.png", encode(photo())), ("mask", "m.png", encode(hole()))):
+            parts.append(
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                f"Content-Type: image/png\r\n\r\n".encode()
+                + data
+                + b"\r\n"
+            )
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="method"\r\n\r\n{slow_method}\r\n'.encode())
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        head = (
+            f"POST /api/inpaint HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {len(body)}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n\r\n"
+        )
+        client = socket.create_connection(("127.0.0.1", port))
+        client.sendall(head.encode() + body)
+        wait_until(lambda: SlowFiller.running == 1, 10)
+        client.close()
+        queue = server.config.app.state.jobs
+        assert wait_until(lambda: not queue.status()["running"] and SlowFiller.running == 0, 2.0) < 2.0
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_foreign_origin_is_refused_for_state_changing_requests(client):
+    upload = form(encode(photo()), encode(hole()))
+    foreign = client.post("/api/inpaint", headers={"Origin": "https://evil.example"}, **upload)
+    assert_error(foreign, 403, "other web sites")
+    assert_error(client.post("/api/jobs", headers={"Origin": "null"}, **upload), 403)
+    assert_error(client.delete("/api/jobs/abc", headers={"Origin": "http://testserver.evil"}), 403)
+    assert client.post("/api/inpaint", headers={"Origin": "http://testserver"}, **upload).status_code == 200
+    assert client.get("/api/health", headers={"Origin": "https://evil.example"}).status_code == 200  # reads pass
+
+
+def test_every_loopback_address_keeps_the_host_check(catalogue):
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.server.app import allowed_hosts_for
+
+    for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
+        with make_client(catalogue, allowed_hosts=allowed_hosts_for(host)) as guarded:
+            assert guarded.get("http://rebound.example/api/health").status_code == 400, host
+            assert guarded.get("http://rebound.example:8080/api/health").status_code == 400, host
+            assert guarded.get("http://[::1]:8080/api/health").status_code == 200, host
+            assert guarded.get("http://localhost:8080/api/health").status_code == 200, host
+    with pytest.raises(ConfigError, match="--allow-host"):
+        allowed_hosts_for("0.0.0.0")
+    assert allowed_hosts_for("0.0.0.0", ("photos.lan",)) == ("photos.lan",)
+    assert allowed_hosts_for("192.168.1.5", ("Photos.lan",)) == ("photos.lan", "192.168.1.5")
+
+
+def test_no_message_names_a_server_path(client):
+    data = encode(photo())
+    truncated = client.post("/api/inpaint", **form(data[: len(data) // 2], encode(hole())))
+    assert_error(truncated, 422, "cannot read 'holiday photo.png'")
+    broken_mask = client.post("/api/inpaint", **form(data, encode(hole())[:40]))
+    for response in (truncated, broken_mask):
+        detail = response.json()["detail"]
+        assert response.status_code in (415, 422) and "/" not in detail and "\\" not in detail, detail
+    assert list(client.temp.iterdir()) == []
+
+
+def test_deeply_nested_options_answer_422_json(client):
+    upload = (encode(photo()), encode(hole()))
+    for depth, words in ((50_000, "over the limit"), (2_000, "nested too deeply")):
+        options = "[" * depth + "]" * depth
+        assert_error(client.post("/api/inpaint", **form(*upload, options=options)), 422, words)
+
+
+def test_zlib_bomb_is_refused_under_the_memory_derived_limit(catalogue):
+    import struct
+    import zlib
+
+    from hrinpaint.server.app import BYTES_PER_PIXEL
+
+    side = 9000  # greyscale zeros: 81 MP in about 80 KB
+    compressor = zlib.compressobj(9)
+    row = bytes(side + 1)
+    idat = b"".join(compressor.compress(row) for _ in range(side)) + compressor.flush()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    assert len(bomb) < 100_000
+    memory = 4 * 2**30
+    with make_client(catalogue, memory_bytes=memory) as small:
+        limits = small.get("/api/methods").json()["limits"]
+        assert limits["max_pixels"] == memory // 2 // BYTES_PER_PIXEL < side * side
+        assert "4.0 GiB of memory" in limits["max_pixels_source"]
+        start = time.monotonic()
+        response = small.post("/api/inpaint", **form(bomb, bomb))
+        assert_error(response, 413, f"{side}x{side}", "over the server's limit")
+        assert time.monotonic() - start < 1.0  # refused from the header, never decoded
+    assert ServerSettings().max_pixels > 0 and "GiB of memory" in ServerSettings().max_pixels_source
+
+
+def test_non_ascii_download_name_follows_rfc_5987(client):
+    files = form(encode(photo()), encode(hole()))["files"]
+    files["image"] = ("Ölberg 夜景.png", files["image"][1], "image/png")
+    response = client.post("/api/inpaint", files=files, data={"method": "telea+cra"})
+    assert response.status_code == 200
+    disposition = response.headers["content-disposition"]
+    assert disposition == (
+        "attachment; filename=\"Olberg__filled.png\"; filename*=UTF-8''%C3%96lberg_%E5%A4%9C%E6%99%AF_filled.png"
+    )
+
+
+def test_methods_that_cannot_run_are_marked_with_the_reason(client):
+    methods = {item["name"]: item for item in client.get("/api/methods").json()["methods"]}
+    assert methods["telea+cra"]["available"] and methods["hifill+refine"]["available"]
+    assert not methods["telea+refine"]["available"] and "network filler" in methods["telea+refine"]["reason"]
+    assert not methods["lama+cra"]["available"] and "weights" in methods["lama+cra"]["reason"]
+
+
+def test_docs_page_works_offline(client):
+    page = client.get("/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "/api/inpaint" in page.text and "CraLifterOptions" in page.text and "DELETE" in page.text
+    assert "<script" not in page.text and "https://" not in page.text  # nothing loaded from elsewhere

@@ -33,14 +33,6 @@ from hrinpaint.train.vgg import (  # noqa: E402
 TINY = ShiftUNetConfig(width=4, depth=2)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _net(gain: float = 1.0) -> ShiftUNet:
     """A tiny U-Net in eval mode; ``gain`` scales its output layer so that the residual is not negligible."""
     torch.manual_seed(0)

@@ -20,14 +20,6 @@ TINY_MODEL = {"width": 4, "coarse_dilations": [1, 2], "refine_dilations": [2]}
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def tiny_config(**changes) -> TrainConfig:
     values = dict(
         model=TINY_MODEL,

@@ -20,14 +20,6 @@ from hrinpaint.pipeline import Inpainter  # noqa: E402
 TINY = HiFillConfig(width=4, coarse_dilations=(1, 2), refine_dilations=(2,))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def tiny_weights(tmp_path):
     torch.manual_seed(0)
@@ -108,7 +100,7 @@ def test_hifill_cra_through_the_pipeline_changes_only_the_hole(tiny_weights):
     image = (rng.random((130, 150, 3)) * 255).astype(np.uint8)
     mask = np.zeros((130, 150), bool)
     mask[40:90, 50:100] = True
-    inpainter = Inpainter.from_method("hifill+cra", filler_config={"weights": str(path)}, working_size=64)
+    inpainter = Inpainter.from_method("hifill+cra", filler={"weights": str(path)}, working_size=64)
     out = inpainter(image, mask)
     assert out.dtype == np.uint8 and out.shape == image.shape
     assert np.array_equal(out[~mask], image[~mask])

@@ -23,14 +23,6 @@ from hrinpaint.train.zoom import ZoomTrainer, ZoomTrainOptions, downsample_pair,
 TINY = {"width": 4, "coarse_dilations": [1], "refine_dilations": [2], "sr_width": 4, "sr_blocks": 1}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_generator(zoom: str = "sr") -> ZoomGenerator:
     torch.manual_seed(0)
     return ZoomGenerator(ZoomConfig(**TINY, zoom=zoom)).eval()
@@ -316,7 +308,7 @@ def test_zoom_method_through_the_pipeline_changes_only_the_hole(tiny_weights):
     image = (rng.random((70, 90, 3)) * 255).astype(np.uint8)
     mask = np.zeros((70, 90), bool)
     mask[20:45, 30:60] = True
-    inpainter = Inpainter.from_method("zoom", filler_config={"weights": str(tiny_weights)}, working_size=32)
+    inpainter = Inpainter.from_method("zoom", filler={"weights": str(tiny_weights)}, working_size=32)
     assert inpainter.name == "zoom+cra"  # a bare filler name gets the default lifter
     out = inpainter(image, mask)
     assert out.dtype == np.uint8 and out.shape == image.shape

@@ -29,6 +29,9 @@ class BatchOptions:
     quality: int = 95
     overwrite: bool = False
     resume: bool = False
+    device: str = "auto"
+    half: bool = False
+    threads: int = 0
 
     @classmethod
     def from_args(cls, args: Any) -> BatchOptions:
@@ -100,7 +103,10 @@ def output_folder(location: str) -> None:
         fs, root = fsspec.core.url_to_fs(location)
         fs.makedirs(root, exist_ok=True)
     else:
-        Path(local_path(location)).mkdir(parents=True, exist_ok=True)
+        try:
+            Path(local_path(location)).mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"cannot create the output folder '{location}': {error.strerror or error}") from None
 
 
 def plan_tasks(images: str, masks: str, output: str) -> list[Task]:

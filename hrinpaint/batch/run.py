@@ -1,9 +1,10 @@
 """Runs a batch on the engine asked for and reports it the same way for all: a progress bar over all images,
-one line per image as it finishes, and the summary ``D of N images done, F failed``."""
+one line per image as it finishes, the summary ``D of N images done, F failed`` and each failure again by name."""
 
 from __future__ import annotations
 
 import os
+import posixpath
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
@@ -11,9 +12,6 @@ from typing import Any
 from hrinpaint.batch.plan import BatchOptions, Outcome, Task, plan_tasks
 from hrinpaint.batch.task import build_inpainter, process, unexpected_outcome
 from hrinpaint.errors import InpaintError
-
-#: How many failed images the closing line names (each was reported in full when it failed).
-_LISTED = 20
 
 
 def _sequential(tasks: Sequence[Task], options: BatchOptions) -> Iterator[Outcome]:
@@ -80,10 +78,7 @@ def run_batch(
         raise InpaintError(f"--worker-memory must be positive, got {worker_memory / 2**30:g} GiB")
     if retries < 0:
         raise InpaintError(f"--retries must be 0 or more, got {retries}")
-    try:
-        build_inpainter(options)  # an unknown method or bad option fails before any image is read
-    except ValueError as error:
-        raise InpaintError(str(error)) from None
+    build_inpainter(options)  # an unknown method or bad option fails before any image is read
     tasks = plan_tasks(images, masks, output)
     if on_planned is not None:
         on_planned(tasks)
@@ -109,8 +104,6 @@ def run_batch(
     if not quiet or failed:
         already = f", {skipped} already written (skipped)" if skipped else ""
         print(f"{len(tasks) - failed} of {len(tasks)} images done, {failed} failed{already}", file=sys.stderr)
-    if failed:
-        names = sorted(outcome.task.image for outcome in outcomes if outcome.status == "failed")
-        more = f" and {len(names) - _LISTED} more" if len(names) > _LISTED else ""
-        print(f"failed: {', '.join(names[:_LISTED])}{more}", file=sys.stderr)
+    for outcome in sorted((o for o in outcomes if o.status == "failed"), key=lambda o: o.task.image):
+        print(f"  failed: {posixpath.basename(outcome.task.image)}: {outcome.message}", file=sys.stderr)
     return outcomes

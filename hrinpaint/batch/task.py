@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hrinpaint.batch.plan import BatchOptions, Outcome, Task, is_url, local_path
-from hrinpaint.errors import InpaintError, InputError
+from hrinpaint.errors import InpaintError, InputError, one_line
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -30,11 +31,15 @@ def build_inpainter(options: BatchOptions) -> Any:
     from hrinpaint.pipeline import Inpainter
 
     key = (options.method, options.weights, options.working_size, options.max_pixels, options.grow)
+    key += (options.device, options.half, options.threads)
     if key not in _INPAINTERS:
         filler_config = {"weights": options.weights} if options.weights else None
         _INPAINTERS[key] = Inpainter.from_method(
             options.method,
             filler_config,
+            device=options.device,
+            half=options.half,
+            threads=options.threads,
             working_size=options.working_size,
             max_pixels=options.max_pixels,
             grow=options.grow,
@@ -63,6 +68,12 @@ def inpaint_file(
         max_pixels=options.max_pixels,
         threshold=options.mask_threshold,
     )
+    if loaded.info.alpha is not None and Path(output).suffix.lower() in (".jpg", ".jpeg"):
+        print(
+            f"hrinpaint: warning: {image_path} has transparency and JPEG has none: the alpha channel is dropped "
+            "(write .png, .webp or .tif to keep it)",
+            file=sys.stderr,
+        )
     if not mask.any():
         if Path(image_path).suffix.lower() == Path(output).suffix.lower():
             io.copy_file(image_path, output, overwrite=options.overwrite)
@@ -177,13 +188,12 @@ def process(
     except OSError as error:
         if raise_transient:
             raise
-        return outcome("failed", f"{type(error).__name__}: {error}")
+        return outcome("failed", one_line(error))
 
 
 def unexpected_outcome(task: Task, error: BaseException) -> Outcome:
-    """The outcome of a task that raised instead of answering: a Dask task whose workers kept dying, a transient
-    error that outlived its retries, or a bug. The batch goes on and the image is listed as failed."""
+    """The outcome of a task that raised instead of answering: a bug, a transient error that outlived its
+    retries, or a Dask task whose workers kept dying. The batch goes on and the image is listed as failed."""
     if type(error).__name__ == "KilledWorker":
         return Outcome(task, "failed", "its worker died on every try (out of memory?)")
-    first_line = next(iter(str(error).strip().splitlines()), "")
-    return Outcome(task, "failed", f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__)
+    return Outcome(task, "failed", one_line(error))

@@ -26,11 +26,38 @@ _THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS
 _WATCH_INTERVAL = 0.2
 
 
+def _available_memory() -> int:
+    """Bytes of memory available now (psutil where installed, else Linux's /proc/meminfo)."""
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except ImportError:
+        with open("/proc/meminfo") as meminfo:
+            fields = dict(line.split(":", 1) for line in meminfo)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+
+
+def resident_memory(pid: int) -> int:
+    """Resident memory of process ``pid`` in bytes (0 if it is gone)."""
+    try:
+        import psutil
+
+        try:
+            return int(psutil.Process(pid).memory_info().rss)
+        except psutil.Error:
+            return 0
+    except ImportError:
+        try:
+            with open(f"/proc/{pid}/statm") as statm:
+                return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            return 0
+
+
 def default_memory(workers: int) -> int:
     """Each worker's share of the memory available now, in bytes."""
-    import psutil
-
-    return int(psutil.virtual_memory().available / max(1, workers))
+    return int(_available_memory() / max(1, workers))
 
 
 def _worker(connection: Connection, threads: int, options: BatchOptions) -> None:
@@ -55,8 +82,6 @@ class _Slot:
 
 def run_workers(tasks: Sequence[Task], options: BatchOptions, workers: int, memory_bytes: int) -> Iterator[Outcome]:
     """Yields each task's outcome as it finishes, in completion order."""
-    import psutil
-
     context = multiprocessing.get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // workers)
     waiting = deque(tasks)
@@ -102,10 +127,7 @@ def run_workers(tasks: Sequence[Task], options: BatchOptions, workers: int, memo
                 if not slot.process.is_alive():
                     problem = f"its worker process died (exit code {slot.process.exitcode})"
                 else:
-                    try:
-                        resident = psutil.Process(slot.process.pid).memory_info().rss
-                    except psutil.Error:
-                        resident = 0
+                    resident = resident_memory(slot.process.pid)
                     if resident > memory_bytes:
                         problem = (
                             f"its worker used {resident / 2**30:.2f} GiB, over the {memory_bytes / 2**30:.2f} GiB "

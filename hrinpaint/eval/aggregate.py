@@ -83,7 +83,8 @@ def _natural_key(value: Any) -> tuple[Any, ...]:
 
 
 def format_value(name: str, value: Any) -> str:
-    """Formats one summary cell for a table: PSNR 2 decimals, SSIM-like 4, times 2, memory in whole MB.
+    """Formats one summary cell for a table: PSNR 2 decimals, SSIM-like 4, times 2, memory in whole MB, energy
+    ratios 3.
 
     Args:
         name: the column (metric) name, which picks the precision.
@@ -109,7 +110,7 @@ def format_value(name: str, value: Any) -> str:
         return f"{value:.4f}"
     if name.endswith("_mb"):
         return f"{value:.0f}"
-    if name.startswith("sharpness"):
+    if name.startswith(("sharpness", "band_energy")):
         return f"{value:.3f}"
     return f"{value:.4g}"
 

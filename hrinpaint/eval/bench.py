@@ -7,7 +7,9 @@ each method runs in a worker process under a time limit. Output in ``out``:
 
 - ``results.jsonl``: one line per run (metrics, time, peak memory, status, whether known pixels stayed exact);
 - ``report.md``: a table per resolution and one per mask-area bin;
-- ``sheets/*.png``: side-by-side pictures (input, truth, each method) with a full-resolution crop of the hole.
+- ``sheets/*.png``: side-by-side pictures (input, truth, each method) at page scale, each above a 1:1 crop of the
+  largest hole's box;
+- ``plot.png`` and ``index.html``: quality against time, and everything on one page (:mod:`hrinpaint.eval.report`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy as np
 
 from hrinpaint.errors import InputError
 from hrinpaint.eval.aggregate import MetricAccumulator
-from hrinpaint.eval.metrics import evaluate, mask_area_bin
+from hrinpaint.eval.metrics import ENERGY_BANDS, evaluate, mask_area_bin
 from hrinpaint.eval.peers import DEFAULT_PEERS, PEERS
 from hrinpaint.eval.worker import Worker
 from hrinpaint.io import IMAGE_SUFFIXES, read_image, write_image
@@ -36,12 +38,23 @@ REPORT_COLUMNS = (
     ("psnr_hole", "hole PSNR"),
     ("ssim", "SSIM"),
     ("ssim_hole", "hole SSIM"),
+    ("ssim_box", "box SSIM"),
     ("l1_hole", "hole L1"),
     ("sharpness", "sharpness"),
     ("band_ssim_0", "finest-band SSIM"),
+    ("band_energy_0", "E0"),
+    ("band_energy_1", "E1"),
+    ("band_energy_2", "E2"),
+    ("band_energy_3", "E3"),
     ("time_s", "median s"),
     ("peak_mb", "peak MB"),
 )
+
+#: Band energies are ratios that one flat-truth case can blow up, so the tables show their medians.
+REDUCTIONS = {f"band_energy_{band}": "median" for band in range(ENERGY_BANDS)}
+
+#: Mask kinds drawn from a size-free spec: one seed per photo and kind, so every size shows the same hole.
+SIZE_FREE_KINDS = frozenset({"object"})
 
 #: Methods run when none are named: the naive baseline (Telea at the working size, then bicubic) and the lifters.
 DEFAULT_METHODS = ("telea+upsample", "telea+cra", "patchmatch+cra")
@@ -70,6 +83,7 @@ class BenchConfig:
     weights: str | None = None
     save_images: bool = True
     sheet_tile: int = 320
+    sheet_crop: int = 768
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -96,8 +110,10 @@ def find_photos(data: str, limit: int | None = None) -> list[Path]:
 
 
 def mask_seed(photo: Path, kind: str, size: int, offset: int) -> int:
-    """A seed that depends only on the photo's name, the kind, the size and the offset (stable across runs)."""
-    return zlib.crc32(f"{photo.stem}/{kind}/{size}".encode()) + offset
+    """A seed that depends only on the photo's name, the kind, the size (except for :data:`SIZE_FREE_KINDS`) and
+    the offset (stable across runs)."""
+    key = f"{photo.stem}/{kind}" if kind in SIZE_FREE_KINDS else f"{photo.stem}/{kind}/{size}"
+    return zlib.crc32(key.encode()) + offset
 
 
 def _clean(value: object) -> object:
@@ -111,7 +127,7 @@ def run_bench(config: BenchConfig, quiet: bool = False) -> MetricAccumulator:
     out = Path(config.out)
     (out / "sheets").mkdir(parents=True, exist_ok=True)
     photos = find_photos(config.data, config.limit)
-    accumulator = MetricAccumulator()
+    accumulator = MetricAccumulator(reductions=REDUCTIONS)
     runs = [(name, "method") for name in config.methods] + [(name, "peer") for name in config.peers]
     strikes: dict[tuple[str, int], int] = {}
     log = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
@@ -169,11 +185,15 @@ def run_bench(config: BenchConfig, quiet: bool = False) -> MetricAccumulator:
                         results.flush()
                         log(_progress_line(row))
                     if config.save_images and outputs:
-                        sheet = side_by_side(holed, truth, mask, outputs, config.sheet_tile)
+                        sheet = side_by_side(holed, truth, mask, outputs, config.sheet_tile, config.sheet_crop)
                         write_image(out / "sheets" / f"{photo.stem}_{size}_{kind}.png", sheet, overwrite=True)
     report = render_report(accumulator, config)
     (out / "report.md").write_text(report)
     log(report)
+    from hrinpaint.eval.report import write_visual_report
+
+    for line in write_visual_report(out):  # plot.png and index.html
+        log(line)
     return accumulator
 
 
@@ -189,7 +209,7 @@ def _progress_line(row: dict[str, object]) -> str:
 
 def render_report(accumulator: MetricAccumulator, config: BenchConfig) -> str:
     """Markdown: one table per resolution, then one per mask-area bin (all sizes together)."""
-    columns = [key for key, _ in REPORT_COLUMNS]
+    columns = [key for key, _ in REPORT_COLUMNS if key in accumulator.metric_names]  # a metric no row has is left out
     headers = dict(REPORT_COLUMNS)
     lines = [
         "# hrinpaint bench",
@@ -197,7 +217,9 @@ def render_report(accumulator: MetricAccumulator, config: BenchConfig) -> str:
         f"data `{config.data}`, masks {', '.join(config.masks)}, working size {config.working_size}, "
         + (f"network weights `{config.weights}`, " if config.weights else "")
         + f"generated {time.strftime('%Y-%m-%d %H:%M')}. Hole metrics are over hole pixels; sharpness is the hole's "
-        "Laplacian energy over the truth's (1 is ideal, below 1 is blur); time is the median per image.",
+        "Laplacian energy over the truth's (1 is ideal, below 1 is blur); E0-E3 are the medians of the energy of the "
+        "first four Laplacian bands of luma (E0 finest) inside the hole over the truth's (1 is ideal, low is haze); "
+        "box SSIM is over the hole's bounding boxes; time is the median per image.",
         "",
     ]
     for size in config.sizes:
@@ -219,35 +241,61 @@ def _label(tile: np.ndarray, text: str) -> np.ndarray:
     return labelled
 
 
-def side_by_side(
-    holed: np.ndarray, truth: np.ndarray, mask: np.ndarray, outputs: dict[str, np.ndarray], tile: int
-) -> np.ndarray:
-    """A uint8 contact sheet: row 1 whole images scaled to ``tile`` px high, row 2 a full-resolution crop of
-    ``tile`` x ``tile`` centred on the largest hole, so blur and seams are visible at every size."""
+def crop_box(mask: np.ndarray, limit: int) -> tuple[slice, slice]:
+    """The 1:1 crop a reviewer looks at: the largest hole's bounding box with a quarter of its size (at least 16
+    px) of context on every side, at most ``limit`` px a side (centred on the hole), inside the image."""
     from hrinpaint.ops.regions import connected_boxes
 
-    shown = np.where(mask[:, :, None], np.float32([1.0, 0.0, 1.0]), holed)  # magenta hole in the input
-    panels = {"input": shown, "truth": truth, **outputs}
-    height, width = truth.shape[:2]
+    height, width = mask.shape
+    largest = max(connected_boxes(mask), key=lambda box: box.height * box.width)
+    sides = []
+    for start, stop, extent in ((largest.top, largest.bottom, height), (largest.left, largest.right, width)):
+        margin = max(16, (stop - start) // 4)
+        size = min(stop - start + 2 * margin, limit, extent)
+        first = int(np.clip((start + stop) // 2 - size // 2, 0, extent - size))
+        sides.append(slice(first, first + size))
+    return sides[0], sides[1]
+
+
+def contact_sheet(panels: dict[str, np.ndarray], mask: np.ndarray, tile: int, crop: int = 768) -> np.ndarray:
+    """A uint8 sheet with one labelled column per panel: the whole image scaled to ``tile`` px high (page
+    scale), and under it the largest hole's box at full resolution (1:1, see :func:`crop_box`), which is what a
+    user zoomed to 100 % sees. The crop's place is outlined on the first panel's page-scale view."""
+    import cv2
+
+    height, width = mask.shape
     small = (tile, max(1, round(width * tile / height))) if height > tile else (height, width)
-    boxes = connected_boxes(mask)
-    largest = max(boxes, key=lambda box: box.height * box.width)
-    centre_y, centre_x = (largest.top + largest.bottom) // 2, (largest.left + largest.right) // 2
-    crop_h, crop_w = min(tile, height), min(small[1], width)  # the crop is as wide as the scaled whole image
-    top = int(np.clip(centre_y - crop_h // 2, 0, height - crop_h))
-    left = int(np.clip(centre_x - crop_w // 2, 0, width - crop_w))
+    rows, cols = crop_box(mask, crop)
     columns = []
-    for name, image in panels.items():
+    for index, image in enumerate(panels.values()):
         whole = area_downsample(image, small) if small != (height, width) else image
-        crop = image[top : top + crop_h, left : left + crop_w]
-        pad_w = max(whole.shape[1], crop.shape[1])
-        column = np.zeros((whole.shape[0] + crop.shape[0] + 4, pad_w, 3), np.float32)
+        whole = (np.clip(whole, 0, 1) * 255 + 0.5).astype(np.uint8)
+        if index == 0:
+            scale = small[0] / height
+            corner = (int(cols.start * scale), int(rows.start * scale))
+            far = (int(cols.stop * scale) - 1, int(rows.stop * scale) - 1)
+            cv2.rectangle(whole, corner, far, (255, 255, 0), 1)
+        part = (np.clip(image[rows, cols], 0, 1) * 255 + 0.5).astype(np.uint8)
+        column = np.zeros((whole.shape[0] + part.shape[0] + 4, max(whole.shape[1], part.shape[1]), 3), np.uint8)
         column[: whole.shape[0], : whole.shape[1]] = whole
-        column[whole.shape[0] + 4 :, : crop.shape[1]] = crop
-        column = _label((np.clip(column, 0, 1) * 255 + 0.5).astype(np.uint8), name)
-        columns.append(column)
+        column[whole.shape[0] + 4 :, : part.shape[1]] = part
+        columns.append(_label(column, list(panels)[index]))
         columns.append(np.full((column.shape[0], 4, 3), 255, np.uint8))
     return np.concatenate(columns[:-1], axis=1)
 
 
-__all__ = ["BenchConfig", "find_photos", "render_report", "run_bench", "side_by_side"]
+def side_by_side(
+    holed: np.ndarray,
+    truth: np.ndarray,
+    mask: np.ndarray,
+    outputs: dict[str, np.ndarray],
+    tile: int,
+    crop: int = 768,
+) -> np.ndarray:
+    """The bench's sheet (see :func:`contact_sheet`): the input with its hole in magenta, the truth, then each
+    method's result."""
+    shown = np.where(mask[:, :, None], np.float32([1.0, 0.0, 1.0]), holed)  # magenta hole in the input
+    return contact_sheet({"input": shown, "truth": truth, **outputs}, mask, tile, crop)
+
+
+__all__ = ["BenchConfig", "contact_sheet", "crop_box", "find_photos", "render_report", "run_bench", "side_by_side"]

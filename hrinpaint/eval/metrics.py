@@ -37,7 +37,9 @@ __all__ = [
     "BAND_LEVELS",
     "LUMA_WEIGHTS",
     "MS_SSIM_WEIGHTS",
+    "band_energy",
     "band_ssim",
+    "box_mask",
     "evaluate",
     "l1",
     "mask_area_bin",
@@ -57,6 +59,8 @@ LUMA_WEIGHTS = (0.299, 0.587, 0.114)
 """ITU-R BT.601 luma from RGB."""
 BAND_LEVELS = 3
 """Laplacian-pyramid levels reported by :func:`evaluate` (``band_ssim_0`` finest to ``band_ssim_2``)."""
+ENERGY_BANDS = 4
+"""Band-pass levels of luma whose hole energy :func:`evaluate` reports (``band_energy_0`` finest to ``_3``)."""
 
 # Values a little outside [0, 1] come from float rounding and resampling overshoot; anything beyond this is a
 # wrong range (0..255 data, a forgotten normalisation) that would make every number here meaningless.
@@ -623,6 +627,55 @@ def band_ssim(
     return [_channel_mean([m.pick(mask is not None) for m in level]) for level in zip(*per_channel, strict=True)]
 
 
+def _band_energies(image: np.ndarray, holes: list[np.ndarray | None], bands: int) -> list[float]:
+    """Mean squared value of each of the first ``bands`` band-pass levels of luma over ``holes[level]``."""
+    pyramid = laplacian_pyramid(_luma(image).astype(np.float32), bands + 1)[:-1]
+    energies = []
+    for band, hole in zip(pyramid, holes, strict=False):
+        values = band[hole] if hole is not None else band
+        energies.append(float(np.mean(np.square(values, dtype=np.float64))) if values.size else math.nan)
+    return energies + [math.nan] * (bands - len(energies))
+
+
+def band_energy(
+    result: np.ndarray, truth: np.ndarray, mask: np.ndarray | None, bands: int = ENERGY_BANDS
+) -> list[float]:
+    """Detail of the result relative to the truth in each octave, inside the hole, finest first.
+
+    Each band is a band-pass level of a Laplacian pyramid (:func:`hrinpaint.ops.laplacian_pyramid`) of BT.601
+    luma; its energy is the mean square over the hole, pooled with each halving (any-hole). A hazy fill keeps the
+    finest band (grain) but loses the middle ones, which :func:`sharpness_ratio` (one Laplacian) cannot see.
+
+    Args:
+        result: ``H x W x 3`` float RGB in [0, 1].
+        truth: ``H x W x 3`` float RGB in [0, 1].
+        mask: ``H x W`` bool, True = hole; ``None`` measures the whole image.
+        bands: how many band-pass levels (>= 1).
+
+    Returns:
+        ``bands`` ratios ``energy(result) / energy(truth)``: 1 = as much detail as the truth in that octave,
+        below = smoother, above = noisier; ``nan`` for a level the image is too small for or a flat truth.
+    """
+    if bands < 1:
+        raise ValueError(f"bands must be >= 1, got {bands}")
+    result, truth, mask = _check_inputs(result, truth, mask)
+    holes = _hole_pyramid(mask, bands)
+    return [
+        _energy_ratio(mine, theirs)
+        for mine, theirs in zip(_band_energies(result, holes, bands), _band_energies(truth, holes, bands), strict=True)
+    ]
+
+
+def box_mask(mask: np.ndarray) -> np.ndarray:
+    """The union of the bounding boxes of the hole's 8-connected components (bool, same shape)."""
+    from hrinpaint.ops.regions import connected_boxes
+
+    boxes = np.zeros_like(mask, dtype=bool)
+    for box in connected_boxes(mask):
+        boxes[box.top : box.bottom, box.left : box.right] = True
+    return boxes
+
+
 def evaluate(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[str, float]:
     """Every metric of this module, whole-image and hole variants, sharing work between them.
 
@@ -637,14 +690,17 @@ def evaluate(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[st
     Returns:
         ``psnr, psnr_hole, ssim, ssim_hole, ms_ssim, ms_ssim_hole, l1, l1_hole, sharpness`` and
         ``band_ssim_0`` (finest) to ``band_ssim_2``, the band SSIMs over the hole (``nan`` for a level the
-        image is too small for). Plain floats.
+        image is too small for), ``ssim_box`` (SSIM over the bounding boxes of the hole's components: the fill
+        and the context around it, as a crop shows them) and ``band_energy_0`` (finest) to ``band_energy_3``
+        (see :func:`band_energy`). Plain floats.
     """
     if mask is None:
         raise ValueError("evaluate needs a mask (H x W bool, True = hole)")
     result, truth, mask = _check_inputs(result, truth, mask)
     scales = _ms_ssim_scales(result.shape)
     holes = _hole_pyramid(mask, max(scales, BAND_LEVELS))
-    abs_errors, squared_errors, ssims, ms_ssims, bands = [], [], [], [], []
+    boxes = box_mask(mask)
+    abs_errors, squared_errors, ssims, ms_ssims, bands, box_ssims = [], [], [], [], [], []
     for x, y in _channels(result, truth):
         abs_error, squared_error = _error_means(x, y, mask)
         abs_errors.append(abs_error)
@@ -654,6 +710,7 @@ def evaluate(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[st
         ms_ssims.append(ms_ssim_means)
         # Only the hole's band SSIM is reported, so the bands skip everything the hole's windows do not see.
         bands.append(_band_ssim_channel(x, y, holes, BAND_LEVELS, hole_only=True))
+        box_ssims.append(_ssim_means(x, y, boxes, *_ssim_constants(), hole_only=True)[0])
     band_values = [_channel_mean([m.hole for m in level]) for level in zip(*bands, strict=True)]
     band_values += [math.nan] * (BAND_LEVELS - len(band_values))
     metrics = {
@@ -665,9 +722,12 @@ def evaluate(result: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict[st
         "ms_ssim_hole": _channel_mean([m.hole for m in ms_ssims]),
         "l1": _channel_mean([m.whole for m in abs_errors]),
         "l1_hole": _channel_mean([m.hole for m in abs_errors]),
+        "ssim_box": _channel_mean([m.hole for m in box_ssims]),
         "sharpness": _energy_ratio(_laplacian_energy(result, mask).hole, _laplacian_energy(truth, mask).hole),
     }
     metrics.update({f"band_ssim_{level}": value for level, value in enumerate(band_values)})
+    energies = band_energy(result, truth, mask)
+    metrics.update({f"band_energy_{level}": value for level, value in enumerate(energies)})
     return {name: float(value) for name, value in metrics.items()}
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from hrinpaint.device import check_device_name
 from hrinpaint.errors import InputError
 from hrinpaint.fillers.base import FillResult
-from hrinpaint.fillers.network import fill_at_size, load_cached, to_tensors
+from hrinpaint.fillers.network import fill_at_size, load_cached, to_array, to_tensors
 
 _CONVERT_HINT = "convert the official best.ckpt with `hrinpaint models import-lama best.ckpt -o big-lama.safetensors`"
 
@@ -28,16 +29,21 @@ class LamaFillerConfig:
         weights: a ``.safetensors`` file with its manifest, made by ``hrinpaint models import-lama`` (required).
         size: long side the network runs at (a larger working image is area-downsampled for it); 0 for the
             working size as given.
-        threads: torch CPU threads; 0 keeps torch's default.
+        threads: torch CPU threads during a fill (put back afterwards); 0 keeps torch's setting.
+        device: where the network runs: ``auto`` (CUDA, then MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
+            There is no ``half``: LaMa's Fourier layers stay in float32 (cuFFT takes float16 only for power-of-two
+            sizes, and a working image rarely has them).
     """
 
     weights: str | None = None
     size: int = 0
     threads: int = 0
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if self.size < 0 or self.threads < 0:
             raise ValueError(f"size and threads must be >= 0, got {self.size} and {self.threads}")
+        check_device_name(self.device)
 
 
 class LamaFiller:
@@ -52,7 +58,7 @@ class LamaFiller:
         path = Path(self.config.weights)
         if not path.exists():
             raise InputError(f"lama weights {path} do not exist; {_CONVERT_HINT}")
-        self.model, self.manifest = load_cached(path, "lama")
+        self.model, self.manifest = load_cached(path, "lama", self.config.device)
 
     @property
     def network_size(self) -> int | None:
@@ -64,7 +70,7 @@ class LamaFiller:
 
         def run(net_image: np.ndarray, net_mask: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                out = self.model(*to_tensors(net_image, net_mask))
-            return out[0].permute(1, 2, 0).numpy()
+                out = self.model(*to_tensors(net_image, net_mask, self.model))
+            return to_array(out)
 
         return FillResult(fill_at_size(image, mask, self.config.size, run, self.config.threads))

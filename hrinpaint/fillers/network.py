@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hrinpaint.device import MODELS, check_device_name, model_placement, torch_threads
 from hrinpaint.errors import InputError
 from hrinpaint.fillers.attention import CellAttention
 from hrinpaint.fillers.base import FillResult, check_fill_input
@@ -17,9 +18,6 @@ from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side
 
 if TYPE_CHECKING:
     import torch
-
-
-_MODELS: dict[str, tuple[Any, dict[str, Any]]] = {}
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,9 @@ class NetworkFillerConfig:
         weights: a ``.safetensors`` file with its manifest; None for the shipped network.
         size: long side the network runs at; None for the filler's default (from the manifest), 0 for the
             working size as given.
-        threads: torch CPU threads; 0 keeps torch's default.
+        threads: torch CPU threads during a fill (put back afterwards); 0 keeps torch's setting.
+        device: where the network runs: ``auto`` (CUDA, then MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
+        half: run the network in float16 on a GPU (ignored on the CPU).
         residual_lift: for a network that starts from a Telea prefill and runs below the working size, bring back
             only what it changed: the working image's own Telea fill plus the upsampled difference between the
             network's fill and Telea's at the network's size (False: the network's fill upsampled). An untrained
@@ -44,6 +44,8 @@ class NetworkFillerConfig:
     weights: str | None = None
     size: int | None = None
     threads: int = 0
+    device: str = "auto"
+    half: bool = False
     residual_lift: bool = True
     attention: bool = True
 
@@ -52,6 +54,7 @@ class NetworkFillerConfig:
             raise ValueError(f"size must be >= 0, got {self.size}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
+        check_device_name(self.device)
 
 
 def shipped_weights(name: str) -> Path:
@@ -72,17 +75,10 @@ def weights_path(weights: str | None, shipped: str, model_name: str, hint: str) 
     return path
 
 
-def load_cached(path: Path, model_name: str) -> tuple[Any, dict[str, Any]]:
-    """The model and manifest at ``path``, loaded once per process; weights of another model are an error."""
-    from hrinpaint.nn.weights import load_model
-
-    key = str(path.resolve())
-    if key not in _MODELS:
-        model, manifest = load_model(path)
-        if manifest["model"] != model_name:
-            raise InputError(f"weights {path} hold a {manifest['model']!r} model, not {model_name}")
-        _MODELS[key] = model, manifest
-    return _MODELS[key]
+def load_cached(path: Path, model_name: str, device: str = "cpu", half: bool = False) -> tuple[Any, dict[str, Any]]:
+    """The model and manifest at ``path`` on ``device`` (float16 with ``half``, never on the CPU), loaded once per
+    process, device and precision (:data:`hrinpaint.device.MODELS`); weights of another model are an error."""
+    return MODELS.load(path, model_name, device, half)
 
 
 def fill_at_size(
@@ -97,9 +93,9 @@ def fill_at_size(
 
     The input is checked; an image without hole comes back as a copy and ``run`` is not called. Otherwise the
     image is area-downsampled and the mask shrunk so that any pixel touching the hole is hole; the fill is
-    brought back bilinearly and only hole pixels are taken from it. ``threads`` (0 = torch's default) sets
-    torch's CPU threads first. With ``prefill(image, mask) -> filled image`` (the fill the network starts from), a
-    scaled run brings back only the network's change: ``prefill`` at the full size plus the upsampled
+    brought back bilinearly and only hole pixels are taken from it. ``threads`` (0 = torch's setting) sets
+    torch's CPU threads while ``run`` runs. With ``prefill(image, mask) -> filled image`` (the fill the network
+    starts from), a scaled run brings back only the network's change: ``prefill`` at the full size plus the upsampled
     ``net_fill - prefill(net_image, net_mask)``.
 
     Shape:
@@ -108,16 +104,13 @@ def fill_at_size(
     check_fill_input(image, mask)
     if not mask.any():
         return image.copy()
-    if threads:
-        import torch  # noqa: F811 - imported here so that importing this module does not load torch
-
-        torch.set_num_threads(threads)
     shape = image.shape[:2]
     net_shape = fit_long_side(shape, size) if size else shape
     scaled = net_shape != shape
     net_image = area_downsample(image, net_shape) if scaled else image
     net_mask = downsample_mask(mask, net_shape) if scaled else mask
-    net_fill = run(net_image, net_mask)
+    with torch_threads(threads):
+        net_fill = run(net_image, net_mask)
     if not scaled:
         fill = net_fill
     elif prefill is None:
@@ -140,25 +133,33 @@ def batch_prefill(image: torch.Tensor, mask: torch.Tensor, kind: str) -> torch.T
     images = image.detach().cpu().permute(0, 2, 3, 1).numpy()
     holes = mask.detach().cpu()[:, 0].numpy() > 0.5
     filled = np.stack([telea_prefill(np.ascontiguousarray(x), h) for x, h in zip(images, holes, strict=True)])
-    return torch.from_numpy(filled).permute(0, 3, 1, 2).contiguous().to(image.device)
+    return torch.from_numpy(filled).permute(0, 3, 1, 2).contiguous().to(image.device, image.dtype)
 
 
-def to_tensors(image: np.ndarray, mask: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """``1 x 3 x H x W`` and ``1 x 1 x H x W`` float tensors from the canonical arrays."""
+def to_tensors(image: np.ndarray, mask: np.ndarray, model: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``1 x 3 x H x W`` and ``1 x 1 x H x W`` float tensors from the canonical arrays, on ``model``'s device and in
+    its dtype when a model is given."""
     import torch  # noqa: F811 - imported here so that importing this module does not load torch
 
-    return (
-        torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None],
-        torch.from_numpy(mask.astype(np.float32))[None, None],
-    )
+    image_tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None]
+    mask_tensor = torch.from_numpy(mask.astype(np.float32))[None, None]
+    if model is None:
+        return image_tensor, mask_tensor
+    device, dtype = model_placement(model)
+    return image_tensor.to(device, dtype), mask_tensor.to(device, dtype)
+
+
+def to_array(tensor: torch.Tensor) -> np.ndarray:
+    """A ``1 x 3 x H x W`` network output as an ``H x W x 3`` float32 array on the host."""
+    return tensor[0].permute(1, 2, 0).float().cpu().numpy()
 
 
 def cell_attention(out: Any, shape: tuple[int, int]) -> CellAttention:
     """A generator's attention scores (``out.scores``: ``1 x N x N``, ``out.hole_cells``, ``out.grid``) as cell
     attention over ``shape``; the grid covers the network's padded image, so it matches ``shape`` up to the
     padding."""
-    scores = out.scores[0].numpy()
-    hole = out.hole_cells[0, 0].numpy().reshape(-1) > 0.5
+    scores = out.scores[0].float().cpu().numpy()
+    hole = out.hole_cells[0, 0].float().cpu().numpy().reshape(-1) > 0.5
     hole_cells = np.flatnonzero(hole)
     context = np.flatnonzero(scores[hole_cells].sum(axis=0) > 0) if len(hole_cells) else np.zeros(0, np.int64)
     weights = scores[np.ix_(hole_cells, context)].astype(np.float32)
@@ -182,7 +183,7 @@ class GeneratorFiller:
     def __init__(self, config: NetworkFillerConfig | None = None) -> None:
         self.config = config or self.Config()
         path = weights_path(self.config.weights, self.shipped, self.model_name, self.train_hint)
-        self.model, self.manifest = load_cached(path, self.model_name)
+        self.model, self.manifest = load_cached(path, self.model_name, self.config.device, self.config.half)
 
     def default_size(self) -> int | None:
         """The network's long side when the config leaves it open: its training resolution."""
@@ -213,8 +214,8 @@ class GeneratorFiller:
 
         def run(net_image: np.ndarray, net_mask: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
-                outputs.append(call(*to_tensors(net_image, net_mask)))
-            return outputs[0].image[0].permute(1, 2, 0).numpy()
+                outputs.append(call(*to_tensors(net_image, net_mask, self.model)))
+            return to_array(outputs[0].image)
 
         prefill = None
         if self.config.residual_lift and self.model.config.prefill == "telea":

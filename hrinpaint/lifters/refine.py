@@ -305,6 +305,10 @@ class RefineLifter(Lifter):
     """
 
     Config = RefineConfig
+    #: Its Adam steps on the filler's features need float32: ``half`` never applies to the filler it refines.
+    float32_filler = True
+    #: raises for a filler this lifter cannot work with; the server offers ``*+refine`` only where it passes
+    check_filler = staticmethod(split_model)
 
     def __init__(self, config: RefineConfig | None = None, progress: RefineProgress | None = None) -> None:
         self.config = config or RefineConfig()

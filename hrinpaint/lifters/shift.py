@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hrinpaint.device import check_device_name, model_placement, torch_threads
 from hrinpaint.errors import InputError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.fillers.network import load_cached, shipped_weights
@@ -52,7 +53,9 @@ class ShiftConfig:
         tile: side, in pixels, of the tiles' cores when the region is tiled.
         overlap: context, in pixels, that each tile's window adds around its core.
         max_pixels: a region of at most this many pixels is refined in one pass; a larger one in tiles.
-        threads: torch CPU threads; 0 keeps torch's default.
+        threads: torch CPU threads during a refinement (put back afterwards); 0 keeps torch's setting.
+        device: where the network runs: ``auto`` (CUDA, then MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
+        half: run the network in float16 on a GPU (ignored on the CPU).
     """
 
     weights: str | None = None
@@ -62,8 +65,11 @@ class ShiftConfig:
     overlap: int = 64
     max_pixels: int = 1 << 20
     threads: int = 0
+    device: str = "auto"
+    half: bool = False
 
     def __post_init__(self) -> None:
+        check_device_name(self.device)
         if self.stage1 not in STAGE1_LIFTERS:
             raise ValueError(f"stage1 must be one of {STAGE1_LIFTERS}, got {self.stage1!r}")
         if self.shift is not None and not 0.0 <= self.shift < 1.0:
@@ -184,7 +190,7 @@ class ShiftLifter(Lifter):
             if self.config.weights:
                 raise InputError(f"shift weights {path} do not exist; {_TRAIN_HINT}")
             raise InputError(f"the shift lifter needs weights and none ship with hrinpaint yet; {_TRAIN_HINT}")
-        self.model, self.manifest = load_cached(path, "shift")
+        self.model, self.manifest = load_cached(path, "shift", self.config.device, self.config.half)
         self.stage1: Lifter = UpsampleLifter() if self.config.stage1 == "upsample" else CraLifter()
 
     @property
@@ -233,20 +239,19 @@ class ShiftLifter(Lifter):
 
     def refine(self, source: Stage1, hole: Box) -> np.ndarray:
         """The network's output over ``hole``, clipped to [0, 1]: ``hole.height x hole.width x 3`` float32."""
-        if self.config.threads:
-            torch.set_num_threads(self.config.threads)
         offsets = shift_offsets(source.shape, self.fraction)
         pairs = self.windows(source.shape, hole)
         out = np.empty((*hole.shape, 3), dtype=np.float32)
+        device, dtype = model_placement(self.model)
         for done, (window, core) in enumerate(pairs, start=1):
-            stack = torch.from_numpy(gather_stack(source, window, offsets))[None]
-            with torch.inference_mode():
-                refined = self.model(stack)[0]
+            stack = torch.from_numpy(gather_stack(source, window, offsets))[None].to(device, dtype)
+            with torch.inference_mode(), torch_threads(self.config.threads):
+                refined = self.model(stack)[0].float()
             keep = refined[
                 :, core.top - window.top : core.bottom - window.top, core.left - window.left : core.right - window.left
             ]
             out[core.top - hole.top : core.bottom - hole.top, core.left - hole.left : core.right - hole.left] = (
-                keep.clamp(0.0, 1.0).permute(1, 2, 0).numpy()
+                keep.clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
             )
             if self.progress is not None:
                 self.progress(ShiftStep(done, len(pairs)))

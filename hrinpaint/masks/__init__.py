@@ -3,7 +3,8 @@
 Canonical mask: bool ``H x W``, True = hole. Every kind is drawn from sizes defined at a reference
 resolution and scaled to the requested one, so a 4000 x 3000 mask looks like the 512 px one enlarged.
 Kinds (see :mod:`hrinpaint.masks.kinds`): ``thin``, ``medium``, ``thick`` (LaMa's evaluation masks),
-``deepfill`` (DeepFill v2 brush strokes or a box), ``center`` (centred square) and ``box`` (one large box).
+``deepfill`` (DeepFill v2 brush strokes or a box), ``center`` (centred square), ``box`` (one large box) and
+``object`` (real objects' silhouettes, :mod:`hrinpaint.masks.objects`).
 The progressive training schedule lives in :mod:`hrinpaint.masks.schedule`.
 
 Entries are lazy, so importing this package does not import OpenCV.
@@ -29,6 +30,9 @@ MASKS.register("thick", "hrinpaint.masks.kinds:thick", help="LaMa thick: 1-5 bro
 MASKS.register("deepfill", "hrinpaint.masks.kinds:deepfill", help="DeepFill v2 brush strokes, or one box")
 MASKS.register("center", "hrinpaint.masks.kinds:center", help="centred square, side half the short side")
 MASKS.register("box", "hrinpaint.masks.kinds:box", help="one box of 25% of the area at a random position")
+MASKS.register(
+    "object", "hrinpaint.masks.kinds:object_", help="a real object's silhouette, 3-15% of the image, placed at random"
+)
 
 
 def generate_mask(kind: str, shape: tuple[int, int], seed: int) -> np.ndarray:

@@ -18,6 +18,7 @@ import numpy as np
 
 from hrinpaint.errors import InpaintError, InputError
 from hrinpaint.masks.boxes import CenterSquare, LargeBox, RandomBoxes, center_square, large_box, random_boxes
+from hrinpaint.masks.objects import ObjectMask, object_mask
 from hrinpaint.masks.strokes import BrushStrokes, LamaStrokes, brush_strokes, lama_strokes
 
 
@@ -154,6 +155,7 @@ THICK = LamaMask(
 DEEPFILL = DeepFillMask()
 CENTER = CenterSquare()
 BOX = LargeBox()
+OBJECT = ObjectMask()
 
 
 @dataclass(frozen=True)
@@ -220,3 +222,9 @@ def center(**overrides: Any) -> MaskGenerator[CenterSquare]:
 def box(**overrides: Any) -> MaskGenerator[LargeBox]:
     """One large box; ``overrides`` replace fields of :data:`BOX`."""
     return MaskGenerator(large_box, _with(BOX, overrides))
+
+
+def object_(**overrides: Any) -> MaskGenerator[ObjectMask]:
+    """A real object's silhouette, mirrored, scaled and placed at random; ``overrides`` replace fields of
+    :data:`OBJECT`."""
+    return MaskGenerator(object_mask, _with(OBJECT, overrides))

@@ -4,6 +4,11 @@ Inpainting a photo takes seconds and hundreds of megabytes, so the server runs o
 wait; when the queue is full a new job is refused at once (the API answers 503 with ``Retry-After``) instead of
 piling up memory. A finished job keeps its result until it is fetched or for ``keep_seconds``, whichever is first.
 After every job the worker returns memory to the operating system.
+
+No job can hold the worker for good: :meth:`JobQueue.cancel` stops a job (a client's ``DELETE``, a client that
+went away) and a watchdog stops one that runs past ``time_limit``. A waiting job is dropped; a running one gets
+the error raised in the worker thread (``PyThreadState_SetAsyncExc``, at the next Python bytecode: between numpy,
+OpenCV or torch calls, so within a fraction of a second for the bounded options) and at its next progress report.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from hrinpaint.errors import JobCancelled, JobTimedOut
 
 logger = logging.getLogger("hrinpaint.server")
 
@@ -63,10 +70,16 @@ class Job:
     started: float | None = None
     finished: float | None = None
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+    #: why the job was stopped (the error its client gets), or None
+    cancel_error: BaseException | None = None
+    _thread_id: int | None = None  # the worker's, while the job's own code runs and may be interrupted
+    _interrupted: bool = False
 
     def progress(self, done: int, total: int) -> None:
-        """A pipeline progress callback: ``done`` of ``total`` regions filled."""
+        """A pipeline progress callback: ``done`` of ``total`` regions filled; raises once the job is cancelled."""
         self.done, self.total = done, total
+        if self.cancel_error is not None:
+            raise JobCancelled(str(self.cancel_error))
 
     @property
     def seconds(self) -> float | None:
@@ -82,12 +95,18 @@ class JobQueue:
         capacity: waiting jobs allowed besides the running one (0: only one job at a time, no queue).
         keep_seconds: how long a finished job's result is kept for a client that has not fetched it.
         max_kept: most finished jobs kept (the oldest go first).
+        time_limit: seconds a job may run before it is stopped with :class:`JobTimedOut` (None: no limit).
     """
 
-    def __init__(self, capacity: int = 4, keep_seconds: float = 300.0, max_kept: int = 8) -> None:
+    def __init__(
+        self, capacity: int = 4, keep_seconds: float = 300.0, max_kept: int = 8, time_limit: float | None = None
+    ) -> None:
         if capacity < 0:
             raise ValueError(f"capacity must be >= 0, got {capacity}")
+        if time_limit is not None and not time_limit > 0:
+            raise ValueError(f"time_limit must be positive or None, got {time_limit}")
         self.capacity = capacity
+        self.time_limit = time_limit
         self.keep_seconds = keep_seconds
         self.max_kept = max_kept
         self._waiting: deque[Job] = deque()
@@ -95,6 +114,7 @@ class JobQueue:
         self._jobs: dict[str, Job] = {}
         self._condition = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._watchdog: threading.Thread | None = None
         self._stopping = False
         self._mean_seconds = 2.0  # a first guess for Retry-After; replaced by measured job times
 
@@ -107,20 +127,49 @@ class JobQueue:
             self._stopping = False
             self._thread = threading.Thread(target=self._loop, name="hrinpaint-worker", daemon=True)
             self._thread.start()
+            if self.time_limit is not None and (self._watchdog is None or not self._watchdog.is_alive()):
+                self._watchdog = threading.Thread(target=self._watch, name="hrinpaint-watchdog", daemon=True)
+                self._watchdog.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Drops the waiting jobs, lets the running one finish and joins the worker."""
+        """Drops the waiting jobs, stops the running one and joins the worker."""
         with self._condition:
             self._stopping = True
             dropped = list(self._waiting)
             self._waiting.clear()
+            if self._running is not None:
+                self._interrupt(self._running, JobCancelled("the server is shutting down"))
             self._condition.notify_all()
         for job in dropped:
             self._finish(job, error=RuntimeError("the server is shutting down"))
             _run_cleanup(job)
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        for thread in (self._thread, self._watchdog):
+            if thread is not None:
+                thread.join(timeout)
+        self._thread = self._watchdog = None
+
+    def cancel(self, job_id: str, error: BaseException | None = None) -> bool:
+        """Stops a job: a waiting one is dropped, a running one interrupted; ``error`` is what its client gets.
+
+        Returns:
+            True when the job was waiting or running, False when it had finished or is unknown.
+        """
+        error = error if error is not None else JobCancelled("the job was cancelled")
+        with self._condition:
+            job = self._jobs.get(job_id)
+            if job is None or job.state in (DONE, FAILED):
+                return False
+            if job in self._waiting:
+                self._waiting.remove(job)
+                dropped = True
+            else:
+                self._interrupt(job, error)
+                dropped = False
+        if dropped:
+            job.cancel_error = error
+            self._finish(job, error=error)
+            _run_cleanup(job)
+        return True
 
     # ------------------------------------------------------------------------------------------ clients
 
@@ -198,9 +247,10 @@ class JobQueue:
                 self._running = job
                 job.state, job.started = RUNNING, time.monotonic()
             try:
-                self._finish(job, result=job.work(job))
-            except BaseException as error:  # every failure goes to the client; the worker lives on
-                self._finish(job, error=error)
+                result, error = self._execute(job)
+                if job.cancel_error is not None:  # cancelled: whatever the work did, the client gets why
+                    result, error = None, job.cancel_error
+                self._finish(job, result=result, error=error)
             finally:
                 _run_cleanup(job)
                 with self._condition:
@@ -209,6 +259,47 @@ class JobQueue:
                     self._mean_seconds = 0.7 * self._mean_seconds + 0.3 * seconds
                 del job  # the worker must not hold the last job's arrays while it waits for the next one
                 release_memory()
+
+    def _execute(self, job: Job) -> tuple[Any, BaseException | None]:
+        """Runs ``job.work`` where :meth:`_interrupt` may raise into it; no interruption escapes this method."""
+        try:
+            try:
+                with self._condition:
+                    job._thread_id = threading.get_ident()
+                try:
+                    return job.work(job), None
+                except BaseException as error:  # every failure goes to the client; the worker lives on
+                    return None, error
+                finally:
+                    with self._condition:
+                        job._thread_id = None  # from here on _interrupt leaves this thread alone
+                    _set_async_exception(threading.get_ident(), None)  # drop one that has not fired yet
+            except JobCancelled as late:  # it fired on the way out of the work: the job is stopped all the same
+                return None, late
+        except JobCancelled as late:  # or in the handler above; it is raised at most once per job
+            return None, late
+
+    def _interrupt(self, job: Job, error: BaseException) -> None:
+        """Records why ``job`` stops and raises that error's type in the worker (once); holds the lock."""
+        if job.cancel_error is None:
+            job.cancel_error = error
+        if job._thread_id is not None and not job._interrupted:
+            job._interrupted = True
+            # the type only (CPython raises a class); the worker reports job.cancel_error itself
+            _set_async_exception(job._thread_id, JobTimedOut if isinstance(error, JobTimedOut) else JobCancelled)
+
+    def _watch(self) -> None:
+        """Stops the running job once it has run past ``time_limit``."""
+        limit = self.time_limit
+        assert limit is not None
+        while True:
+            with self._condition:
+                if self._stopping:
+                    return
+                job = self._running
+                if job is not None and job.started is not None and time.monotonic() - job.started > limit:
+                    self._interrupt(job, JobTimedOut(f"the job ran past the server's time limit of {limit:g} s"))
+            time.sleep(min(0.05, limit / 4))
 
     def _finish(self, job: Job, result: Any = None, error: BaseException | None = None) -> None:
         job.finished = time.monotonic()
@@ -231,6 +322,12 @@ class JobQueue:
         for index, job in enumerate(finished):
             if index < excess or now - (job.finished or now) > self.keep_seconds:
                 del self._jobs[job.id]
+
+
+def _set_async_exception(thread_id: int, error_type: type[BaseException] | None) -> None:
+    """Raises ``error_type`` in the thread at its next bytecode (None clears a pending one)."""
+    exception = None if error_type is None else ctypes.py_object(error_type)  # None goes as NULL: clear
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), exception)
 
 
 def _run_cleanup(job: Job) -> None:

@@ -3,7 +3,7 @@
 Each filler and lifter has a frozen dataclass ``Config``; its fields become a pydantic model (``extra`` forbidden),
 so the API validates exactly what the method accepts and the OpenAPI document and the page's option form follow
 the code. Fields the server must control are left out: file paths (``weights``: no client-supplied paths) and
-resource knobs (``threads``, ``chunk_size``).
+resource knobs (``threads``, ``chunk_size``, and ``device`` and ``half``, set by ``hrinpaint serve --device``).
 """
 
 from __future__ import annotations
@@ -18,18 +18,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
+from hrinpaint.bounds import Bounds, bounds_for
 from hrinpaint.errors import InpaintError
 
 #: Config fields a client may not set: a path to a file on the server, and knobs that size CPU or memory use.
-SERVER_ONLY_FIELDS = frozenset({"weights", "threads", "chunk_size"})
+SERVER_ONLY_FIELDS = frozenset({"weights", "threads", "chunk_size", "device", "half"})
 
-#: Server-side bounds on the pipeline options (a working size of 20000 px would turn a fill into a long job).
-PIPELINE_BOUNDS: dict[str, dict[str, float]] = {
-    "working_size": {"ge": 16, "le": 4096},
-    "grow": {"ge": 0, "le": 512},
-    "context": {"ge": 0, "le": 8},
-    "min_margin": {"ge": 0, "le": 2048},
-}
+#: Longest ``options`` form field accepted (a real one is a few hundred bytes).
+MAX_OPTIONS_CHARS = 16_384
 
 _ATTRIBUTE_LINE = re.compile(r"^(\s*)([A-Za-z_][A-Za-z0-9_]*):\s*(.*)$")
 
@@ -64,13 +60,13 @@ def config_model(
     config_class: type,
     model_name: str,
     exclude: frozenset[str] = SERVER_ONLY_FIELDS,
-    bounds: dict[str, dict[str, float]] | None = None,
+    bounds: dict[str, Bounds] | None = None,
     base: type[BaseModel] | None = None,
 ) -> type[BaseModel]:
     """A pydantic model with the dataclass's fields (types, defaults, docs), minus ``exclude``; extra keys forbidden.
 
-    ``bounds`` adds pydantic constraints (``{"field": {"ge": 0}}``); ``base`` is a model to extend (it must forbid
-    extra keys itself).
+    ``bounds`` (``{"field": (lowest, highest)}``, from :mod:`hrinpaint.bounds`) become ``minimum`` and ``maximum``;
+    ``base`` is a model to extend (it must forbid extra keys itself).
     """
     hints = typing.get_type_hints(config_class)
     docs = field_docs(config_class)
@@ -84,7 +80,9 @@ def config_model(
             default = item.default_factory()
         else:
             default = ...
-        constraints = (bounds or {}).get(item.name, {})
+        constraints = {}
+        if item.name in (bounds or {}):
+            constraints = dict(zip(("ge", "le"), (bounds or {})[item.name], strict=True))
         fields[item.name] = (hints[item.name], Field(default, description=docs.get(item.name), **constraints))
     if base is not None:
         return create_model(model_name, __base__=base, __doc__=base.__doc__, **fields)
@@ -199,7 +197,8 @@ def part_info(registry: Any, kind: str, name: str, manifests: list[dict[str, Any
     help_text = registry.help(name)
     try:
         config_class = registry.get(name).Config
-        model = config_model(config_class, f"{_camel(name)}{kind.capitalize()}Options")
+        bounds = bounds_for(kind, name, config_class)
+        model = config_model(config_class, f"{_camel(name)}{kind.capitalize()}Options", bounds=bounds)
     except Exception as error:  # a method being written may not import yet; list it, do not break the server
         return PartInfo(kind, name, help_text, None, available=False, reason=f"{type(error).__name__}: {error}")
     weights, available, reason = _weights_status(name, config_class, manifests)
@@ -217,6 +216,8 @@ class Catalogue:
     default_method: str
     methods: list[str]
     weights: list[dict[str, Any]]
+    #: ``(filler, lifter) -> why they cannot work together`` (``telea+refine``: refine needs a network)
+    incompatible: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def models(self) -> list[type[BaseModel]]:
         parts = [*self.fillers.values(), *self.lifters.values()]
@@ -247,11 +248,44 @@ def build_catalogue() -> Catalogue:
     # the options form field: the pipeline's own config (the server keeps max_pixels) plus the request's options
     server_only = frozenset({"max_pixels"})
     options_model = config_model(
-        PipelineOptions, "InpaintOptions", exclude=server_only, bounds=PIPELINE_BOUNDS, base=RequestOptions
+        PipelineOptions, "InpaintOptions", exclude=server_only, bounds=bounds_for("pipeline"), base=RequestOptions
     )
     pipeline_fields = tuple(item.name for item in dataclasses.fields(PipelineOptions) if item.name not in server_only)
     weights = [_weights_summary(manifest) for manifest in manifests]
-    return Catalogue(fillers, lifters, options_model, pipeline_fields, DEFAULT_METHOD, available_methods(), weights)
+    incompatible = _incompatible_pairs(FILLERS, LIFTERS, fillers, lifters)
+    return Catalogue(
+        fillers, lifters, options_model, pipeline_fields, DEFAULT_METHOD, available_methods(), weights, incompatible
+    )
+
+
+def _incompatible_pairs(
+    filler_registry: Any, lifter_registry: Any, fillers: dict[str, PartInfo], lifters: dict[str, PartInfo]
+) -> dict[tuple[str, str], str]:
+    """Asks each lifter that declares ``check_filler`` about each available filler, built with its defaults."""
+    checks = {}
+    for name, part in lifters.items():
+        if part.available:
+            check = getattr(lifter_registry.get(name), "check_filler", None)
+            if check is not None:
+                checks[name] = check
+    found: dict[tuple[str, str], str] = {}
+    if not checks:
+        return found
+    for filler_name, part in fillers.items():
+        if not part.available:
+            continue
+        try:
+            filler = filler_registry.build(filler_name)
+        except Exception as error:  # listed as unavailable for every such lifter, with the reason
+            filler, problem = None, " ".join(str(error).split())
+        for lifter_name, check in checks.items():
+            try:
+                if filler is None:
+                    raise InpaintError(problem)
+                check(filler)
+            except Exception as error:
+                found[(filler_name, lifter_name)] = " ".join(str(error).split())
+    return found
 
 
 class RequestOptions(BaseModel):
@@ -262,9 +296,17 @@ class RequestOptions(BaseModel):
 
     invert_mask: bool = Field(False, description="the mask is zero (black) where the hole is")
     mask_threshold: float = Field(
-        0.0, ge=0.0, lt=1.0, description="hole where the mask is above this fraction of white (0: any non-zero)"
+        0.0,
+        ge=bounds_for("output")["mask_threshold"][0],
+        le=bounds_for("output")["mask_threshold"][1],
+        description="hole where the mask is above this fraction of white (0: any non-zero)",
     )
-    quality: int = Field(95, ge=1, le=100, description="JPEG/WebP quality of the result")
+    quality: int = Field(
+        95,
+        ge=bounds_for("output")["quality"][0],
+        le=bounds_for("output")["quality"][1],
+        description="JPEG/WebP quality of the result",
+    )
     filler: dict[str, Any] = Field(
         default_factory=dict, description="options of the method's filler, e.g. TeleaFillerOptions"
     )
@@ -277,8 +319,12 @@ def parse_options(text: str | None, options_model: type[RequestOptions]) -> Requ
     """Parses the ``options`` form field (a JSON object) with ``options_model``; raises :class:`OptionsError`."""
     if text is None or not text.strip():
         text = "{}"
+    if len(text) > MAX_OPTIONS_CHARS:
+        raise OptionsError(f"options are {len(text):,} characters, over the limit of {MAX_OPTIONS_CHARS:,}")
     try:
         raw = json.loads(text)
+    except RecursionError:  # JSON nested thousands deep
+        raise OptionsError("options are nested too deeply") from None
     except ValueError as error:
         raise OptionsError(f"options must be a JSON object: {error}") from None
     if not isinstance(raw, dict):

@@ -1,9 +1,8 @@
 """What one request does: check the uploads, then (on the worker) read, inpaint and encode like the CLI does.
 
-Uploads are written into a temporary directory made for the job, under names the server chooses (the client's
-file name only shapes the download name, after sanitising); :mod:`hrinpaint.io` reads them from there, the
-pipeline fills the hole, and the result is written there in the image's own format and read back as bytes. The
-directory is removed when the job ends, whatever happened.
+Uploads stay in memory: :mod:`hrinpaint.io` decodes them from their bytes, the pipeline fills the hole, and the
+result is encoded into bytes in the image's own format. Nothing is written to disk, so no message can name a
+server path; the client's file name only shapes the download name and the messages, after sanitising.
 """
 
 from __future__ import annotations
@@ -11,8 +10,8 @@ from __future__ import annotations
 import io as bytes_io
 import os
 import re
-import tempfile
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,16 @@ from typing import Any
 from PIL import Image, UnidentifiedImageError
 
 from hrinpaint import io
-from hrinpaint.errors import InpaintError
+from hrinpaint.errors import InpaintError, JobCancelled
 from hrinpaint.server.jobs import Job
 
 #: The formats the result can be written in, by Pillow's format name; anything else comes back as PNG.
 OUTPUT_SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif"}
 MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp", ".tif": "image/tiff"}
 _TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+# letters and digits of any script are kept (the download name follows RFC 5987); the rest becomes "_"
+_UNSAFE_NAME = re.compile(r"[^\w.-]+")
+_NON_ASCII = re.compile(r"[^A-Za-z0-9._-]+")
 # messages about shipped files name them from the package down, not by the server's full path
 _INSTALL_ROOT = str(Path(__file__).resolve().parents[2]) + os.sep
 
@@ -91,12 +92,30 @@ def check_mask_size(image: Header, mask: Header) -> None:
         )
 
 
-def download_stem(filename: str | None) -> str:
-    """The client's file name reduced to a safe stem for the download name (never used as a path)."""
+def upload_name(filename: str | None, fallback: str) -> str:
+    """The client's file name without any folder, printable and short, for messages; ``fallback`` when empty."""
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(char for char in name if char.isprintable())[:120]
+    return name or fallback
+
+
+def download_stem(filename: str | None) -> str:
+    """The client's file name reduced to a safe stem for the download name (never used as a path).
+
+    Letters and digits of every script are kept (``Ölberg_夜景``); see :func:`ascii_name` for the fallback.
+    """
+    name = upload_name(filename, "")
     stem = name.rsplit(".", 1)[0] if "." in name else name
-    stem = _UNSAFE_NAME.sub("_", stem).strip("._")[:80]
+    stem = _UNSAFE_NAME.sub("_", unicodedata.normalize("NFC", stem)).strip("._")[:80]
     return stem or "image"
+
+
+def ascii_name(name: str) -> str:
+    """An ASCII stand-in for ``name`` (accents dropped, other characters ``_``) for clients without RFC 5987."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    stem, dot, suffix = plain.rpartition(".")
+    stem = _NON_ASCII.sub("_", stem if dot else plain).strip("._")
+    return f"{stem or 'image'}{dot}{suffix if dot else ''}"
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,8 @@ class InpaintJob:
         quality: JPEG/WebP quality of the result.
         max_pixels: the server's limit, applied again when decoding.
         stem: download name stem.
+        image_name, mask_name: what messages call the uploads (the client's file names, no folders).
+        device, half: where network methods run and whether in float16 (the server's settings).
     """
 
     method: str
@@ -122,6 +143,10 @@ class InpaintJob:
     quality: int = 95
     max_pixels: int = io.DEFAULT_MAX_PIXELS
     stem: str = "image"
+    image_name: str = "image"
+    mask_name: str = "mask"
+    device: str = "auto"
+    half: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,27 +163,8 @@ class InpaintResult:
     seconds: float
 
 
-class Workspace:
-    """A temporary directory for one job, holding the two uploads under fixed names; :meth:`cleanup` removes it."""
-
-    def __init__(self, image: bytes, mask: bytes, root: str | None = None) -> None:
-        self._directory = tempfile.TemporaryDirectory(prefix="hrinpaint-job-", dir=root)
-        self.path = Path(self._directory.name)
-        try:
-            self.image = self.path / "image"  # no suffix: the readers identify the format by content
-            self.mask = self.path / "mask"
-            self.image.write_bytes(image)
-            self.mask.write_bytes(mask)
-        except BaseException:
-            self.cleanup()
-            raise
-
-    def cleanup(self) -> None:
-        self._directory.cleanup()
-
-
-def run_inpaint(job: Job, request: InpaintJob, workspace: Workspace) -> InpaintResult:
-    """Reads the uploads with :mod:`hrinpaint.io`, fills the hole with the pipeline and encodes the result in the
+def run_inpaint(job: Job, request: InpaintJob, image_bytes: bytes, mask_bytes: bytes) -> InpaintResult:
+    """Decodes the uploads with :mod:`hrinpaint.io`, fills the hole with the pipeline and encodes the result in the
     image's format, as ``hrinpaint inpaint`` does. Runs on the worker thread.
 
     Raises:
@@ -169,21 +175,23 @@ def run_inpaint(job: Job, request: InpaintJob, workspace: Workspace) -> InpaintR
     start = time.perf_counter()
     try:
         job.stage = "reading"
-        loaded = io.read_image(workspace.image, max_pixels=request.max_pixels)
+        loaded = io.read_image(image_bytes, max_pixels=request.max_pixels, name=request.image_name)
         height, width = loaded.pixels.shape[:2]
         mask = io.read_mask(
-            workspace.mask,
+            mask_bytes,
             shape=(height, width),
             invert=request.invert_mask,
             max_pixels=request.max_pixels,
             threshold=request.mask_threshold,
+            name=request.mask_name,
         )
+        del mask_bytes
         image_format = loaded.info.format
         if not mask.any():  # as the CLI: nothing to fill, the input comes back byte for byte
             media_type = Image.MIME.get(image_format or "", "application/octet-stream")
             suffix = OUTPUT_SUFFIXES.get(image_format or "", "")
             return InpaintResult(
-                workspace.image.read_bytes(),
+                image_bytes,
                 media_type,
                 f"{request.stem}{suffix}",
                 request.method,
@@ -196,8 +204,10 @@ def run_inpaint(job: Job, request: InpaintJob, workspace: Workspace) -> InpaintR
         try:
             inpainter = Inpainter.from_method(
                 request.method,
-                filler_config=request.filler_config,
-                lifter_config=request.lifter_config,
+                filler=request.filler_config,
+                lifter=request.lifter_config,
+                device=request.device,
+                half=request.half,
                 max_pixels=request.max_pixels,
                 **request.pipeline,
             )
@@ -208,11 +218,10 @@ def run_inpaint(job: Job, request: InpaintJob, workspace: Workspace) -> InpaintR
         del mask
         job.stage = "writing"
         suffix = OUTPUT_SUFFIXES.get(image_format or "", ".png")
-        output = workspace.path / f"result{suffix}"
-        io.write_image(output, result, loaded.info, quality=request.quality, overwrite=True)
+        data = io.encode_image(result, loaded.info, suffix=suffix, quality=request.quality)
         del result, loaded
         return InpaintResult(
-            output.read_bytes(),
+            data,
             MEDIA_TYPES[suffix],
             f"{request.stem}_filled{suffix}",
             inpainter.name,
@@ -221,6 +230,8 @@ def run_inpaint(job: Job, request: InpaintJob, workspace: Workspace) -> InpaintR
             height,
             time.perf_counter() - start,
         )
+    except JobCancelled:
+        raise
     except InpaintError as error:
         raise RequestError(422, _without_install_path(error)) from None
     except MemoryError:

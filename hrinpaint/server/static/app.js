@@ -1,12 +1,16 @@
 // hrinpaint page: open a photo, paint the hole, run a method, compare, download. Plain JS, no build step.
 //
-// The photo is shown scaled to fit; strokes are kept as vectors in the photo's own pixel coordinates, so the
-// mask sent to the server is drawn at full resolution whatever the zoom, and undo/redo just replays them.
+// Strokes are kept as vectors in the photo's own pixel coordinates, so the mask sent to the server is drawn at
+// full resolution whatever the zoom, and undo/redo just replays them. The view is a transform: `zoom` CSS pixels
+// per photo pixel and the photo's top-left corner at (`panX`, `panY`) in the stage; the photo, the mask overlay
+// and the before/after split are all drawn through it.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
 const MASK_COLOUR = "#ff3d6a";
 const POLL_MS = 250;
+const MAX_ZOOM = 4; // 400%
+const ZOOM_STEP = 1.25;
 
 const state = {
   file: null, // the photo as picked (sent unchanged)
@@ -17,12 +21,27 @@ const state = {
   undone: [],
   stroke: null, // the stroke being drawn
   erase: false,
+  grow: 0, // photo pixels the painted area grows (+) or shrinks (-) by, in the overlay and in the mask sent
   view: "edit", // edit | result | compare
-  split: 0.5,
-  result: null, // {blob, bitmap, url, filename}
-  scale: 1, // CSS pixels per photo pixel
+  split: 0.5, // the compare split, as a fraction of the photo's width (so it follows zoom and pan)
+  result: null, // {blob, bitmap, url, filename, source: the bitmap it was made from}
+  base: "original", // what the next run fills: "original" or "result"
+  zoom: 1,
+  panX: 0,
+  panY: 0,
+  fitted: true, // keep fitting the photo when the window changes size, until the user zooms
+  levels: new Map(), // bitmap -> downscaled copies for drawing at low zoom
   catalogue: null,
   running: false,
+  job: null, // {status_url} of the job in progress, for cancel
+  upload: null, // the XMLHttpRequest in progress
+  cancelled: false,
+  pointers: new Map(), // active pointers, for pinch
+  gesture: null, // {distance, mid, zoom, panX, panY} while two pointers pinch
+  panning: null, // {x, y, panX, panY} while panning
+  splitting: false,
+  spaceDown: false,
+  lastPointer: null, // stage coordinates of the mouse, for keyboard zoom
 };
 
 // ---------------------------------------------------------------------------------------------- errors, status
@@ -76,30 +95,39 @@ async function loadCatalogue() {
   state.catalogue = await response.json();
   const select = $("method");
   select.textContent = "";
-  const methods = [...state.catalogue.methods];
-  methods.sort((a, b) => (b.name === state.catalogue.default) - (a.name === state.catalogue.default));
+  const isDefault = (m) => m.name === state.catalogue.default;
+  const methods = [...state.catalogue.methods].sort((a, b) => isDefault(b) - isDefault(a));
+  const missing = [];
   for (const method of methods) {
+    if (!method.available) {
+      missing.push(method);
+      continue; // offer only what can run here; say below why the rest cannot
+    }
     const option = document.createElement("option");
     option.value = method.name;
-    let label = method.name;
-    if (method.name === state.catalogue.default) label += " (default)";
-    if (!method.available) label += " (no weights)";
-    option.textContent = label;
-    if (method.reason) option.title = method.reason;
+    option.textContent = isDefault(method) ? `${method.name} (default)` : method.name;
     select.append(option);
   }
-  select.value = state.catalogue.default;
-  const pipeline = state.catalogue.options.properties;
-  $("working-size").value = pipeline.working_size.default;
-  $("grow").value = pipeline.grow.default;
+  const list = $("missing-list");
+  list.textContent = "";
+  for (const method of missing) {
+    const item = document.createElement("li");
+    item.textContent = `${method.name}: ${method.reason}`;
+    list.append(item);
+  }
+  $("missing-summary").textContent = `Not offered here (${missing.length})`;
+  $("missing-methods").hidden = !missing.length;
+  if (methods.some((m) => isDefault(m) && m.available)) select.value = state.catalogue.default;
+  $("working-size").value = state.catalogue.options.properties.working_size.default;
   renderMethodOptions();
   document.body.dataset.state = state.bitmap ? "ready" : "empty";
 }
 
 function fieldType(schema) {
-  if (schema.type) return { type: schema.type, nullable: false };
-  const types = (schema.anyOf || []).map((s) => s.type);
-  return { type: types.find((t) => t !== "null") || "string", nullable: types.includes("null") };
+  if (schema.type) return { type: schema.type, nullable: false, bounds: schema };
+  const options = schema.anyOf || [];
+  const main = options.find((s) => s.type !== "null") || { type: "string" };
+  return { type: main.type, nullable: options.some((s) => s.type === "null"), bounds: main };
 }
 
 function optionInput(name, schema, group) {
@@ -108,7 +136,7 @@ function optionInput(name, schema, group) {
   const label = document.createElement("label");
   label.textContent = name.replaceAll("_", " ");
   label.title = `${name}: ${schema.description || ""}`;
-  const { type, nullable } = fieldType(schema);
+  const { type, nullable, bounds } = fieldType(schema);
   const input = document.createElement("input");
   input.dataset.group = group;
   input.dataset.name = name;
@@ -120,8 +148,10 @@ function optionInput(name, schema, group) {
   } else if (type === "integer" || type === "number") {
     input.type = "number";
     input.step = type === "integer" ? "1" : "any";
-    if (schema.minimum !== undefined) input.min = schema.minimum;
-    if (schema.maximum !== undefined) input.max = schema.maximum;
+    if (bounds.minimum !== undefined) input.min = bounds.minimum;
+    if (bounds.maximum !== undefined) input.max = bounds.maximum;
+    if (bounds.minimum !== undefined && bounds.maximum !== undefined)
+      input.title += ` (${bounds.minimum} to ${bounds.maximum})`;
     input.value = schema.default ?? "";
     if (nullable) input.placeholder = "auto";
   } else {
@@ -152,12 +182,10 @@ function renderMethodOptions() {
   if (!method) return;
   const filler = catalogue.fillers[method.filler];
   const lifter = catalogue.lifters[method.lifter];
-  const help = [`${method.filler}: ${filler.help}`, `${method.lifter}: ${lifter.help}`];
-  if (method.reason) help.push(`Not available here: ${method.reason}`);
-  $("method-help").textContent = help.join(". ");
+  $("method-help").textContent = `${method.filler}: ${filler.help}. ${method.lifter}: ${lifter.help}.`;
   renderOptionGroup($("filler-options"), `Filler: ${method.filler}`, filler.options, "filler");
   renderOptionGroup($("lifter-options"), `Lifter: ${method.lifter}`, lifter.options, "lifter");
-  const mainOptions = ["working_size", "grow", "filler", "lifter", "invert_mask", "mask_threshold"];
+  const mainOptions = ["working_size", "filler", "lifter", "invert_mask", "mask_threshold"];
   renderOptionGroup($("pipeline-options"), "Pipeline and output", catalogue.options, "pipeline", mainOptions);
 }
 
@@ -165,8 +193,6 @@ function collectOptions() {
   const options = { filler: {}, lifter: {} };
   const workingSize = $("working-size").value;
   if (workingSize !== "") options.working_size = Number(workingSize);
-  const grow = $("grow").value;
-  if (grow !== "") options.grow = Number(grow);
   for (const input of document.querySelectorAll("#advanced input[data-name]")) {
     const fallback = JSON.parse(input.dataset.default);
     let value;
@@ -208,20 +234,23 @@ async function openPhoto(file) {
   }
   if (limits && bitmap.width * bitmap.height > limits.max_pixels) {
     showError(
-      `${file.name} is ${bitmap.width}×${bitmap.height} = ${(bitmap.width * bitmap.height / 1e6).toFixed(1)} MP; ` +
-        `the server accepts up to ${(limits.max_pixels / 1e6).toFixed(0)} MP (hrinpaint serve --max-pixels).`,
+      `${file.name} is ${bitmap.width}×${bitmap.height} = ${((bitmap.width * bitmap.height) / 1e6).toFixed(1)} MP; ` +
+        `the server accepts up to ${(limits.max_pixels / 1e6).toFixed(0)} MP (${limits.max_pixels_source}).`,
     );
     bitmap.close();
     return;
   }
   state.bitmap?.close();
   clearResult();
+  state.levels.clear();
   Object.assign(state, { file, bitmap, width: bitmap.width, height: bitmap.height, actions: [], undone: [] });
   $("photo-info").textContent = `${file.name} · ${bitmap.width}×${bitmap.height}`;
+  $("photo-info").title = $("photo-info").textContent;
   $("dropzone").hidden = true;
   $("stage").hidden = false;
   state.view = "edit";
   layout();
+  fit();
   setView("edit");
   setStatus("Paint over what should go, then press the button.");
   setProgress(null);
@@ -231,81 +260,199 @@ async function openPhoto(file) {
 function clearResult() {
   if (state.result) {
     URL.revokeObjectURL(state.result.url);
-    state.result.bitmap?.close();
+    if (state.result.bitmap !== state.bitmap) state.result.bitmap?.close();
   }
   state.result = null;
+  state.base = "original";
   $("result-section").hidden = true;
+  $("view-bar").hidden = true;
+  $("download").hidden = true;
+}
+
+// ---------------------------------------------------------------------------------------------- view transform
+
+function stageSize() {
+  const wrap = $("stage-wrap");
+  return { w: wrap.clientWidth, h: wrap.clientHeight };
+}
+
+function fitZoom() {
+  const { w, h } = stageSize();
+  const margin = w < 500 ? 8 : 24;
+  return Math.min((w - 2 * margin) / state.width, (h - 2 * margin) / state.height, MAX_ZOOM);
+}
+
+function minZoom() {
+  return Math.min(fitZoom() / 2, 1);
+}
+
+function clampPan() {
+  // the photo may leave the stage by at most most of its size: some of it always stays in view
+  const { w, h } = stageSize();
+  const clampAxis = (pan, size, room) => {
+    if (size <= room) return Math.min(Math.max(pan, 0), room - size);
+    const keep = Math.min(64, room / 2);
+    return Math.min(Math.max(pan, room - size - (room - keep)), room - keep);
+  };
+  state.panX = clampAxis(state.panX, state.width * state.zoom, w);
+  state.panY = clampAxis(state.panY, state.height * state.zoom, h);
+}
+
+function fit() {
+  if (!state.bitmap) return;
+  const { w, h } = stageSize();
+  state.zoom = fitZoom();
+  state.panX = (w - state.width * state.zoom) / 2;
+  state.panY = (h - state.height * state.zoom) / 2;
+  state.fitted = true;
+  redraw();
+}
+
+function zoomTo(zoom, cx, cy) {
+  // keeps the photo point under the stage point (cx, cy) where it is
+  if (!state.bitmap) return;
+  const { w, h } = stageSize();
+  if (cx === undefined) [cx, cy] = state.lastPointer || [w / 2, h / 2];
+  zoom = Math.min(MAX_ZOOM, Math.max(minZoom(), zoom));
+  const px = (cx - state.panX) / state.zoom;
+  const py = (cy - state.panY) / state.zoom;
+  state.zoom = zoom;
+  state.panX = cx - px * zoom;
+  state.panY = cy - py * zoom;
+  state.fitted = false;
+  clampPan();
+  redraw();
+}
+
+function stagePoint(event) {
+  const rect = $("stage").getBoundingClientRect();
+  return [event.clientX - rect.left, event.clientY - rect.top];
+}
+
+function photoPoint(event) {
+  const [x, y] = stagePoint(event);
+  return [(x - state.panX) / state.zoom, (y - state.panY) / state.zoom];
+}
+
+function ratio() {
+  return window.devicePixelRatio || 1;
 }
 
 // ---------------------------------------------------------------------------------------------- drawing
 
-const scaled = { before: null, after: null }; // the photo and result at display size, for fast redraws
-
 function layout() {
   if (!state.bitmap) return;
-  const wrap = $("stage-wrap");
-  const margin = 24;
-  const available = { w: wrap.clientWidth - 2 * margin, h: wrap.clientHeight - 2 * margin };
-  state.scale = Math.min(available.w / state.width, available.h / state.height, 8);
-  const cssW = Math.max(1, Math.round(state.width * state.scale));
-  const cssH = Math.max(1, Math.round(state.height * state.scale));
-  const ratio = window.devicePixelRatio || 1;
+  const { w, h } = stageSize();
   for (const canvas of [$("view"), $("overlay")]) {
-    canvas.style.width = `${cssW}px`;
-    canvas.style.height = `${cssH}px`;
-    canvas.width = Math.round(cssW * ratio);
-    canvas.height = Math.round(cssH * ratio);
+    canvas.style.width = `${w}px`;
+    canvas.style.height = `${h}px`;
+    canvas.width = Math.max(1, Math.round(w * ratio()));
+    canvas.height = Math.max(1, Math.round(h * ratio()));
   }
-  scaled.before = scaleBitmap(state.bitmap);
-  scaled.after = state.result?.bitmap ? scaleBitmap(state.result.bitmap) : null;
+  if (state.fitted) fit();
+  else {
+    clampPan();
+    redraw();
+  }
+}
+
+function redraw() {
   drawView();
   drawMask();
+  updateZoomUi();
   updateCursorSize();
 }
 
-function scaleBitmap(bitmap) {
-  const target = $("view");
-  const canvas = document.createElement("canvas");
-  canvas.width = target.width;
-  canvas.height = target.height;
-  const ctx = canvas.getContext("2d");
-  ctx.imageSmoothingQuality = "high";
-  ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-  return canvas;
+function level(bitmap) {
+  // a copy of `bitmap` near the drawn size: downscaling a 24 MP photo on every frame is slow without a GPU
+  if (!bitmap) return null;
+  const wanted = Math.max(state.zoom * ratio(), 1 / 64);
+  if (wanted >= 0.5) return bitmap;
+  let levels = state.levels.get(bitmap);
+  if (!levels) {
+    levels = {};
+    state.levels.set(bitmap, levels);
+  }
+  const factor = 2 ** Math.floor(Math.log2(1 / wanted)); // 2, 4, 8, ...: at least the drawn size
+  if (levels[factor] === undefined) {
+    levels[factor] = null; // being made
+    createImageBitmap(bitmap, {
+      resizeWidth: Math.max(1, Math.round(bitmap.width / factor)),
+      resizeHeight: Math.max(1, Math.round(bitmap.height / factor)),
+      resizeQuality: "high",
+    }).then((scaled) => {
+      levels[factor] = scaled;
+      drawView();
+    });
+  }
+  return levels[factor] || bitmap;
+}
+
+function viewTransform(ctx) {
+  const r = ratio();
+  ctx.setTransform(r * state.zoom, 0, 0, r * state.zoom, r * state.panX, r * state.panY);
+}
+
+function drawBitmap(ctx, bitmap) {
+  const source = level(bitmap);
+  ctx.drawImage(source, 0, 0, source.width, source.height, 0, 0, state.width, state.height);
+}
+
+function editBitmap() {
+  return state.base === "result" && state.result?.bitmap ? state.result.bitmap : state.bitmap;
 }
 
 function drawView() {
   const canvas = $("view");
   const ctx = canvas.getContext("2d");
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.clearRect(0, 0, canvas.width, canvas.height);
-  if (!scaled.before) return;
-  const showResult = state.view !== "edit" && scaled.after;
-  if (!showResult) {
-    ctx.drawImage(scaled.before, 0, 0);
+  if (!state.bitmap) return;
+  viewTransform(ctx);
+  ctx.imageSmoothingEnabled = state.zoom < 2; // from 200% on, show the photo's pixels as they are
+  ctx.imageSmoothingQuality = "high";
+  const after = state.view !== "edit" ? state.result?.bitmap : null;
+  if (!after) {
+    drawBitmap(ctx, editBitmap());
   } else if (state.view === "result") {
-    ctx.drawImage(scaled.after, 0, 0);
+    drawBitmap(ctx, after);
   } else {
-    // compare: before on the left of the split, after on the right
-    const x = Math.round(canvas.width * state.split);
-    ctx.drawImage(scaled.after, 0, 0);
-    if (x > 0) ctx.drawImage(scaled.before, 0, 0, x, canvas.height, 0, 0, x, canvas.height);
+    // compare: before on the left of the split, after on the right, both through the same transform
+    drawBitmap(ctx, after);
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(0, 0, state.split * state.width, state.height);
+    ctx.clip();
+    drawBitmap(ctx, state.result.source);
+    ctx.restore();
   }
-  const comparing = showResult && state.view === "compare";
+  const comparing = Boolean(after) && state.view === "compare";
   const line = $("split-line");
   line.hidden = !comparing;
-  line.style.left = `${state.split * 100}%`;
+  const splitX = state.panX + state.split * state.width * state.zoom;
+  line.style.left = `${splitX}px`;
+  line.style.top = `${Math.max(0, state.panY)}px`;
+  line.style.height = `${Math.min(stageSize().h, state.panY + state.height * state.zoom) - Math.max(0, state.panY)}px`;
   $("label-before").hidden = !comparing || state.split < 0.08;
-  $("label-after").hidden = !showResult || (comparing && state.split > 0.92);
-  $("overlay").style.visibility = state.view === "edit" ? "visible" : "hidden";
-  $("stage").classList.toggle("viewing", state.view !== "edit");
+  $("label-after").hidden = !after || (comparing && state.split > 0.92);
+  $("overlay").classList.toggle("hidden-paint", state.view !== "edit");
+  $("stage").dataset.view = state.view;
 }
 
-function paintStroke(ctx, stroke, scale, colour, eraseColour) {
-  // colour "null" erases to transparency (display); otherwise paint with colour/eraseColour (full-res mask)
+function strokeWidth(stroke) {
+  // growing widens painted strokes and narrows erasing ones: the overlay shows exactly the mask that is sent
+  const grow = stroke.erase ? -state.grow : state.grow;
+  return Math.max(0, stroke.size + 2 * grow);
+}
+
+function paintStroke(ctx, stroke, colour, eraseColour) {
+  // eraseColour null erases to transparency (display); otherwise paint with colour/eraseColour (full-res mask)
+  const width = strokeWidth(stroke);
+  if (width <= 0) return;
   ctx.save();
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
-  ctx.lineWidth = stroke.size * scale;
+  ctx.lineWidth = width;
   if (eraseColour === null) {
     ctx.globalCompositeOperation = stroke.erase ? "destination-out" : "source-over";
     ctx.strokeStyle = ctx.fillStyle = colour;
@@ -315,45 +462,71 @@ function paintStroke(ctx, stroke, scale, colour, eraseColour) {
   const points = stroke.points;
   ctx.beginPath();
   if (points.length === 1) {
-    ctx.arc(points[0][0] * scale, points[0][1] * scale, (stroke.size * scale) / 2, 0, 2 * Math.PI);
+    ctx.arc(points[0][0], points[0][1], width / 2, 0, 2 * Math.PI);
     ctx.fill();
   } else {
-    ctx.moveTo(points[0][0] * scale, points[0][1] * scale);
-    for (const [x, y] of points.slice(1)) ctx.lineTo(x * scale, y * scale);
+    ctx.moveTo(points[0][0], points[0][1]);
+    for (const [x, y] of points.slice(1)) ctx.lineTo(x, y);
     ctx.stroke();
   }
   ctx.restore();
 }
 
-function replay(ctx, scale, width, height, background, colour, eraseColour) {
+function replay(ctx, background, colour, eraseColour) {
+  // ctx's transform maps photo pixels; background fills the photo's area (for the full-resolution mask)
   const clear = () => {
-    ctx.clearRect(0, 0, width, height);
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, ctx.canvas.width, ctx.canvas.height);
+    ctx.restore();
     if (background) {
       ctx.fillStyle = background;
-      ctx.fillRect(0, 0, width, height);
+      ctx.fillRect(0, 0, state.width, state.height);
     }
   };
   clear();
   for (const action of state.actions) {
     if (action.kind === "clear") clear();
-    else paintStroke(ctx, action, scale, colour, eraseColour);
+    else paintStroke(ctx, action, colour, eraseColour);
   }
 }
 
 function drawMask() {
   const canvas = $("overlay");
   const ctx = canvas.getContext("2d");
-  replay(ctx, canvas.width / state.width, canvas.width, canvas.height, null, MASK_COLOUR, null);
+  viewTransform(ctx);
+  replay(ctx, null, MASK_COLOUR, null);
+  if (state.stroke) paintStroke(ctx, state.stroke, MASK_COLOUR, null);
   updateButtons();
 }
 
 function hasPaint() {
-  // the display overlay tells whether anything painted is left after erasing
-  const canvas = $("overlay");
-  if (!state.actions.length || !canvas.width) return false;
-  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  // the mask at up to 2048 px a side tells whether anything painted is left after erasing and shrinking
+  if (!state.actions.length) return false;
+  const scale = Math.min(1, 2048 / Math.max(state.width, state.height));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.round(state.width * scale));
+  canvas.height = Math.max(1, Math.round(state.height * scale));
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  replay(ctx, null, "#fff", null);
+  const pixels = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
   for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) return true;
   return false;
+}
+
+function maskCentre() {
+  // the middle of the painted strokes, as a fraction of the photo's width: where the compare split starts
+  let low = Infinity;
+  let high = -Infinity;
+  for (const action of state.actions) {
+    if (action.kind === "clear") {
+      [low, high] = [Infinity, -Infinity];
+    } else if (!action.erase) {
+      for (const [x] of action.points) [low, high] = [Math.min(low, x), Math.max(high, x)];
+    }
+  }
+  return Number.isFinite(low) ? Math.min(1, Math.max(0, (low + high) / 2 / state.width)) : 0.5;
 }
 
 function updateButtons() {
@@ -361,56 +534,126 @@ function updateButtons() {
   $("undo").disabled = !state.actions.length || state.running;
   $("redo").disabled = !state.undone.length || state.running;
   $("clear").disabled = !state.actions.length || lastIsClear || state.running;
-  $("run").disabled = !state.bitmap || state.running;
+  $("run").disabled = !state.bitmap || state.running || !$("method").value;
+  $("run").hidden = state.running;
+  $("cancel").hidden = !state.running;
 }
 
-function photoPoint(event) {
-  const rect = $("overlay").getBoundingClientRect();
-  return [
-    ((event.clientX - rect.left) / rect.width) * state.width,
-    ((event.clientY - rect.top) / rect.height) * state.height,
-  ];
+function updateZoomUi() {
+  $("zoom-value").textContent = `${Math.round(state.zoom * 100)}%`;
+  $("zoom-in").disabled = state.zoom >= MAX_ZOOM - 1e-9;
+  $("zoom-out").disabled = state.zoom <= minZoom() + 1e-9;
+  $("stage").dataset.zoom = state.zoom.toFixed(4);
 }
 
-function brushPhotoSize() {
-  return Number($("brush-size").value) / state.scale;
+function updateCursorSize() {
+  const size = Number($("brush-size").value);
+  $("brush-size-value").textContent = `${size} px`;
+  $("brush-photo-size").textContent = state.bitmap
+    ? `On the photo: ${Math.max(1, Math.round(size / state.zoom)).toLocaleString()} px at ${Math.round(state.zoom * 100)}%`
+    : "";
+  const cursor = $("cursor");
+  const shown = size + 2 * (state.erase ? -state.grow : state.grow) * state.zoom;
+  cursor.style.width = cursor.style.height = `${Math.max(2, shown)}px`;
+  cursor.classList.toggle("eraser", state.erase);
+}
+
+function moveCursor(event) {
+  const cursor = $("cursor");
+  const [x, y] = stagePoint(event);
+  state.lastPointer = [x, y];
+  cursor.hidden = state.view !== "edit" || event.pointerType === "touch" || state.panning !== null || state.spaceDown;
+  cursor.style.left = `${x}px`;
+  cursor.style.top = `${y}px`;
+}
+
+// ---------------------------------------------------------------------------------------------- pointer input
+
+function pointerDistance() {
+  const [a, b] = [...state.pointers.values()];
+  return { distance: Math.hypot(a[0] - b[0], a[1] - b[1]), mid: [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2] };
 }
 
 function onPointerDown(event) {
-  if (!state.bitmap || state.running || event.button !== 0) return;
+  if (!state.bitmap) return;
   event.preventDefault();
   $("overlay").setPointerCapture(event.pointerId);
+  state.pointers.set(event.pointerId, stagePoint(event));
+  if (state.pointers.size === 2) {
+    // two fingers: pinch and pan; a stroke the first finger began is dropped
+    state.stroke = null;
+    state.panning = null;
+    state.splitting = false;
+    const { distance, mid } = pointerDistance();
+    state.gesture = { distance, mid, zoom: state.zoom, panX: state.panX, panY: state.panY };
+    drawMask();
+    return;
+  }
+  if (state.pointers.size > 2 || state.gesture) return;
+  const [x, y] = stagePoint(event);
+  if (event.button === 1 || state.spaceDown || (state.view === "result" && event.button === 0)) {
+    state.panning = { x, y, panX: state.panX, panY: state.panY };
+    $("stage").classList.add("panning");
+    return;
+  }
+  if (event.button !== 0) return;
   if (state.view === "compare") {
+    state.splitting = true;
     moveSplit(event);
     return;
   }
-  if (state.view !== "edit") return;
+  if (state.view !== "edit" || state.running) return;
   hideError();
-  state.stroke = { kind: "stroke", size: brushPhotoSize(), erase: state.erase, points: [photoPoint(event)] };
-  const canvas = $("overlay");
-  paintStroke(canvas.getContext("2d"), state.stroke, canvas.width / state.width, MASK_COLOUR, null);
+  state.stroke = { kind: "stroke", size: Number($("brush-size").value) / state.zoom, erase: state.erase };
+  state.stroke.points = [photoPoint(event)];
+  drawMask();
 }
 
 function onPointerMove(event) {
   moveCursor(event);
-  if (state.view === "compare" && event.buttons & 1) {
+  if (!state.pointers.has(event.pointerId)) return;
+  state.pointers.set(event.pointerId, stagePoint(event));
+  if (state.gesture && state.pointers.size === 2) {
+    const { distance, mid } = pointerDistance();
+    const g = state.gesture;
+    const zoom = Math.min(MAX_ZOOM, Math.max(minZoom(), (g.zoom * distance) / Math.max(1, g.distance)));
+    // the photo point under the fingers' first midpoint follows the midpoint
+    const px = (g.mid[0] - g.panX) / g.zoom;
+    const py = (g.mid[1] - g.panY) / g.zoom;
+    Object.assign(state, { zoom, panX: mid[0] - px * zoom, panY: mid[1] - py * zoom, fitted: false });
+    clampPan();
+    redraw();
+  } else if (state.panning) {
+    const [x, y] = stagePoint(event);
+    state.panX = state.panning.panX + x - state.panning.x;
+    state.panY = state.panning.panY + y - state.panning.y;
+    state.fitted = false;
+    clampPan();
+    redraw();
+  } else if (state.splitting) {
     moveSplit(event);
-    return;
-  }
-  if (!state.stroke) return;
-  const canvas = $("overlay");
-  const ctx = canvas.getContext("2d");
-  const scale = canvas.width / state.width;
-  const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-  for (const e of events.length ? events : [event]) {
-    const point = photoPoint(e);
-    const last = state.stroke.points.at(-1);
-    state.stroke.points.push(point);
-    paintStroke(ctx, { ...state.stroke, points: [last, point] }, scale, MASK_COLOUR, null);
+  } else if (state.stroke) {
+    const ctx = $("overlay").getContext("2d");
+    viewTransform(ctx);
+    const events = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+    for (const e of events.length ? events : [event]) {
+      const point = photoPoint(e);
+      const last = state.stroke.points.at(-1);
+      state.stroke.points.push(point);
+      paintStroke(ctx, { ...state.stroke, points: [last, point] }, MASK_COLOUR, null);
+    }
   }
 }
 
-function onPointerUp() {
+function onPointerUp(event) {
+  state.pointers.delete(event.pointerId);
+  if (state.gesture) {
+    if (state.pointers.size === 0) state.gesture = null; // no stroke until every finger is up
+    return;
+  }
+  state.panning = null;
+  state.splitting = false;
+  $("stage").classList.remove("panning");
   if (!state.stroke) return;
   state.actions.push(state.stroke);
   state.undone = [];
@@ -418,28 +661,23 @@ function onPointerUp() {
   drawMask(); // a full replay keeps overlapping segments of one stroke from stacking alpha unevenly
 }
 
+function onWheel(event) {
+  if (!state.bitmap) return;
+  event.preventDefault();
+  const [x, y] = stagePoint(event);
+  // a trackpad pinch arrives as a wheel event with ctrlKey and small deltas
+  const speed = event.ctrlKey ? 0.01 : 0.0015;
+  const delta = event.deltaMode === 1 ? event.deltaY * 16 : event.deltaY;
+  zoomTo(state.zoom * Math.exp(-delta * speed), x, y);
+}
+
 function moveSplit(event) {
-  const rect = $("overlay").getBoundingClientRect();
-  state.split = Math.min(1, Math.max(0, (event.clientX - rect.left) / rect.width));
-  $("split").value = Math.round(state.split * 1000);
+  const [x] = photoPoint(event);
+  state.split = Math.min(1, Math.max(0, x / state.width));
   drawView();
 }
 
-function moveCursor(event) {
-  const cursor = $("cursor");
-  const rect = $("stage").getBoundingClientRect();
-  cursor.hidden = state.view !== "edit";
-  cursor.style.left = `${event.clientX - rect.left}px`;
-  cursor.style.top = `${event.clientY - rect.top}px`;
-}
-
-function updateCursorSize() {
-  const size = Number($("brush-size").value);
-  $("brush-size-value").textContent = `${size} px`;
-  const cursor = $("cursor");
-  cursor.style.width = cursor.style.height = `${size}px`;
-  cursor.classList.toggle("eraser", state.erase);
-}
+// ---------------------------------------------------------------------------------------------- editing
 
 function undo() {
   if (!state.actions.length || state.running) return;
@@ -467,12 +705,29 @@ function setTool(erase) {
   updateCursorSize();
 }
 
+function setGrow(value) {
+  state.grow = Number(value);
+  $("grow").value = state.grow;
+  $("grow-value").textContent = `${state.grow > 0 ? "+" : ""}${state.grow} px`;
+  if (state.view !== "edit" && state.bitmap) setView("edit"); // the preview is the overlay
+  drawMask();
+  updateCursorSize();
+}
+
 function setView(view) {
+  if (view !== "edit" && !state.result?.bitmap) view = "edit";
   state.view = view;
   for (const name of ["edit", "result", "compare"]) $(`view-${name}`).classList.toggle("active", name === view);
-  $("split-row").hidden = view !== "compare";
   $("cursor").hidden = true;
   drawView();
+  drawMask();
+}
+
+function setBase(base) {
+  state.base = base === "result" && state.result?.bitmap ? "result" : "original";
+  $("base-original").classList.toggle("active", state.base === "original");
+  $("base-result").classList.toggle("active", state.base === "result");
+  if (state.view === "edit") drawView();
 }
 
 // ---------------------------------------------------------------------------------------------- running
@@ -483,7 +738,7 @@ async function fullResolutionMask() {
   canvas.height = state.height;
   const ctx = canvas.getContext("2d");
   if (!ctx) throw new Error(`the browser cannot make a ${state.width}×${state.height} canvas for the mask`);
-  replay(ctx, 1, state.width, state.height, "#000", "#fff", "#000");
+  replay(ctx, "#000", "#fff", "#000");
   const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
   canvas.width = canvas.height = 0; // give the memory back now
   if (!blob) throw new Error(`the browser could not encode a ${state.width}×${state.height} mask`);
@@ -494,12 +749,16 @@ function upload(form, onProgress) {
   // XMLHttpRequest, because fetch does not report upload progress
   return new Promise((resolve, reject) => {
     const request = new XMLHttpRequest();
+    state.upload = request;
     request.open("POST", "/api/jobs");
     request.responseType = "json";
     request.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
     request.onload = () => resolve(request);
     request.onerror = () => reject(new Error("the upload failed: the server did not answer"));
+    request.onabort = () => reject(new Error("cancelled"));
     request.send(form);
+  }).finally(() => {
+    state.upload = null;
   });
 }
 
@@ -517,6 +776,15 @@ function describeRejection(request) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+function sourceImage() {
+  // what the run fills: the photo as opened, or the last result (the user's choice)
+  if (state.base === "result" && state.result) {
+    const type = state.result.blob.type || "image/png";
+    return { file: new File([state.result.blob], state.file.name, { type }), bitmap: state.result.bitmap };
+  }
+  return { file: state.file, bitmap: state.bitmap };
+}
+
 async function run() {
   if (!state.bitmap || state.running) return;
   hideError();
@@ -525,45 +793,76 @@ async function run() {
     return;
   }
   state.running = true;
+  state.cancelled = false;
   document.body.dataset.state = "running";
   updateButtons();
   const started = performance.now();
   const elapsed = () => `${((performance.now() - started) / 1000).toFixed(1)} s`;
+  const source = sourceImage();
   try {
     setProgress(0);
     setStatus("Preparing the mask…");
     const mask = await fullResolutionMask();
     const form = new FormData();
-    form.append("image", state.file, state.file.name);
+    form.append("image", source.file, source.file.name);
     form.append("mask", mask, "mask.png");
     form.append("method", $("method").value);
     form.append("options", JSON.stringify(collectOptions()));
+    if (state.cancelled) throw new Error("cancelled");
     const request = await upload(form, (fraction) => {
       setProgress(0.3 * fraction);
       setStatus(`Uploading ${Math.round(fraction * 100)}%`);
     });
     if (request.status !== 202) throw new Error(describeRejection(request));
-    const job = request.response;
-    const status = await poll(job.status_url, elapsed);
+    state.job = request.response;
+    if (state.cancelled) await cancelJob();
+    const status = await poll(state.job.status_url, elapsed);
+    if (status.state === "cancelled" || state.cancelled) throw new Error("cancelled");
     if (status.state === "failed") throw new Error(status.error || "the job failed");
     setProgress(0.95);
     setStatus("Downloading the result…");
-    const response = await fetch(job.result_url);
+    const response = await fetch(state.job.result_url);
     if (!response.ok) throw new Error(await errorText(response));
-    await showResult(response);
+    await showResult(response, source.bitmap);
     setProgress(1);
     const filled = Number(response.headers.get("X-Hrinpaint-Filled-Pixels") || 0);
-    setStatus(`Done in ${elapsed()} with ${response.headers.get("X-Hrinpaint-Method")}: ${filled.toLocaleString()} pixels filled.`);
+    setStatus(
+      `Done in ${elapsed()} with ${response.headers.get("X-Hrinpaint-Method")}: ${filled.toLocaleString()} pixels filled.`,
+    );
     document.body.dataset.state = "done";
   } catch (error) {
     setProgress(null);
-    setStatus("");
-    showError(error.message.charAt(0).toUpperCase() + error.message.slice(1));
-    document.body.dataset.state = "error";
+    if (state.cancelled || error.message === "cancelled") {
+      setStatus(`Cancelled after ${elapsed()}; the server has stopped the job.`);
+      document.body.dataset.state = state.result ? "done" : "ready";
+    } else {
+      setStatus("");
+      showError(error.message.charAt(0).toUpperCase() + error.message.slice(1));
+      document.body.dataset.state = "error";
+    }
   } finally {
     state.running = false;
+    state.job = null;
     updateButtons();
   }
+}
+
+async function cancelJob() {
+  const job = state.job;
+  if (!job) return;
+  try {
+    await fetch(job.status_url, { method: "DELETE" });
+  } catch (_) {
+    /* the poll reports a lost connection */
+  }
+}
+
+async function cancel() {
+  if (!state.running || state.cancelled) return;
+  state.cancelled = true;
+  setStatus("Cancelling…");
+  state.upload?.abort();
+  await cancelJob();
 }
 
 async function poll(url, elapsed) {
@@ -576,8 +875,10 @@ async function poll(url, elapsed) {
     }
     if (!response.ok) throw new Error(await errorText(response));
     const status = await response.json();
-    if (status.state === "done" || status.state === "failed") return status;
-    if (status.state === "queued") {
+    if (["done", "failed", "cancelled"].includes(status.state)) return status;
+    if (state.cancelled) {
+      setStatus("Cancelling…");
+    } else if (status.state === "queued") {
       setProgress(0.3, true);
       setStatus(`Waiting for the server: ${status.position} ahead of this photo (${elapsed()})`);
     } else if (status.stage === "reading") {
@@ -600,14 +901,23 @@ async function poll(url, elapsed) {
 }
 
 function downloadName(response) {
+  // RFC 5987 filename* keeps non-ASCII names; filename is the ASCII stand-in
   const header = response.headers.get("Content-Disposition") || "";
+  const extended = /filename\*=UTF-8''([^;]+)/i.exec(header);
+  if (extended) {
+    try {
+      return decodeURIComponent(extended[1]);
+    } catch (_) {
+      /* fall back to the plain name */
+    }
+  }
   const match = /filename="([^"]+)"/.exec(header);
   return match ? match[1] : "hrinpaint_result";
 }
 
-async function showResult(response) {
+async function showResult(response, sourceBitmap) {
   const blob = await response.blob();
-  clearResult();
+  const previous = state.result;
   const url = URL.createObjectURL(blob);
   let bitmap = null;
   try {
@@ -615,28 +925,77 @@ async function showResult(response) {
   } catch (_) {
     showError("The result is ready, but this browser cannot display its format; download it below.");
   }
-  state.result = { blob, bitmap, url, filename: downloadName(response) };
+  if (previous) {
+    URL.revokeObjectURL(previous.url);
+    if (previous.bitmap !== sourceBitmap) previous.bitmap?.close();
+  }
+  state.result = { blob, bitmap, url, filename: downloadName(response), source: sourceBitmap };
   const link = $("download");
   link.href = url;
   link.download = state.result.filename;
   const kind = (blob.type.split("/")[1] || "image").toUpperCase();
   link.textContent = `Download (${kind}, ${(blob.size / 2 ** 20).toFixed(1)} MB)`;
   link.title = `Save ${state.result.filename} at full resolution`;
+  link.hidden = false;
   $("result-section").hidden = false;
-  $("continue").disabled = !bitmap;
-  scaled.after = bitmap ? scaleBitmap(bitmap) : null;
-  state.split = 0.5;
-  $("split").value = 500;
+  $("view-bar").hidden = !bitmap;
+  $("base-result").disabled = !bitmap;
+  setBase(state.base);
+  state.split = maskCentre(); // the split starts over the edit
   setView(bitmap ? "compare" : "edit");
 }
 
-async function continueFromResult() {
+// ---------------------------------------------------------------------------------------------- wiring
+
+function cycleView() {
   if (!state.result?.bitmap) return;
-  const file = new File([state.result.blob], state.file.name, { type: state.result.blob.type });
-  await openPhoto(file);
+  const order = ["edit", "result", "compare"];
+  setView(order[(order.indexOf(state.view) + 1) % order.length]);
 }
 
-// ---------------------------------------------------------------------------------------------- wiring
+function onKeyDown(e) {
+  if ($("help").open) return; // the dialog handles Esc itself
+  if (e.target.closest("input, select, textarea")) return;
+  const key = e.key;
+  const lower = key.toLowerCase();
+  if ((e.ctrlKey || e.metaKey) && lower === "z") {
+    e.preventDefault();
+    e.shiftKey ? redo() : undo();
+  } else if ((e.ctrlKey || e.metaKey) && lower === "y") {
+    e.preventDefault();
+    redo();
+  } else if (e.ctrlKey || e.metaKey || e.altKey) {
+    return; // leave the browser's own shortcuts alone
+  } else if (key === " ") {
+    e.preventDefault();
+    if (!state.spaceDown) {
+      state.spaceDown = true;
+      $("stage").classList.add("pan-ready");
+      $("cursor").hidden = true;
+    }
+  } else if (key === "+" || key === "=") zoomTo(state.zoom * ZOOM_STEP);
+  else if (key === "-" || key === "_") zoomTo(state.zoom / ZOOM_STEP);
+  else if (key === "0") fit();
+  else if (key === "1") zoomTo(1);
+  else if (lower === "b") setTool(false);
+  else if (lower === "e") setTool(true);
+  else if (lower === "v") cycleView();
+  else if (key === "?") $("help").showModal();
+  else if (key === "Enter" && e.target === document.body) run();
+  else if (key === "Escape") cancel();
+  else if (key === "[" || key === "]") {
+    const slider = $("brush-size");
+    slider.value = Number(slider.value) + (key === "]" ? 5 : -5);
+    updateCursorSize();
+  }
+}
+
+function onKeyUp(e) {
+  if (e.key === " ") {
+    state.spaceDown = false;
+    $("stage").classList.remove("pan-ready");
+  }
+}
 
 function wire() {
   $("file").addEventListener("change", (e) => {
@@ -666,8 +1025,12 @@ function wire() {
   overlay.addEventListener("pointercancel", onPointerUp);
   overlay.addEventListener("pointerleave", () => ($("cursor").hidden = true));
   overlay.addEventListener("pointerenter", (e) => moveCursor(e));
+  overlay.addEventListener("wheel", onWheel, { passive: false });
+  overlay.addEventListener("auxclick", (e) => e.preventDefault()); // middle-click must not paste or scroll
+  overlay.addEventListener("contextmenu", (e) => state.panning && e.preventDefault());
 
   $("brush-size").addEventListener("input", updateCursorSize);
+  $("grow").addEventListener("input", (e) => setGrow(e.target.value));
   $("tool-brush").addEventListener("click", () => setTool(false));
   $("tool-eraser").addEventListener("click", () => setTool(true));
   $("undo").addEventListener("click", undo);
@@ -675,35 +1038,36 @@ function wire() {
   $("clear").addEventListener("click", clearMask);
   $("method").addEventListener("change", renderMethodOptions);
   $("run").addEventListener("click", run);
+  $("cancel").addEventListener("click", cancel);
   $("view-edit").addEventListener("click", () => setView("edit"));
   $("view-result").addEventListener("click", () => setView("result"));
   $("view-compare").addEventListener("click", () => setView("compare"));
-  $("split").addEventListener("input", (e) => {
-    state.split = Number(e.target.value) / 1000;
-    drawView();
-  });
-  $("continue").addEventListener("click", continueFromResult);
+  $("base-original").addEventListener("click", () => setBase("original"));
+  $("base-result").addEventListener("click", () => setBase("result"));
+  $("zoom-in").addEventListener("click", () => zoomTo(state.zoom * ZOOM_STEP, ...centre()));
+  $("zoom-out").addEventListener("click", () => zoomTo(state.zoom / ZOOM_STEP, ...centre()));
+  $("zoom-value").addEventListener("click", fit);
+  $("zoom-100").addEventListener("click", () => zoomTo(1, ...centre()));
   $("error-close").addEventListener("click", hideError);
-
-  window.addEventListener("keydown", (e) => {
-    if (e.target.closest("input, select, textarea")) return;
-    const key = e.key.toLowerCase();
-    if ((e.ctrlKey || e.metaKey) && key === "z") {
-      e.preventDefault();
-      e.shiftKey ? redo() : undo();
-    } else if ((e.ctrlKey || e.metaKey) && key === "y") {
-      e.preventDefault();
-      redo();
-    } else if (key === "b") setTool(false);
-    else if (key === "e") setTool(true);
-    else if (key === "[" || key === "]") {
-      const slider = $("brush-size");
-      slider.value = Number(slider.value) + (key === "]" ? 5 : -5);
-      updateCursorSize();
-    }
+  $("help-button").addEventListener("click", () => $("help").showModal());
+  $("panel-toggle").addEventListener("click", () => {
+    const open = !$("panel").classList.contains("open");
+    $("panel").classList.toggle("open", open);
+    $("panel-toggle").setAttribute("aria-expanded", String(open));
   });
+
+  window.addEventListener("keydown", onKeyDown);
+  window.addEventListener("keyup", onKeyUp);
+  window.addEventListener("blur", () => onKeyUp({ key: " " }));
+  // closing the tab stops the job on the server too
+  window.addEventListener("pagehide", () => state.job && fetch(state.job.status_url, { method: "DELETE", keepalive: true }));
   new ResizeObserver(() => layout()).observe(wrap);
   window.addEventListener("unhandledrejection", (e) => showError(String(e.reason?.message || e.reason)));
+}
+
+function centre() {
+  const { w, h } = stageSize();
+  return [w / 2, h / 2];
 }
 
 wire();
