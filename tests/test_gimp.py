@@ -95,21 +95,25 @@ def test_plugin_fills_the_selection_like_the_cli(gimp, tmp_path):
 
 
 @needs_gimp
-def test_plugin_says_where_to_install_hrinpaint(gimp, tmp_path):
-    profile, _ = gimp
+def test_plugin_reports_a_missing_program_and_cli_errors(gimp, tmp_path):
+    profile, program = gimp
     photo = tmp_path / "photo.png"
     Image.fromarray(np.full((40, 60, 3), 120, np.uint8)).save(photo)
     missing_program = tmp_path / "nowhere" / "hrinpaint"
-    script = f"""
-    (let* ((image (car (gimp-file-load RUN-NONINTERACTIVE "{photo}" "{photo}")))
-           (layer (car (gimp-image-get-active-layer image))))
-      (gimp-image-select-rectangle image CHANNEL-OP-REPLACE 10 10 20 15)
-      (plug-in-hrinpaint RUN-NONINTERACTIVE image layer "" 0 0 "{missing_program}"))
-    """
-    log = run_gimp(profile, script)
-    output = log.stdout + log.stderr
+
+    def call(method: str, path: Path) -> str:
+        return f"""
+        (let* ((image (car (gimp-file-load RUN-NONINTERACTIVE "{photo}" "{photo}")))
+               (layer (car (gimp-image-get-active-layer image))))
+          (gimp-image-select-rectangle image CHANNEL-OP-REPLACE 10 10 20 15)
+          (plug-in-hrinpaint RUN-NONINTERACTIVE image layer "{method}" 0 0 "{path}"))
+        """
+
+    done = run_gimp(profile, call("", missing_program), call("no-such-method", program))
+    output = done.stdout + done.stderr
     assert f"the hrinpaint program was not found at {missing_program}" in output, output
     assert "pip install --user hrinpaint" in output
+    assert "hrinpaint: error: unknown method 'no-such-method'" in output, output
 
 
 def test_progress_lines(tmp_path, capfd):

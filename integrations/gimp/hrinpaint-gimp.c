@@ -489,8 +489,9 @@ run (const gchar *name, gint n_params, const GimpParam *param, gint *n_return_va
     {
       if (remove_selection (image, drawable, &error) < 0)
         {
+          /* GIMP shows a returned error message in its message console (stderr in batch mode) and hands it to
+           * a calling script; a gimp_message() as well would show it twice */
           status = GIMP_PDB_EXECUTION_ERROR;
-          gimp_message (error->message); /* the message console, or stderr in batch mode */
           *n_return_vals = 2;
           values[1].type = GIMP_PDB_STRING;
           values[1].data.d_string = error->message;
