@@ -203,3 +203,45 @@ def test_memory_readings_without_psutil(monkeypatch):
     assert abs(resident_memory(os.getpid()) - with_psutil) < 64 << 20
     assert resident_memory(2**22 + 12345) == 0  # no such process
     assert 0 < default_memory(2) < default_memory(1)
+
+
+def test_dask_retries_transient_storage_errors(folders, capsys):
+    """A storage read that fails once (a dropped connection) is retried by Dask and the image is done; with no
+    retries left it is listed with its error. Workers are threads here, so they share the flaky filesystem."""
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    class FlakyFileSystem(MemoryFileSystem):
+        protocol = "flaky"
+        store, pseudo_dirs = {}, [""]
+        failed: set = set()
+
+        @classmethod
+        def _strip_protocol(cls, path):
+            return MemoryFileSystem._strip_protocol(path.removeprefix("flaky://"))
+
+        def get_file(self, path, lpath, **kwargs):
+            if path not in self.failed:
+                self.failed.add(path)
+                raise ConnectionError(f"connection reset while reading {path}")
+            return super().get_file(path, lpath, **kwargs)
+
+    fsspec.register_implementation("flaky", FlakyFileSystem, clobber=True)
+    images, masks, reference = folders
+    fs = FlakyFileSystem()
+    for folder in (images, masks):
+        for path in folder.iterdir():
+            fs.pipe_file(f"/in/{folder.name}/{path.name}", path.read_bytes())
+    in_process = {"n_workers": 1, "threads_per_worker": 2, "processes": False, "dashboard_address": ":0"}
+    with distributed.LocalCluster(**in_process) as cluster:
+        address = cluster.scheduler_address
+        outcomes = run_batch("flaky://in/images", "flaky://in/masks", "flaky://retried", OPTIONS, dask=address)
+        assert_broken_listed(outcomes, capsys.readouterr().err)
+        for path in reference.iterdir():
+            assert fs.cat_file(f"/retried/{path.name}") == path.read_bytes()
+        assert len(FlakyFileSystem.failed) == 2 * (GOOD + 1)  # every photo and mask failed once, then was read
+        FlakyFileSystem.failed.clear()
+        outcomes = run_batch("flaky://in/images", "flaky://in/masks", "flaky://once", OPTIONS, dask=address, retries=0)
+    failed = [o.message for o in outcomes if o.status == "failed"]  # the broken file's first read fails too
+    assert len(failed) == GOOD + 1
+    assert all(m.startswith("unexpected ConnectionError: connection reset while reading") for m in failed), failed
