@@ -11,6 +11,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 from hrinpaint.batch.plan import BatchOptions, Outcome, Task
 from hrinpaint.batch.task import process, unexpected_outcome
@@ -29,7 +30,7 @@ def task_key(task: Task, options: BatchOptions) -> str:
     return f"hrinpaint-{digest}"
 
 
-def connect(address: str, workers: int, memory_bytes: int | None) -> tuple[object, object | None]:
+def connect(address: str, workers: int, memory_bytes: int | None) -> tuple[Any, Any]:
     """A client for ``address`` (``tcp://host:port``, any scheduler address, or ``local`` for a local cluster of
     ``workers`` single-threaded processes); returns ``(client, cluster or None)``."""
     try:
@@ -55,7 +56,7 @@ def connect(address: str, workers: int, memory_bytes: int | None) -> tuple[objec
 def run_dask(
     tasks: Sequence[Task],
     options: BatchOptions,
-    client: object,
+    client: Any,
     retries: int,
 ) -> Iterator[Outcome]:
     """Submits one task per image and yields the outcomes as they finish. A task that still fails after its

@@ -6,8 +6,7 @@ from __future__ import annotations
 import os
 import posixpath
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
 
 from hrinpaint.batch.plan import BatchOptions, Outcome, Task, plan_tasks
 from hrinpaint.batch.task import build_inpainter, process, unexpected_outcome
@@ -50,7 +49,6 @@ def run_batch(
     retries: int = 2,
     worker_memory: int | None = None,
     quiet: bool = False,
-    on_planned: Callable[[Sequence[Task]], Any] | None = None,
 ) -> list[Outcome]:
     """Inpaints every photo of ``images`` with the mask of the same stem in ``masks`` into ``output``.
 
@@ -63,7 +61,6 @@ def run_batch(
         retries: Dask only: extra tries for a task that failed for a transient reason.
         worker_memory: bytes each worker may use (default: its share of the memory available).
         quiet: print only errors.
-        on_planned: called with the task list before any task starts.
 
     Returns:
         One outcome per image, in completion order; the summary has been printed to stderr.
@@ -80,8 +77,6 @@ def run_batch(
         raise InpaintError(f"--retries must be 0 or more, got {retries}")
     build_inpainter(options)  # an unknown method or bad option fails before any image is read
     tasks = plan_tasks(images, masks, output)
-    if on_planned is not None:
-        on_planned(tasks)
     if dask is not None:
         from hrinpaint.batch.cluster import connect, run_dask
 
