@@ -25,7 +25,8 @@ Bounds = tuple[float, float]
 _THREADS: Bounds = (0, 256)
 
 #: ``{(kind, name): {field: (lowest, highest)}}``, both ends allowed. ``kind`` is ``"filler"``, ``"lifter"``,
-#: ``"pipeline"`` (:class:`~hrinpaint.pipeline.PipelineOptions`) or ``"output"`` (how files are read and written).
+#: ``"pipeline"`` (:class:`~hrinpaint.pipeline.PipelineOptions`), ``"output"`` (how files are read and written) or
+#: ``"batch"`` (how ``hrinpaint batch`` spreads the work).
 OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
     ("pipeline", ""): {
         "working_size": (16, 4096),
@@ -35,6 +36,8 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "grow": (0, 1024),
     },
     ("output", ""): {"quality": (1, 100), "mask_threshold": (0.0, 0.99)},
+    # hrinpaint batch: local worker processes (or a local Dask cluster's size), Dask retries, GiB per worker
+    ("batch", ""): {"workers": (1, 1024), "retries": (0, 100), "worker_memory": (0.01, 65536.0)},
     ("filler", "telea"): {"radius": (0.5, 64.0)},
     ("filler", "ns"): {"radius": (0.5, 64.0)},
     ("filler", "patchmatch"): {
@@ -50,12 +53,27 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "sigma_percentile": (0.0, 100.0),
         "top_k": (1, 64),
         "seed": (0, 2**32 - 1),
+        "best_levels": (0, 16),
     },
     ("filler", "hifill"): {"size": (0, 4096), "threads": _THREADS},
     ("filler", "zoom"): {"size": (0, 4096), "threads": _THREADS},
     ("filler", "pyramid"): {"size": (0, 4096), "threads": _THREADS, "extra_levels": (0, 4)},
     ("filler", "lama"): {"size": (0, 4096), "threads": _THREADS},
     ("lifter", "upsample"): {},
+    ("lifter", "octave"): {
+        "patch_size": (3, 31),
+        "em_iterations": (0, 20),
+        "pm_iterations": (1, 20),
+        "search_radius": (1, 256),
+        "gamma": (1.0, 10.0),
+        "sigma_percentile": (0.0, 100.0),
+        "gradient_weight": (0.0, 100.0),
+        "search_side": (16, 16384),
+        "cra_levels": (0, 16),
+        "restore_gain": (1.0, 16.0),
+        "restore_bands": (1, 8),
+        "seed": (0, 2**32 - 1),
+    },
     ("lifter", "cra"): {
         "cells": (1, 128),
         "temperature": (0.001, 1000.0),

@@ -31,8 +31,8 @@ def _size(text: str) -> tuple[int, int]:
         width, height = (int(part) for part in text.lower().split("x"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"size must be WIDTHxHEIGHT, for example 4000x3000, got {text!r}") from None
-    if width < 1 or height < 1:
-        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    if not (1 <= width <= 65_535 and 1 <= height <= 65_535):
+        raise argparse.ArgumentTypeError(f"size must be 1 to 65535 pixels a side, got {text!r}")
     return height, width
 
 
@@ -129,10 +129,10 @@ def _check_pipeline_numbers(args: argparse.Namespace) -> None:
 
 
 def _build_inpainter(args: argparse.Namespace) -> Any:
+    _check_pipeline_numbers(args)  # before importing the pipeline (half a second): a bad number answers at once
     from hrinpaint.batch.plan import BatchOptions
     from hrinpaint.batch.task import build_inpainter
 
-    _check_pipeline_numbers(args)
     inpainter = build_inpainter(BatchOptions.from_args(args))
     if args.verbose:
         print(f"hrinpaint: {inpainter.name}: {_device_line(inpainter.device, args.device, args.half)}", file=sys.stderr)
@@ -168,9 +168,11 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from hrinpaint.batch import BatchOptions, run_batch
+    from hrinpaint.batch.run import check_spread
 
-    _build_inpainter(args)  # out-of-range numbers and an unknown method fail before any file is read or written
     memory = int(args.worker_memory * 2**30) if args.worker_memory is not None else None
+    check_spread(args.workers, args.retries, memory)
+    _build_inpainter(args)  # out-of-range numbers and an unknown method fail before any file is read or written
     outcomes = run_batch(
         args.images,
         args.masks,
@@ -247,6 +249,12 @@ def cmd_import_lama(checkpoint: str, output: str, quiet: bool) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from hrinpaint.bounds import check_value
+
+    if args.steps is not None:
+        check_value("--steps", args.steps, (1, 10**9))
+    if args.threads is not None:
+        check_value("--threads", args.threads, (0, 256))
     from hrinpaint.train.config import load_config
     from hrinpaint.train.loop import train
 
@@ -485,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         type=_csv,
         default=None,
-        help="project methods (default: telea+upsample, telea+cra, patchmatch+cra)",
+        help="project methods (default: telea+upsample, telea+cra, patchmatch+cra, patchmatch+octave)",
     )
     bench.add_argument(
         "--peers",

@@ -18,13 +18,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import secrets
 import shutil
 import stat
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -1089,7 +1090,7 @@ def _write_atomically(path: str, encode: Callable[[IO[bytes]], None], prefix: st
     """Encodes into a temporary file beside ``path`` and renames it over ``path``, so that a failure or a
     crash never leaves a half-written output; the temporary file is removed on any failure."""
     directory = os.path.dirname(path) or "."
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(_TEMPORARY_TOKEN_BYTES)}.tmp")
     try:
         # "x" creates exclusively with the umask's permissions, as for any new file (mkstemp forces 0o600);
         # a named file object also suits tifffile, which wants a file name.
@@ -1115,6 +1116,31 @@ def _write_atomically(path: str, encode: Callable[[IO[bytes]], None], prefix: st
         if not finished:
             with contextlib.suppress(OSError):
                 os.remove(temporary)
+
+
+#: A temporary file of :func:`_write_atomically`: ``.<output name>.<8 hex digits>.tmp`` beside the output.
+_TEMPORARY_TOKEN_BYTES = 4
+_TEMPORARY_NAME = re.compile(rf"^\.(?P<name>.+)\.[0-9a-f]{{{2 * _TEMPORARY_TOKEN_BYTES}}}\.tmp$")
+
+
+def remove_partial_writes(directory: StrPath, names: Collection[str]) -> int:
+    """Removes the temporary files that writes of ``directory/<name>`` (for ``name`` in ``names``) left behind
+    because their process was killed mid-write, which no ``finally`` can clean up; returns how many it removed.
+
+    Call it only when nothing is writing those outputs any more (at the end of a batch).
+    """
+    removed = 0
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return 0
+    for entry in entries:
+        match = _TEMPORARY_NAME.match(entry)
+        if match and match["name"] in names:
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(directory, entry))
+                removed += 1
+    return removed
 
 
 def _describe_os_error(error: OSError) -> str:

@@ -19,8 +19,9 @@ from hrinpaint.fillers import FILLERS
 from hrinpaint.lifters import LIFTERS
 from hrinpaint.registry import Registry
 
-#: The method used when none is named: the best measured on ``hrinpaint bench`` (numbers in the README).
-DEFAULT_METHOD = "patchmatch+cra"
+#: The method used when none is named: PatchMatch with exemplar detail at every octave, measured on ``hrinpaint
+#: bench`` with object holes against the former default ``patchmatch+cra`` (``docs/methods/patchmatch.md``).
+DEFAULT_METHOD = "patchmatch+octave"
 
 #: The lifter used with a bare filler name: ``cra`` adds the context's detail that ``upsample`` cannot.
 DEFAULT_LIFTER = "cra"

@@ -12,6 +12,7 @@ from PIL import Image
 
 import hrinpaint
 from hrinpaint.errors import InputError
+from hrinpaint.methods import DEFAULT_METHOD
 
 # Changing any of these is an API change: update the README and this test together.
 PUBLIC_NAMES = ["Inpainter", "__version__", "inpaint", "methods"]
@@ -48,7 +49,7 @@ def test_import_loads_no_method_and_no_torch():
 
 def test_methods_lists_every_method_with_its_parts_options_and_extra():
     listed = {method.name: method for method in hrinpaint.methods()}
-    assert [name for name, method in listed.items() if method.default] == ["patchmatch+cra"]
+    assert [name for name, method in listed.items() if method.default] == [DEFAULT_METHOD]
     assert listed["refine"].alias_of == "hifill+refine"
     telea = listed["telea+cra"]
     assert telea.needs is None and telea.available

@@ -199,9 +199,23 @@ def test_laptop_paint_grow_run_and_download_in_view(server, browser, shots, tmp_
     assert "telea+cra" in page.inner_text("#status")
     assert in_viewport(page, "#download") and in_viewport(page, "#run")
     page.screenshot(path=shots / "laptop-done.png")
+    first_result = page.evaluate("state.result.blob.arrayBuffer().then((b) => Array.from(new Uint8Array(b)))")
+    (tmp_path / "first.png").write_bytes(bytes(first_result))
+
+    # paint more on the result and run again on it: only the new stroke changes
+    page.click("#base-result")
+    assert page.evaluate("state.view") == "edit" and painted_pixels(page) == 0  # a fresh mask (Undo restores)
+    second = ((40.0, 30.0), (200.0, 30.0))
+    draw(page, *second)
+    run_and_wait(page)
     name, changed = download_result(page, context, pixels, tmp_path / "result.png")
     assert name == "street_filled.png"
+    first = np.array(Image.open(tmp_path / "first.png"))
+    again = (np.array(Image.open(tmp_path / "result.png")) != first).any(axis=2)
     radius = brush / view_zoom_at_fit(240, 160) / 2
+    assert not again[~capsule(pixels.shape, *second, radius + 1.5)].any()
+    assert again[capsule(pixels.shape, *second, radius - 1.0)].mean() > 0.9
+    changed &= ~capsule(pixels.shape, *second, radius + 1.5)  # against the photo: both strokes changed
     # antialiased stroke edges count as hole (any non-zero mask pixel), so allow a pixel and a half of fringe
     assert not changed[~capsule(pixels.shape, *stroke, radius + 1.5)].any()
     assert changed[capsule(pixels.shape, *stroke, radius - 1.0)].mean() > 0.9

@@ -353,3 +353,13 @@ def test_a_bug_is_one_line_unless_debugging(pair, tmp_path, capsys, monkeypatch)
     monkeypatch.setenv("HRINPAINT_DEBUG", "1")
     with pytest.raises(RuntimeError):
         main(["inpaint", str(photo), str(mask), "-o", str(tmp_path / "out.png")])
+
+
+def test_a_bad_number_answers_before_the_pipeline_is_imported(tmp_path):
+    code = (
+        "import sys; from hrinpaint.cli import main; "
+        "status = main(['inpaint', 'a.jpg', 'b.png', '-o', 'c.png', '--grow', '-1']); "
+        "print(status, 'hrinpaint.pipeline' in sys.modules, 'numpy' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.stdout.split() == ["2", "False", "False"] and done.stderr.count("\n") == 1

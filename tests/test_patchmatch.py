@@ -223,6 +223,8 @@ def test_rejects_full_hole_and_non_canonical_input():
         {"top_k": 0},
         {"top_k": 50},
         {"seed": -1},
+        {"vote": "median"},
+        {"best_levels": -1},
     ],
 )
 def test_config_validation(options):
@@ -349,3 +351,32 @@ def test_offset_field_matches_reference_merge():
         for slot, (source, value) in enumerate(ranked):
             assert tuple(sources[y, x, slot]) == source
             assert weights[y, x, slot] == pytest.approx(value / total, rel=1e-5)
+
+
+def test_best_vote_copies_the_lowest_cost_patch():
+    image = np.zeros((9, 9, 3), np.float32)
+    image[:, :, 0] = np.arange(81, dtype=np.float32).reshape(9, 9) / 81
+    nnf = np.stack(np.indices((9, 9), dtype=np.int32), axis=-1)
+    weight = np.zeros((9, 9), np.float32)
+    cost = np.full((9, 9), np.inf, np.float32)
+    # two patches cover (4, 4): the one at (4, 3) copies from (1, 1), the one at (4, 5) from (7, 7), and cheaper
+    nnf[4, 3] = (1, 1)
+    nnf[4, 5] = (7, 7)
+    weight[4, 3] = weight[4, 5] = 1.0
+    cost[4, 3], cost[4, 5] = 2.0, 1.0
+    ys, xs = np.array([4], np.int64), np.array([4], np.int64)
+    best = kernels.vote_best(image, nnf, weight, cost, ys, xs, 1)
+    assert best[4, 4, 0] == image[7, 6, 0]  # (7, 7) + (4, 4) - (4, 5)
+    mean = kernels.vote(image, nnf, weight, ys, xs, 1)
+    assert mean[4, 4, 0] == pytest.approx((image[7, 6, 0] + image[1, 2, 0]) / 2)
+
+
+def test_best_vote_keeps_more_detail_than_the_mean():
+    from hrinpaint.eval.metrics import band_energy
+
+    image = textured(96, 128, seed=3)
+    mask = box_mask((96, 128), 30, 40, 36, 44)
+    mean = PatchMatchFiller(PatchMatchConfig(vote="mean")).fill(with_hole(image, mask), mask).image
+    best = PatchMatchFiller(PatchMatchConfig(vote="best", best_levels=9)).fill(with_hole(image, mask), mask).image
+    assert np.array_equal(best[~mask], image[~mask])
+    assert band_energy(best, image, mask)[0] > 1.3 * band_energy(mean, image, mask)[0]

@@ -544,3 +544,26 @@ def test_docs_page_works_offline(client):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "/api/inpaint" in page.text and "CraLifterOptions" in page.text and "DELETE" in page.text
     assert "<script" not in page.text and "https://" not in page.text  # nothing loaded from elsewhere
+
+
+def test_time_limit_interrupts_busy_python_code_and_the_worker_goes_on():
+    from hrinpaint.errors import JobTimedOut
+    from hrinpaint.server.jobs import JobQueue
+
+    queue = JobQueue(time_limit=0.3)
+    queue.start()
+    try:
+
+        def spin(job):  # never reports progress, never sleeps: only the raised error can stop it
+            count = 0
+            while True:
+                count += 1
+
+        start = time.monotonic()
+        stuck = queue.submit(spin)
+        with pytest.raises(JobTimedOut, match="time limit of 0.3 s"):
+            stuck.future.result(timeout=10)
+        assert time.monotonic() - start < 2.0
+        assert queue.submit(lambda job: 42).future.result(timeout=10) == 42
+    finally:
+        queue.stop()

@@ -57,7 +57,7 @@ REDUCTIONS = {f"band_energy_{band}": "median" for band in range(ENERGY_BANDS)}
 SIZE_FREE_KINDS = frozenset({"object"})
 
 #: Methods run when none are named: the naive baseline (Telea at the working size, then bicubic) and the lifters.
-DEFAULT_METHODS = ("telea+upsample", "telea+cra", "patchmatch+cra")
+DEFAULT_METHODS = ("telea+upsample", "telea+cra", "patchmatch+cra", "patchmatch+octave")
 
 #: A peer that times out this many times at one size is not run again at that size.
 PEER_STRIKES = 2

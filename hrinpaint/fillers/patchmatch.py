@@ -13,6 +13,7 @@ The filler returns its finest-level field as an :class:`~hrinpaint.fillers.atten
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -30,6 +31,8 @@ _MIN_SOURCES = 25
 _KNOWN_SHARE = 0.5
 # Floor on log-weights in voting, so that a poor match gets a tiny weight instead of underflowing to zero.
 _MIN_LOG_WEIGHT = -60.0
+#: Ways of voting (see :class:`PatchMatchConfig`).
+VOTES = ("mean", "best")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,11 @@ class PatchMatchConfig:
         sigma_percentile: match quality enters a vote as ``exp(-cost / (2 sigma^2))`` with ``sigma^2`` this
             percentile of the level's patch costs (Wexler et al. use 75).
         top_k: context pixels kept per hole pixel in the returned offset field (1 = hard assignment).
+        vote: how each round sets the hole's colours: ``"mean"``, the weighted mean of what the overlapping
+            patches copy (Wexler et al.; blurs where they disagree), or ``"best"``, what the best-matching patch
+            covering the pixel copies (keeps texture; measured in ``docs/methods/patchmatch.md``).
+        best_levels: how many of the finest levels vote with ``vote`` (the coarser ones always take the mean,
+            which settles the structure).
         seed: seeds the random search; the same seed and input give the same output.
     """
 
@@ -68,6 +76,8 @@ class PatchMatchConfig:
     gamma: float = 1.3
     sigma_percentile: float = 75.0
     top_k: int = 1
+    vote: str = "mean"
+    best_levels: int = 1
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -91,6 +101,10 @@ class PatchMatchConfig:
             raise ValueError(f"sigma_percentile must be in (0, 100], got {self.sigma_percentile}")
         if not 1 <= self.top_k <= self.patch_size**2:
             raise ValueError(f"top_k must be in [1, patch_size^2 = {self.patch_size**2}], got {self.top_k}")
+        if self.vote not in VOTES:
+            raise ValueError(f"vote must be one of {VOTES}, got {self.vote!r}")
+        if self.best_levels < 0:
+            raise ValueError(f"best_levels must be non-negative, got {self.best_levels}")
         if not 0 <= self.seed < 2**31:
             raise ValueError(f"seed must be in [0, 2^31), got {self.seed}")
 
@@ -166,6 +180,100 @@ def patch_features(image: np.ndarray, gradient_weight: float) -> np.ndarray:
     return np.ascontiguousarray(np.dstack([lab, grad_y, grad_x]), dtype=np.float32)
 
 
+def spatial_terms(hole: np.ndarray, radius: int, gamma: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per patch centre: Wexler's log spatial weight ``-log(gamma) * distance into the hole`` (patches centred
+    deep inside the hole vote less than those near context) and the number of the patch's pixels inside the
+    image (for mean costs)."""
+    inside = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    side = 2 * radius + 1
+    ones = np.ones(hole.shape, np.float32)
+    pixel_count = cv2.boxFilter(ones, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    return -np.log(gamma) * inside, pixel_count
+
+
+def vote_weights(
+    cost: np.ndarray, values: np.ndarray, log_spatial: np.ndarray, targets: np.ndarray, percentile: float
+) -> np.ndarray:
+    """Per target patch: ``gamma^-dist * exp(-mean_cost / (2 sigma^2))`` with ``sigma^2`` the ``percentile`` of
+    the targets' mean costs (``values`` = compared values per patch); 0 for non-targets."""
+    mean_cost = cost / values
+    sigma_squared = max(float(np.percentile(mean_cost[targets], percentile)), 1e-8)
+    log_weight = np.maximum(log_spatial - mean_cost / (2.0 * sigma_squared), _MIN_LOG_WEIGHT)
+    return np.where(targets, np.exp(log_weight), 0.0).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class LevelSets:
+    """What one EM round at a level needs besides the image and the field: the patch radius, the patch centres
+    that overlap the hole (``targets`` and their coordinates), the hole's pixels, the valid sources, and the
+    per-centre terms of :func:`spatial_terms`."""
+
+    radius: int
+    targets: np.ndarray
+    target_ys: np.ndarray
+    target_xs: np.ndarray
+    hole_ys: np.ndarray
+    hole_xs: np.ndarray
+    valid: np.ndarray
+    valid_ys: np.ndarray
+    valid_xs: np.ndarray
+    log_spatial: np.ndarray
+    pixel_count: np.ndarray
+
+    @classmethod
+    def build(cls, hole: np.ndarray, radius: int, gamma: float) -> LevelSets:
+        """The sets of a level whose hole is ``hole``, for patches of ``radius`` and Wexler's ``gamma``."""
+        targets = patch_targets(hole, radius)
+        valid = valid_sources(hole, radius)
+        target_ys, target_xs = (axis.astype(np.int64) for axis in np.nonzero(targets))
+        hole_ys, hole_xs = (axis.astype(np.int64) for axis in np.nonzero(hole))
+        valid_ys, valid_xs = (axis.astype(np.int64) for axis in np.nonzero(valid))
+        log_spatial, pixel_count = spatial_terms(hole, radius, gamma)
+        return cls(
+            radius, targets, target_ys, target_xs, hole_ys, hole_xs, valid, valid_ys, valid_xs, log_spatial, pixel_count
+        )
+
+    @property
+    def search(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+        """The arguments the search kernels take after ``(features, nnf, cost)``, up to the seed."""
+        return self.target_ys, self.target_xs, self.valid, self.valid_ys, self.valid_xs, self.radius
+
+
+class RoundOptions(Protocol):
+    """The options an EM round reads (:class:`PatchMatchConfig` and the octave lifter's config have them)."""
+
+    gradient_weight: float
+    pm_iterations: int
+    sigma_percentile: float
+
+
+def em_round(
+    current: np.ndarray,
+    nnf: np.ndarray,
+    cost: np.ndarray,
+    sets: LevelSets,
+    options: RoundOptions,
+    window: int,
+    seed: int,
+    best: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One expectation-maximisation round: repair and measure the field, PatchMatch search in ``window``, then
+    vote (the best patch per pixel when ``best``, else the weighted mean). ``nnf`` and ``cost`` change in place.
+
+    Returns:
+        The new fill and the vote weight of each patch centre.
+    """
+    features = patch_features(current, options.gradient_weight)
+    kernels.repair_and_measure(features, nnf, cost, *sets.search, seed)
+    kernels.patchmatch(features, nnf, cost, *sets.search, options.pm_iterations, window, seed + 1)
+    values = sets.pixel_count * features.shape[2]
+    weight = vote_weights(cost, values, sets.log_spatial, sets.targets, options.sigma_percentile)
+    if best:
+        mean_cost = cost / sets.pixel_count
+        return kernels.vote_best(current, nnf, weight, mean_cost, sets.hole_ys, sets.hole_xs, sets.radius), weight
+    return kernels.vote(current, nnf, weight, sets.hole_ys, sets.hole_xs, sets.radius), weight
+
+
 def _level_seed(seed: int, level: int, step: int) -> int:
     """A distinct, reproducible seed for each kernel call."""
     return int(np.random.SeedSequence([seed, level, step]).generate_state(1)[0] >> 1)
@@ -230,11 +338,8 @@ class PatchMatchFiller:
             level = levels[depth]
             hole = level.hole
             height, width = hole.shape
-            targets = patch_targets(hole, radius)
-            target_ys, target_xs = (axis.astype(np.int64) for axis in np.nonzero(targets))
-            hole_ys, hole_xs = (axis.astype(np.int64) for axis in np.nonzero(hole))
-            valid = valid_sources(hole, radius)
-            valid_ys, valid_xs = (axis.astype(np.int64) for axis in np.nonzero(valid))
+            sets = LevelSets.build(hole, radius, config.gamma)
+            targets, target_ys, target_xs = sets.targets, sets.target_ys, sets.target_xs
             if depth == coarsest:
                 current = diffuse(level.image, hole, 3.0, cv2.INPAINT_TELEA) if hole.any() else level.image
                 nnf = np.stack(np.indices((height, width), dtype=np.int32), axis=-1)
@@ -244,64 +349,30 @@ class PatchMatchFiller:
                 upsampled = cv2.resize(current, (width, height), interpolation=cv2.INTER_LINEAR)
                 current = np.where(hole[:, :, None], upsampled, level.image).astype(np.float32)
                 nnf = kernels.upsample_nnf(nnf, (height, width), target_ys, target_xs)
-                if len(hole_ys):
+                if len(sets.hole_ys):
                     # Vote once with the carried field, before any search, so that the level starts from sharp
                     # fine-scale source pixels rather than from the blurry enlargement of the coarse fill. Only
                     # patches whose parent voted at the coarse level vote here (a parent outside the coarse hole
                     # has no match to carry); pixels no patch votes for keep the enlargement.
+                    features = patch_features(current, config.gradient_weight)
+                    scratch = np.zeros((height, width), np.float32)
                     kernels.repair_and_measure(
-                        patch_features(current, config.gradient_weight),
-                        nnf,
-                        np.zeros((height, width), np.float32),
-                        target_ys,
-                        target_xs,
-                        valid,
-                        valid_ys,
-                        valid_xs,
-                        radius,
-                        _level_seed(config.seed, depth, 1000),
+                        features, nnf, scratch, *sets.search, _level_seed(config.seed, depth, 1000)
                     )
                     parent_rows = np.minimum(np.arange(height) // 2, weight.shape[0] - 1)
                     parent_columns = np.minimum(np.arange(width) // 2, weight.shape[1] - 1)
                     carried = np.where(targets, weight[parent_rows][:, parent_columns], 0.0).astype(np.float32)
-                    current = kernels.vote(current, nnf, carried, hole_ys, hole_xs, radius)
-            if len(hole_ys) == 0:
+                    current = kernels.vote(current, nnf, carried, sets.hole_ys, sets.hole_xs, radius)
+            if len(sets.hole_ys) == 0:
                 weight = np.zeros((height, width), np.float32)
                 continue
-            # Wexler's spatial weight: patches centred deep inside the hole vote less than those near context.
-            inside = cv2.distanceTransform(hole.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-            log_spatial = -np.log(config.gamma) * inside
-            pixel_count = cv2.boxFilter(
-                np.ones((height, width), np.float32),
-                -1,
-                (2 * radius + 1, 2 * radius + 1),
-                normalize=False,
-                borderType=cv2.BORDER_CONSTANT,
-            )
             rounds = self._em_rounds(depth, coarsest)
             cost = np.zeros((height, width), np.float32)
             for step in range(rounds):
-                features = patch_features(current, config.gradient_weight)
+                window = max(height, width) if depth == coarsest else config.fine_search_radius
+                best = config.vote == "best" and depth < config.best_levels
                 seed = _level_seed(config.seed, depth, step)
-                kernels.repair_and_measure(
-                    features, nnf, cost, target_ys, target_xs, valid, valid_ys, valid_xs, radius, seed
-                )
-                kernels.patchmatch(
-                    features,
-                    nnf,
-                    cost,
-                    target_ys,
-                    target_xs,
-                    valid,
-                    valid_ys,
-                    valid_xs,
-                    radius,
-                    config.pm_iterations,
-                    max(height, width) if depth == coarsest else config.fine_search_radius,
-                    seed + 1,
-                )
-                weight = self._vote_weights(cost, pixel_count * features.shape[2], log_spatial, targets)
-                current = kernels.vote(current, nnf, weight, hole_ys, hole_xs, radius)
+                current, weight = em_round(current, nnf, cost, sets, config, window, seed, best)
         assert current is not None and nnf is not None
         return current, nnf, weight
 
@@ -312,16 +383,6 @@ class PatchMatchFiller:
         fraction = depth / coarsest
         first, last = self.config.em_iterations_coarsest, self.config.em_iterations_finest
         return max(1, round(last + (first - last) * fraction))
-
-    def _vote_weights(
-        self, cost: np.ndarray, values: np.ndarray, log_spatial: np.ndarray, targets: np.ndarray
-    ) -> np.ndarray:
-        """Per target patch: ``gamma^-dist * exp(-mean_cost / (2 sigma^2))``; 0 for non-targets."""
-        mean_cost = cost / values
-        sigma_squared = float(np.percentile(mean_cost[targets], self.config.sigma_percentile))
-        sigma_squared = max(sigma_squared, 1e-8)
-        log_weight = np.maximum(log_spatial - mean_cost / (2.0 * sigma_squared), _MIN_LOG_WEIGHT)
-        return np.where(targets, np.exp(log_weight), 0.0).astype(np.float32)
 
     def _fill_tiny(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
         """No 3 x 3 patch of context exists: a diffusion fill, and each hole pixel's nearest known pixel as its

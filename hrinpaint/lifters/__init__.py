@@ -9,6 +9,9 @@ LIFTERS.register(
     "cra", "hrinpaint.lifters.cra:CraLifter", "contextual residual aggregation: context detail moved into the hole"
 )
 LIFTERS.register(
+    "octave", "hrinpaint.lifters.octave:OctaveLifter", "PatchMatch carried up octave by octave to full resolution"
+)
+LIFTERS.register(
     "refine", "hrinpaint.lifters.refine:RefineLifter", "multiscale feature refinement of a network (lama, hifill)"
 )
 LIFTERS.register(

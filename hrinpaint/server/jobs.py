@@ -266,7 +266,10 @@ class JobQueue:
             try:
                 with self._condition:
                     job._thread_id = threading.get_ident()
+                    stopped = job.cancel_error  # cancelled between leaving the queue and starting
                 try:
+                    if stopped is not None:
+                        return None, stopped
                     return job.work(job), None
                 except BaseException as error:  # every failure goes to the client; the worker lives on
                     return None, error

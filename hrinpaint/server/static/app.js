@@ -185,7 +185,8 @@ function renderMethodOptions() {
   $("method-help").textContent = `${method.filler}: ${filler.help}. ${method.lifter}: ${lifter.help}.`;
   renderOptionGroup($("filler-options"), `Filler: ${method.filler}`, filler.options, "filler");
   renderOptionGroup($("lifter-options"), `Lifter: ${method.lifter}`, lifter.options, "lifter");
-  const mainOptions = ["working_size", "filler", "lifter", "invert_mask", "mask_threshold"];
+  // grow is the server's own dilation; the page grows and shrinks the painted mask itself (the slider)
+  const mainOptions = ["working_size", "grow", "filler", "lifter", "invert_mask", "mask_threshold"];
   renderOptionGroup($("pipeline-options"), "Pipeline and output", catalogue.options, "pipeline", mainOptions);
 }
 
@@ -724,7 +725,13 @@ function setView(view) {
 }
 
 function setBase(base) {
-  state.base = base === "result" && state.result?.bitmap ? "result" : "original";
+  base = base === "result" && state.result?.bitmap ? "result" : "original";
+  if (base === "result" && state.base !== "result" && state.actions.length && state.view !== "result") {
+    // the result already lacks what was painted: painting on it starts afresh (Undo brings the strokes back)
+    clearMask();
+    setStatus("Paint what else should go on the result, then press the button.");
+  }
+  state.base = base;
   $("base-original").classList.toggle("active", state.base === "original");
   $("base-result").classList.toggle("active", state.base === "result");
   if (state.view === "edit") drawView();
@@ -1043,7 +1050,10 @@ function wire() {
   $("view-result").addEventListener("click", () => setView("result"));
   $("view-compare").addEventListener("click", () => setView("compare"));
   $("base-original").addEventListener("click", () => setBase("original"));
-  $("base-result").addEventListener("click", () => setBase("result"));
+  $("base-result").addEventListener("click", () => {
+    setBase("result");
+    setView("edit");
+  });
   $("zoom-in").addEventListener("click", () => zoomTo(state.zoom * ZOOM_STEP, ...centre()));
   $("zoom-out").addEventListener("click", () => zoomTo(state.zoom / ZOOM_STEP, ...centre()));
   $("zoom-value").addEventListener("click", fit);

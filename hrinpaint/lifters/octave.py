@@ -1,0 +1,412 @@
+"""Exemplar detail at every octave: the PatchMatch field carried up from the working size to full resolution.
+
+Upsampling a working fill (``upsample``) or adding the context's finest residual along the working field
+(``cra``) leaves the octaves in between without detail: at 100 % the fill is a haze with grain on top. This
+lifter takes Wexler et al.'s and Barnes et al.'s coarse-to-fine scheme to full resolution instead. From the
+working size up, octave by octave (each level twice the one before, the last one the region itself):
+
+1. the level's known pixels are the region area-downsampled (a pixel any hole pixel touches is a hole); its hole
+   starts from the previous level's fill enlarged;
+2. the nearest-neighbour field is carried up: each patch centre takes its parent's displacement, doubled;
+3. a few rounds of PatchMatch (propagation and a random search in a small window around the carried source)
+   and voting refine the field and the fill at that level, so each band is copied from real context at its
+   own scale rather than interpolated.
+
+Only patch centres that overlap the hole are searched and voted, so the search grows with the hole; each level's
+arrays cover the region the pipeline cut around the hole (the hole's box with as much context again), like the
+other lifters. Three measured choices (``docs/methods/patchmatch.md``):
+
+- voting keeps the best-matching patch per pixel (``vote="best"``) instead of the mean, which blurs where
+  patches disagree;
+- octaves above ``search_side`` (1536 px) are lifted by ``cra``: the context's residual moved along the field
+  found at the last searched level, which measured nearly as sharp as a search at full resolution in a third of
+  the time;
+- a membrane correction (the mismatch along the hole's border, interpolated smoothly into the hole, as a
+  Poisson blend would) keeps a copied patch's brightness continuous with its new surroundings, and a band-energy
+  restoration (:func:`restore_bands`) brings each octave's detail in the hole up to that of the context nearby,
+  since matching still prefers flat sources.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from hrinpaint.fillers import _patchmatch_kernels as kernels
+from hrinpaint.fillers.attention import OffsetField
+from hrinpaint.fillers.base import FillResult
+from hrinpaint.fillers.patchmatch import (
+    VOTES,
+    LevelSets,
+    em_round,
+    patch_features,
+    patch_targets,
+    vote_weights,
+)
+from hrinpaint.io import to_float
+from hrinpaint.lifters.base import Lifter, checked_box
+from hrinpaint.lifters.cra import CraLifter
+from hrinpaint.ops.pyramid import laplacian_pyramid, reconstruct_laplacian
+from hrinpaint.ops.regions import Box
+from hrinpaint.ops.resize import area_downsample_pixels, downsample_mask, resize_bilinear
+
+COLOURS = ("none", "membrane")
+
+
+@dataclass(frozen=True)
+class OctaveConfig:
+    """Options of :class:`OctaveLifter`.
+
+    Attributes:
+        patch_size: side of the square patches, odd, >= 3.
+        em_iterations: search-and-vote rounds at each level above the working size.
+        pm_iterations: PatchMatch passes (propagation and random search) per round.
+        search_radius: the random search starts this many pixels (of the level) around a patch's carried source.
+        vote: how each round sets the hole's colours: ``"mean"``, the weighted mean of what its patches copy
+            (Wexler et al.), or ``"best"``, what the best-matching patch covering the pixel copies (sharp where
+            patches disagree).
+        colour: ``"membrane"``: the fill's mismatch with the known pixels along the hole's border is interpolated
+            smoothly into the hole and removed; ``"none"``: no correction.
+        gamma: Wexler's spatial weight, as in PatchMatch's voting.
+        sigma_percentile: match quality in voting, as in PatchMatch.
+        gradient_weight: weight of the lightness gradient in the patch distance (0 = Lab colour only).
+        restore_gain: most amplitude gain of the band-energy restoration (see :func:`restore_bands`); 1 = off.
+        restore_bands: how many of the finest octaves it restores.
+        search_side: levels whose long side is larger than this are not searched: ``cra`` lifts them (the
+            context's residual moved along the field of the last searched level, far cheaper than a search over
+            the most pixels). The first level above the working size is always searched.
+        cra_levels: how many of the finest octaves ``cra`` lifts at least; 0 searches every octave up to
+            ``search_side``.
+        seed: seeds the random search.
+    """
+
+    patch_size: int = 7
+    em_iterations: int = 1
+    pm_iterations: int = 2
+    search_radius: int = 4
+    vote: str = "best"
+    colour: str = "membrane"
+    gamma: float = 1.3
+    sigma_percentile: float = 75.0
+    gradient_weight: float = 0.0
+    search_side: int = 1536
+    cra_levels: int = 0
+    restore_gain: float = 2.0
+    restore_bands: int = 4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.patch_size < 3 or self.patch_size % 2 == 0:
+            raise ValueError(f"patch_size must be odd and at least 3, got {self.patch_size}")
+        if min(self.em_iterations, self.cra_levels) < 0:
+            raise ValueError("em_iterations and cra_levels must be non-negative")
+        if self.restore_gain < 1 or self.restore_bands < 1:
+            raise ValueError("restore_gain and restore_bands must be at least 1")
+        if self.pm_iterations < 1 or self.search_radius < 1 or self.search_side < 1:
+            raise ValueError("pm_iterations and search_radius must be at least 1")
+        if self.vote not in VOTES:
+            raise ValueError(f"vote must be one of {VOTES}, got {self.vote!r}")
+        if self.colour not in COLOURS:
+            raise ValueError(f"colour must be one of {COLOURS}, got {self.colour!r}")
+        if self.gamma < 1 or not 0 < self.sigma_percentile <= 100 or self.gradient_weight < 0:
+            raise ValueError("gamma >= 1, 0 < sigma_percentile <= 100 and gradient_weight >= 0 are needed")
+
+
+def level_shapes(full: tuple[int, int], working: tuple[int, int]) -> list[tuple[int, int]]:
+    """The shapes of the levels above the working size, coarsest first, the last one ``full``: each level halves
+    the next, down to the first one less than about 1.4 times the working size."""
+    ratio = max(full[0] / working[0], full[1] / working[1])
+    octaves = max(1, math.ceil(math.log2(ratio) - 0.5)) if ratio > 1 else 0
+    return [(-(-full[0] // 2**level), -(-full[1] // 2**level)) for level in range(octaves - 1, -1, -1)]
+
+
+def displacements(field: OffsetField, hole: np.ndarray) -> np.ndarray:
+    """A displacement ``(dy, dx)`` per working pixel from a filler's offset field: a hole pixel's best source
+    minus its position, and for every other pixel that of the nearest hole pixel (so that patch centres in the
+    band around the hole start near where their hole neighbours copy from).
+
+    Shape: ``field.sources`` ``(h, w, k, 2)``, hole ``h x w`` -> ``h x w x 2`` int32.
+    """
+    height, width = hole.shape
+    positions = np.stack(np.indices((height, width), dtype=np.int32), axis=-1)
+    moves = field.sources[:, :, 0, :].astype(np.int32) - positions
+    _, labels = cv2.distanceTransformWithLabels(
+        (~hole).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    hole_ys, hole_xs = np.nonzero(hole)  # DIST_LABEL_PIXEL numbers the zero (hole) pixels from 1 in raster order
+    nearest = labels - 1
+    return moves[hole_ys[nearest], hole_xs[nearest]]
+
+
+def carry_displacements(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Each fine pixel takes its parent's displacement scaled by the size ratio (about 2)."""
+    height, width = shape
+    ratio_y, ratio_x = height / coarse.shape[0], width / coarse.shape[1]
+    parent_y = np.minimum((np.arange(height) / ratio_y).astype(np.int64), coarse.shape[0] - 1)
+    parent_x = np.minimum((np.arange(width) / ratio_x).astype(np.int64), coarse.shape[1] - 1)
+    parents = coarse[parent_y][:, parent_x].astype(np.float32)
+    parents[..., 0] *= ratio_y
+    parents[..., 1] *= ratio_x
+    return np.rint(parents).astype(np.int32)
+
+
+class OctaveLifter(Lifter):
+    """PatchMatch refinement at every octave from the working size to full resolution; see the module docstring.
+
+    With a filler that returns an :class:`OffsetField` (``patchmatch``) the field is carried up from the working
+    size; with any other filler the first level starts from a random field and searches the whole region.
+    """
+
+    Config = OctaveConfig
+
+    def __init__(self, config: OctaveConfig | None = None) -> None:
+        self.config = config or OctaveConfig()
+
+    def lift(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        filled: FillResult,
+        working_mask: np.ndarray,
+        box: Box | None = None,
+        working_image: np.ndarray | None = None,
+    ) -> np.ndarray:
+        box = checked_box(box, mask)
+        full_shape, working_shape = mask.shape, working_mask.shape
+        if filled.image.shape != (*working_shape, 3):
+            raise ValueError(f"fill {filled.image.shape} does not match the working mask {working_shape}")
+        fill = np.clip(filled.image, 0.0, 1.0).astype(np.float32)
+        if working_shape == full_shape or not mask.any():
+            return fill[box.slices] if working_shape == full_shape else resize_bilinear(fill, full_shape)[box.slices]
+        field = filled.attention
+        moves = displacements(field, working_mask) if isinstance(field, OffsetField) else None
+        shapes = level_shapes(full_shape, working_shape)
+        searched = [
+            shape
+            for level, shape in enumerate(shapes[: max(0, len(shapes) - self.config.cra_levels)])
+            if level == 0 or max(shape) <= self.config.search_side
+        ]
+        for level, shape in enumerate(searched):
+            if shape == full_shape:
+                known, hole = to_float(image), mask
+            else:
+                known, hole = area_downsample_pixels(image, shape), downsample_mask(mask, shape)
+            fill = resize_bilinear(fill, shape)
+            if moves is None:
+                moves, work = np.zeros((*shape, 2), np.int32), Box(0, 0, *shape)
+                carried = None
+            else:
+                moves = carry_displacements(moves, shape)
+                work = self._work_box(hole, moves)
+                carried = moves[work.slices]
+            last = level == len(searched) - 1
+            fill[work.slices], moves[work.slices] = self._level(
+                known[work.slices], hole[work.slices], fill[work.slices], carried, level, last
+            )
+            working_mask, working_image = hole, np.where(hole[:, :, None], np.float32(0.0), known)
+        if not searched:
+            lifted = CraLifter().lift(image, mask, filled, working_mask, box, working_image)
+        elif fill.shape[:2] == full_shape:
+            lifted = fill[box.slices]
+        else:
+            # cra lifts the rest: the finest residual moved along the field of the last searched level
+            field = OffsetField(_sources(moves, working_mask), np.ones((*working_mask.shape, 1), np.float32))
+            lifted = CraLifter().lift(image, mask, FillResult(fill, field), working_mask, box, working_image)
+        if self.config.restore_gain > 1:
+            lifted = self._restore(image, mask, box, lifted)
+        return lifted
+
+    def _restore(self, image: np.ndarray, mask: np.ndarray, box: Box, lifted: np.ndarray) -> np.ndarray:
+        """:func:`restore_bands` over the hole's box grown by a margin of context (read from ``image``)."""
+        height, width = mask.shape
+        margin = 4 << self.config.restore_bands
+        top, left = max(box.top - margin, 0), max(box.left - margin, 0)
+        bottom, right = min(box.bottom + margin, height), min(box.right + margin, width)
+        area = to_float(image[top:bottom, left:right])
+        hole = mask[top:bottom, left:right]
+        inner = (slice(box.top - top, box.bottom - top), slice(box.left - left, box.right - left))
+        area[inner] = np.where(hole[inner][:, :, None], lifted, area[inner])
+        restored = restore_bands(area, hole, self.config.restore_bands, self.config.restore_gain)
+        return restored[inner]
+
+    def _work_box(self, hole: np.ndarray, moves: np.ndarray) -> Box:
+        """The part of a level the search needs: every patch centre that overlaps the hole and the sources it
+        starts from, grown by a patch and twice the search window (where the search may move them)."""
+        radius = self.config.patch_size // 2
+        ys, xs = np.nonzero(patch_targets(hole, radius))
+        if ys.size == 0:
+            return Box(0, 0, 1, 1)
+        source_ys, source_xs = ys + moves[ys, xs, 0], xs + moves[ys, xs, 1]
+        pad = radius + 2 * self.config.search_radius + 2
+        height, width = hole.shape
+        top = max(0, min(int(ys.min()), int(source_ys.min())) - pad)
+        left = max(0, min(int(xs.min()), int(source_xs.min())) - pad)
+        bottom = min(height, max(int(ys.max()), int(source_ys.max())) + 1 + pad)
+        right = min(width, max(int(xs.max()), int(source_xs.max())) + 1 + pad)
+        return Box(top, left, bottom, right)
+
+    def _level(
+        self,
+        known: np.ndarray,
+        hole: np.ndarray,
+        enlarged: np.ndarray,
+        moves: np.ndarray | None,
+        level: int,
+        last: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One level: returns the fill (known pixels exact) and the displacement field for the next level."""
+        config = self.config
+        radius = config.patch_size // 2
+        height, width = hole.shape
+        current = np.where(hole[:, :, None], enlarged, known).astype(np.float32)
+        sets = LevelSets.build(hole, radius, config.gamma)
+        if not hole.any() or not sets.valid.any():
+            return current, np.zeros((height, width, 2), np.int32) if moves is None else moves
+        positions = np.stack(np.indices((height, width), dtype=np.int32), axis=-1)
+        if moves is None:
+            nnf = positions.copy()
+            nnf[sets.targets] = -1  # random valid sources, then a search over the whole level
+            window = max(height, width)
+        else:
+            nnf = np.where(sets.targets[:, :, None], positions + moves, positions).astype(np.int32)
+            window = config.search_radius
+        cost = np.zeros((height, width), np.float32)
+        seed = int(np.random.SeedSequence([config.seed, level]).generate_state(1)[0] >> 1)
+        features = patch_features(current, config.gradient_weight)
+        kernels.repair_and_measure(features, nnf, cost, *sets.search, seed)
+        values = sets.pixel_count * features.shape[2]
+        weight = vote_weights(cost, values, sets.log_spatial, sets.targets, config.sigma_percentile)
+        current = kernels.vote(current, nnf, weight, sets.hole_ys, sets.hole_xs, radius)  # the carried field first
+        for step in range(config.em_iterations):
+            best = config.vote == "best"
+            current, weight = em_round(current, nnf, cost, sets, config, window, seed + 2 * step + 2, best)
+            window = config.search_radius
+        if last and config.colour == "membrane":
+            current += membrane(known, kernels.vote(current, nnf, weight, *_ring(hole), radius), hole)
+            np.clip(current, 0.0, 1.0, out=current)
+        return current, nnf - positions
+
+
+def _sources(moves: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """An offset field's sources ``(h, w, 1, 2)`` from displacements: a hole pixel's source is its position
+    moved, every other pixel its own source."""
+    positions = np.stack(np.indices(hole.shape, dtype=np.int32), axis=-1)
+    return np.where(hole[:, :, None], positions + moves, positions)[:, :, None, :].astype(np.int32)
+
+
+# Known pixels within this distance of the hole are where the fill's mismatch with its surroundings is read.
+_RING = 2
+# The mismatch is averaged along the border over about this many pixels before it is carried inside.
+_RING_SIGMA = 4.0
+
+
+def _ring(hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The known pixels within ``_RING`` pixels of the hole, as ``(ys, xs)`` int64."""
+    side = 2 * _RING + 1
+    ring = cv2.dilate(hole.astype(np.uint8), np.ones((side, side), np.uint8)).astype(bool) & ~hole
+    ys, xs = np.nonzero(ring)
+    return ys.astype(np.int64), xs.astype(np.int64)
+
+
+def membrane(known: np.ndarray, predicted: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The colour correction that makes a fill continuous with its border, zero outside the hole.
+
+    ``predicted`` is what the fill's patches put on the known pixels around the hole; the mismatch
+    ``known - predicted`` there is averaged along the border and interpolated smoothly into the hole (push-pull
+    over a pyramid, a membrane), as a Poisson blend would: a patch copied from a darker place is brought to its
+    new surroundings' level at the border, and the correction fades towards the middle of the hole's span.
+
+    Shape: ``h x w x 3`` float32 (twice), hole ``h x w`` -> ``h x w x 3`` float32.
+    """
+    ring = np.zeros(hole.shape, np.float32)
+    ring[_ring(hole)] = 1.0
+    jump = (known - predicted) * ring[:, :, None]
+    spread = cv2.GaussianBlur(ring, (0, 0), _RING_SIGMA)
+    jump = cv2.GaussianBlur(jump, (0, 0), _RING_SIGMA) / np.maximum(spread, 1e-6)[:, :, None]
+    return push_pull(jump * ring[:, :, None], ring) * hole[:, :, None]
+
+
+def push_pull(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Fills the gaps of a sparse field smoothly (Gortler et al.'s push-pull): ``values`` are premultiplied by
+    ``weights`` (``h x w``, in [0, 1]); where the weight is below 1 the coarser levels' estimate fills in.
+
+    Shape: ``h x w x c`` float32 -> ``h x w x c`` float32.
+    """
+    if min(weights.shape) < 4:
+        total = max(float(weights.sum()), 1e-6)
+        return np.broadcast_to(values.sum(axis=(0, 1)) / total, values.shape).astype(np.float32)
+    coarse_values = push_pull(
+        cv2.pyrDown(values).reshape(-1, (values.shape[1] + 1) // 2, values.shape[2]), cv2.pyrDown(weights)
+    )
+    height, width = weights.shape
+    guess = cv2.pyrUp(coarse_values, dstsize=(width, height)).reshape(values.shape)
+    share = np.minimum(weights, 1.0)[:, :, None]
+    here = values / np.maximum(weights, 1e-6)[:, :, None]
+    return (share * here + (1.0 - share) * guess).astype(np.float32)
+
+
+# Band energy is averaged over about this many pixels of each level when it is compared.
+_ENERGY_SIGMA = 6.0
+_BORDER = np.ones((5, 5), np.uint8)
+_STATS_FACTOR = 4
+
+
+def _band_gain(energy: np.ndarray, hole: np.ndarray, max_gain: float) -> np.ndarray | None:
+    """The amplitude gain of one band (see :func:`restore_bands`): 1 outside the hole; None without context.
+
+    The energies are smooth maps, so they are compared at a quarter of the band's resolution (when it is large
+    enough) and the gain is enlarged back.
+    """
+    height, width = hole.shape
+    small = (max(1, height // _STATS_FACTOR), max(1, width // _STATS_FACTOR)) if min(height, width) >= 64 else None
+    sigma = _ENERGY_SIGMA / (_STATS_FACTOR if small else 1)
+    hole_bytes = hole.astype(np.uint8)
+    # the band within a few pixels of the hole's border mixes fill and context: read neither side there
+    context = (cv2.dilate(hole_bytes, _BORDER) == 0).astype(np.float32)
+    core = cv2.erode(hole_bytes, _BORDER, borderType=cv2.BORDER_CONSTANT, borderValue=1).astype(np.float32)
+    core = core if core.any() else hole.astype(np.float32)
+    if not context.any() or not hole.any():
+        return None
+    if small:
+        energy, context, core = (
+            cv2.resize(plane, small[::-1], interpolation=cv2.INTER_AREA) for plane in (energy, context, core)
+        )
+    smooth_context = cv2.GaussianBlur(energy * context, (0, 0), sigma)
+    smooth_weight = cv2.GaussianBlur(context, (0, 0), sigma)
+    local = smooth_context / np.maximum(smooth_weight, 1e-6)  # the context's energy, where there is context
+    reach = np.minimum(smooth_weight * 4.0, 1.0)
+    target = push_pull((local * reach)[:, :, None], reach)[:, :, 0]  # and carried into the hole
+    fill_energy = cv2.GaussianBlur(energy * core, (0, 0), sigma)
+    fill_energy /= np.maximum(cv2.GaussianBlur(core, (0, 0), sigma), 1e-6)
+    gain = np.clip(np.sqrt(np.maximum(target, 0.0) / np.maximum(fill_energy, 1e-10)), 1.0, max_gain)
+    if small:
+        gain = cv2.resize(gain, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.where(hole, gain, 1.0).astype(np.float32)
+
+
+def restore_bands(image: np.ndarray, hole: np.ndarray, bands: int, max_gain: float) -> np.ndarray:
+    """Brings the detail of each of the finest ``bands`` octaves inside the hole up to that of its surroundings.
+
+    Copying and blending patches loses detail (the mean of disagreeing patches, matches that prefer flat
+    sources), octave by octave. For each band of a Laplacian pyramid, the local energy of the fill is compared
+    with that of the known context nearby (carried into the hole by push-pull, so each hole pixel sees its
+    nearest context), and the fill's band is amplified by the square root of the ratio, at least 1 and at most
+    ``max_gain``. Nothing is ever attenuated, and known pixels come back unchanged.
+
+    Shape: ``h x w x 3`` float32 in [0, 1], hole ``h x w`` bool -> ``h x w x 3`` float32.
+    """
+    pyramid = laplacian_pyramid(image, bands + 1)
+    level_hole = hole
+    for band in pyramid[:-1]:
+        if level_hole.shape != band.shape[:2]:
+            level_hole = cv2.resize(level_hole.astype(np.uint8), band.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
+        energy = np.einsum("hwc,hwc->hw", band, band)
+        gain = _band_gain(energy, level_hole, max_gain)
+        if gain is None:
+            break
+        band *= gain[:, :, None]
+    restored = reconstruct_laplacian(pyramid)
+    return np.where(hole[:, :, None], np.clip(restored, 0.0, 1.0), image).astype(np.float32)

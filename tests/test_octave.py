@@ -1,0 +1,118 @@
+"""The octave lifter: the PatchMatch field carried up octave by octave, its colour and band-energy steps."""
+
+import numpy as np
+import pytest
+
+from hrinpaint.eval.metrics import band_energy
+from hrinpaint.fillers.attention import OffsetField
+from hrinpaint.lifters import LIFTERS
+from hrinpaint.lifters.octave import (
+    OctaveConfig,
+    OctaveLifter,
+    carry_displacements,
+    displacements,
+    level_shapes,
+    membrane,
+    push_pull,
+    restore_bands,
+)
+from hrinpaint.pipeline import Inpainter
+
+
+def weave(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A fine two-scale texture (periods of 4 and 11 px) with noise: detail a 4x smaller working size cannot hold."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    luma = 0.5 + 0.18 * np.sin(2 * np.pi * (xs + 0.5 * ys) / 4.0) + 0.12 * np.sin(2 * np.pi * (ys - xs) / 11.0)
+    luma = luma + 0.05 * rng.standard_normal((height, width))
+    return np.clip(np.dstack([luma, 0.8 * luma + 0.1, 0.6 * luma + 0.2]), 0, 1).astype(np.float32)
+
+
+def hole(shape: tuple[int, int], top: int, left: int, height: int, width: int) -> np.ndarray:
+    mask = np.zeros(shape, bool)
+    mask[top : top + height, left : left + width] = True
+    return mask
+
+
+def test_registered():
+    assert isinstance(LIFTERS.build("octave", cra_levels=0), OctaveLifter)
+
+
+def test_level_shapes_double_up_to_the_region():
+    assert level_shapes((2048, 1366), (512, 342)) == [(1024, 683), (2048, 1366)]
+    assert level_shapes((4096, 2731), (512, 342)) == [(1024, 683), (2048, 1366), (4096, 2731)]
+    assert level_shapes((600, 400), (512, 342)) == [(600, 400)]  # a ratio under 1.4: one level, the region
+    assert level_shapes((512, 342), (512, 342)) == []
+
+
+def test_displacements_double_and_reach_the_band_around_the_hole():
+    mask = hole((6, 8), 2, 2, 2, 3)
+    sources = np.stack(np.indices((6, 8), dtype=np.int32), axis=-1)[:, :, None, :].copy()
+    sources[mask, 0, 1] += 3  # every hole pixel copies from 3 px to its right
+    moves = displacements(OffsetField(sources, np.ones((6, 8, 1), np.float32)), mask)
+    assert (moves[mask] == (0, 3)).all()
+    assert (moves[0, 0] == (0, 3)).all()  # a pixel outside takes its nearest hole pixel's displacement
+    carried = carry_displacements(moves, (12, 16))
+    assert carried.shape == (12, 16, 2) and (carried[4:8, 4:10] == (0, 6)).all()
+
+
+def test_octave_lift_continues_fine_texture_that_the_working_size_loses():
+    image = weave(160, 224)
+    mask = hole((160, 224), 50, 80, 60, 64)
+    holed = np.where(mask[:, :, None], np.float32(0), image)
+    octave = Inpainter.from_method("patchmatch+octave", lifter={"cra_levels": 0}, working_size=56)
+    upsampled = Inpainter.from_method("patchmatch+upsample", working_size=56)
+    result = octave(holed, mask)
+    assert np.array_equal(result[~mask], image[~mask])
+    lifted, smooth = band_energy(result, image, mask), band_energy(upsampled(holed, mask), image, mask)
+    assert lifted[0] > 0.5 and lifted[1] > 0.5  # the two finest octaves are there
+    assert smooth[0] < 0.2 and lifted[0] > 3 * smooth[0]
+
+
+def test_default_octave_with_cra_and_restoration_also_keeps_the_texture():
+    image = weave(160, 224, seed=1)
+    mask = hole((160, 224), 40, 60, 70, 70)
+    result = Inpainter.from_method("patchmatch+octave", working_size=40)(np.where(mask[:, :, None], 0, image), mask)
+    assert np.array_equal(result[~mask], image[~mask])
+    energies = band_energy(result, image, mask)
+    assert all(0.5 < value < 1.6 for value in energies[:3]), energies
+
+
+def test_membrane_brings_a_darker_fill_to_its_surroundings_level():
+    known = np.full((40, 50, 3), 0.6, np.float32)
+    mask = hole((40, 50), 10, 15, 20, 20)
+    predicted = known - 0.2  # the fill's patches are 0.2 darker than the border they land on
+    correction = membrane(known, predicted, mask)
+    assert (correction[~mask] == 0).all()
+    assert np.allclose(correction[mask], 0.2, atol=0.02)
+
+
+def test_push_pull_fills_gaps_and_keeps_known_values():
+    values = np.zeros((32, 32, 1), np.float32)
+    weights = np.zeros((32, 32), np.float32)
+    weights[:, :4] = 1.0
+    values[:, :4] = 0.3
+    filled = push_pull(values, weights)
+    assert np.allclose(filled, 0.3, atol=1e-4)
+
+
+def test_restore_bands_amplifies_a_flattened_fill_and_never_attenuates():
+    image = weave(128, 128, seed=2)
+    mask = hole((128, 128), 40, 40, 48, 48)
+    mean = image[mask].mean(axis=0)
+    flat = np.where(mask[:, :, None], mean + 0.4 * (image - mean), image).astype(np.float32)
+    restored = restore_bands(flat, mask, bands=3, max_gain=3.0)
+    assert np.array_equal(restored[~mask], image[~mask])
+    before, after = band_energy(flat, image, mask), band_energy(restored, image, mask)
+    assert all(b < 0.3 for b in before[:2]) and all(0.6 < a < 1.5 for a in after[:2]), (before, after)
+    sharp = restore_bands(image, mask, bands=3, max_gain=3.0)
+    assert np.abs(sharp - image).max() < 0.05  # already as detailed as its context: left (almost) alone
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"patch_size": 4}, {"vote": "mode"}, {"colour": "poisson"}, {"cra_levels": -1}, {"restore_gain": 0.5}],
+)
+def test_config_validation(options):
+    with pytest.raises(ValueError):
+        OctaveConfig(**options)
