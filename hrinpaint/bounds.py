@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hrinpaint.errors import ConfigError
@@ -23,6 +23,10 @@ from hrinpaint.errors import ConfigError
 Bounds = tuple[float, float]
 
 _THREADS: Bounds = (0, 256)
+
+#: The largest image accepted by default, in pixels: the CLI's ``--max-pixels``, :class:`PipelineOptions` and
+#: :mod:`hrinpaint.io`'s readers start from it (here, not in ``io``, so that the CLI need not load numpy for it).
+DEFAULT_MAX_PIXELS = 400_000_000
 
 #: ``{(kind, name): {field: (lowest, highest)}}``, both ends allowed. ``kind`` is ``"filler"``, ``"lifter"``,
 #: ``"pipeline"`` (:class:`~hrinpaint.pipeline.PipelineOptions`), ``"output"`` (how files are read and written) or
@@ -122,6 +126,26 @@ def check_value(label: str, value: Any, bounds: Bounds) -> None:
     low, high = bounds
     if not math.isfinite(value) or not low <= value <= high:
         raise ConfigError(f"{label} must be {_number(low)} to {_number(high)}, got {_number(value)}")
+
+
+def check_known(given: Iterable[str], allowed: Iterable[str], owner: str, error: type[Exception] = ConfigError) -> None:
+    """Refuses option names that ``owner`` does not have, with one line that lists the ones it has.
+
+    Every place that takes options by name (a filler's or lifter's config, a mask kind's overrides, a trainer's
+    options) checks them here, so an unknown key is the same error with the same words everywhere.
+
+    Args:
+        given: the names given; allowed: the names ``owner`` takes.
+        owner: what the message names, e.g. ``"filler 'telea'"`` or ``"mask"``.
+        error: the exception raised (a :class:`ConfigError` unless the caller's contract says otherwise).
+
+    Raises:
+        ``error``: ``"<owner> has no option a, b; options: c, d"``.
+    """
+    known = set(allowed)
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise error(f"{owner} has no option {', '.join(unknown)}; options: {', '.join(sorted(known))}")
 
 
 def check_bounds(kind: str, name: str, values: Mapping[str, Any], config_class: type | None = None) -> None:

@@ -52,6 +52,8 @@ def _csv_sizes(text: str) -> list[int]:
 
 
 def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    from hrinpaint.bounds import DEFAULT_MAX_PIXELS  # light: no numpy
+
     parser.add_argument("--method", "-m", default=None, help="filler+lifter or alias (default: the measured best)")
     parser.add_argument("--working-size", type=int, default=512, help="long side of the working resolution")
     parser.add_argument("--weights", default=None, help="network weights for the filler (.safetensors + manifest)")
@@ -63,7 +65,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         help="hole where the mask is above this fraction of white (default 0: any non-zero; 0.5 for JPEG masks)",
     )
     parser.add_argument("--grow", type=int, default=0, help="grow the hole by this many pixels (rough masks)")
-    parser.add_argument("--max-pixels", type=int, default=400_000_000, help="largest image accepted, in pixels")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest image accepted, in pixels")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the output (1-100)")
     parser.add_argument("--overwrite", action="store_true", help="allow the output to replace an input file")
     _add_device_options(parser)
@@ -129,10 +131,10 @@ def _check_pipeline_numbers(args: argparse.Namespace) -> None:
 
 
 def _build_inpainter(args: argparse.Namespace) -> Any:
-    _check_pipeline_numbers(args)  # before importing the pipeline (half a second): a bad number answers at once
     from hrinpaint.batch.plan import BatchOptions
     from hrinpaint.batch.task import build_inpainter
 
+    _check_pipeline_numbers(args)  # before the pipeline is imported (half a second): a bad number answers at once
     inpainter = build_inpainter(BatchOptions.from_args(args))
     if args.verbose:
         print(f"hrinpaint: {inpainter.name}: {_device_line(inpainter.device, args.device, args.half)}", file=sys.stderr)

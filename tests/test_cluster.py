@@ -262,7 +262,8 @@ def test_bad_spread_is_one_line_exit_2_before_any_work(tmp_path, capsys, option,
 
 def test_partial_writes_of_killed_workers_are_removed(tmp_path):
     """What a write killed midway leaves (io's temporary name) goes; anything else stays."""
-    from hrinpaint.io import remove_partial_writes, write_image
+    from hrinpaint.io import write_image
+    from hrinpaint.io.atomic import remove_partial_writes
 
     write_image(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
     names = [".a.png.0123abcd.tmp", ".b.png.0123abcd.tmp", ".a.png.notahex.tmp", "a.png.0123abcd.tmp"]

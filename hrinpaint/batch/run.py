@@ -40,7 +40,7 @@ def _report(outcomes: Iterable[Outcome], total: int, quiet: bool) -> list[Outcom
 def _remove_partial_writes(tasks: Sequence[Task]) -> None:
     """A worker killed while writing leaves its temporary file beside the output (its task ran again elsewhere
     and wrote the output); once every task has finished, those are removed. Remote outputs are uploaded whole."""
-    from hrinpaint.io import remove_partial_writes
+    from hrinpaint.io.atomic import remove_partial_writes
 
     names_by_folder: dict[str, set[str]] = {}
     for task in tasks:

@@ -192,8 +192,8 @@ def write_html(out: Path, plot: str | None, note: str | None) -> Path:
 {plot_html}
 {tables}
 <h2>Sheets</h2>
-<p>Each sheet: the input (hole in magenta), the truth and every method, whole (top) and a full-resolution crop of
-the largest hole (bottom). Click for full size.</p>
+<p>Each sheet: the input (hole in magenta), the truth and every method, at page scale (top) and a 1:1 crop of the
+largest hole's box (bottom). Click for full size.</p>
 <div class="sheets">
 {figures}
 </div>
