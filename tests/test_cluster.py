@@ -271,3 +271,16 @@ def test_partial_writes_of_killed_workers_are_removed(tmp_path):
         (tmp_path / name).write_bytes(b"partial")
     assert remove_partial_writes(tmp_path, {"a.png"}) == 1
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["a.png", *names[1:]])
+
+
+def test_cli_dask_local_starts_and_stops_its_own_cluster(folders, tmp_path, capsys):
+    from hrinpaint.cli import main
+
+    images, masks, reference = folders
+    argv = ["batch", str(images), str(masks), "-o", str(tmp_path / "out"), "-m", OPTIONS.method]
+    argv += ["--working-size", str(OPTIONS.working_size), "--dask", "local", "--workers", "1"]
+    assert main(argv) == 1  # the broken image
+    captured = capsys.readouterr()
+    assert f"{GOOD} of {GOOD + 1} images done, 1 failed" in captured.err
+    assert captured.out.count("filled") == GOOD
+    assert_same_outputs(tmp_path / "out", reference)
