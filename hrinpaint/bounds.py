@@ -29,7 +29,8 @@ _THREADS: Bounds = (0, 256)
 DEFAULT_MAX_PIXELS = 400_000_000
 
 #: ``{(kind, name): {field: (lowest, highest)}}``, both ends allowed. ``kind`` is ``"filler"``, ``"lifter"``,
-#: ``"pipeline"`` (:class:`~hrinpaint.pipeline.PipelineOptions`) or ``"output"`` (how files are read and written).
+#: ``"pipeline"`` (:class:`~hrinpaint.pipeline.PipelineOptions`), ``"output"`` (how files are read and written) or
+#: ``"batch"`` (how ``hrinpaint batch`` spreads the work).
 OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
     ("pipeline", ""): {
         "working_size": (16, 4096),
@@ -39,6 +40,8 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "grow": (0, 1024),
     },
     ("output", ""): {"quality": (1, 100), "mask_threshold": (0.0, 0.99)},
+    # hrinpaint batch: local worker processes (or a local Dask cluster's size), Dask retries, GiB per worker
+    ("batch", ""): {"workers": (1, 1024), "retries": (0, 100), "worker_memory": (0.01, 65536.0)},
     ("filler", "telea"): {"radius": (0.5, 64.0)},
     ("filler", "ns"): {"radius": (0.5, 64.0)},
     ("filler", "patchmatch"): {

@@ -170,9 +170,11 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     from hrinpaint.batch import BatchOptions, run_batch
+    from hrinpaint.batch.run import check_spread
 
-    _build_inpainter(args)  # out-of-range numbers and an unknown method fail before any file is read or written
     memory = int(args.worker_memory * 2**30) if args.worker_memory is not None else None
+    check_spread(args.workers, args.retries, memory)
+    _build_inpainter(args)  # out-of-range numbers and an unknown method fail before any file is read or written
     outcomes = run_batch(
         args.images,
         args.masks,

@@ -245,3 +245,42 @@ def test_dask_retries_transient_storage_errors(folders, capsys):
     failed = [o.message for o in outcomes if o.status == "failed"]  # the broken file's first read fails too
     assert len(failed) == GOOD + 1
     assert all(m.startswith("unexpected ConnectionError: connection reset while reading") for m in failed), failed
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [("--workers", "0", "--workers must be 1 to 1024"), ("--retries", "-1", "--retries must be 0 to 100")],
+)
+def test_bad_spread_is_one_line_exit_2_before_any_work(tmp_path, capsys, option, value, words):
+    from hrinpaint.cli import main
+
+    status = main(["batch", str(tmp_path), str(tmp_path), "-o", str(tmp_path / "out"), option, value])
+    captured = capsys.readouterr()
+    assert status == 2 and captured.err.startswith("hrinpaint: error: ") and captured.err.count("\n") == 1
+    assert words in captured.err and not (tmp_path / "out").exists()
+
+
+def test_partial_writes_of_killed_workers_are_removed(tmp_path):
+    """What a write killed midway leaves (io's temporary name) goes; anything else stays."""
+    from hrinpaint.io import write_image
+    from hrinpaint.io.atomic import remove_partial_writes
+
+    write_image(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8))
+    names = [".a.png.0123abcd.tmp", ".b.png.0123abcd.tmp", ".a.png.notahex.tmp", "a.png.0123abcd.tmp"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"partial")
+    assert remove_partial_writes(tmp_path, {"a.png"}) == 1
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["a.png", *names[1:]])
+
+
+def test_cli_dask_local_starts_and_stops_its_own_cluster(folders, tmp_path, capsys):
+    from hrinpaint.cli import main
+
+    images, masks, reference = folders
+    argv = ["batch", str(images), str(masks), "-o", str(tmp_path / "out"), "-m", OPTIONS.method]
+    argv += ["--working-size", str(OPTIONS.working_size), "--dask", "local", "--workers", "1"]
+    assert main(argv) == 1  # the broken image
+    captured = capsys.readouterr()
+    assert f"{GOOD} of {GOOD + 1} images done, 1 failed" in captured.err
+    assert captured.out.count("filled") == GOOD
+    assert_same_outputs(tmp_path / "out", reference)

@@ -8,9 +8,8 @@ import posixpath
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 
-from hrinpaint.batch.plan import BatchOptions, Outcome, Task, plan_tasks
+from hrinpaint.batch.plan import BatchOptions, Outcome, Task, is_url, local_path, plan_tasks
 from hrinpaint.batch.task import build_inpainter, process, unexpected_outcome
-from hrinpaint.errors import InpaintError
 
 
 def _sequential(tasks: Sequence[Task], options: BatchOptions) -> Iterator[Outcome]:
@@ -36,6 +35,29 @@ def _report(outcomes: Iterable[Outcome], total: int, quiet: bool) -> list[Outcom
                 bar.write(outcome.message, file=sys.stdout)
             bar.update(1)
     return results
+
+
+def _remove_partial_writes(tasks: Sequence[Task]) -> None:
+    """A worker killed while writing leaves its temporary file beside the output (its task ran again elsewhere
+    and wrote the output); once every task has finished, those are removed. Remote outputs are uploaded whole."""
+    from hrinpaint.io.atomic import remove_partial_writes
+
+    names_by_folder: dict[str, set[str]] = {}
+    for task in tasks:
+        if not is_url(task.output):
+            path = local_path(task.output)
+            names_by_folder.setdefault(os.path.dirname(path) or ".", set()).add(os.path.basename(path))
+    for folder, names in names_by_folder.items():
+        remove_partial_writes(folder, names)
+
+
+def check_spread(workers: int | None, retries: int, worker_memory: int | None) -> None:
+    """Refuses out-of-bounds ``workers``, ``retries`` and ``worker_memory`` (bytes) with a ConfigError."""
+    from hrinpaint.bounds import bounds_for, check_value
+
+    memory_gib = worker_memory / 2**30 if worker_memory is not None else None
+    for name, value in (("workers", workers), ("retries", retries), ("worker_memory", memory_gib)):
+        check_value("--" + name.replace("_", "-"), value, bounds_for("batch")[name])
 
 
 def run_batch(
@@ -66,15 +88,10 @@ def run_batch(
         One outcome per image, in completion order; the summary has been printed to stderr.
 
     Raises:
-        InpaintError: a folder is missing or empty, an option is invalid or the method is unknown, before any
-            image is read.
+        ConfigError: an option is out of its bounds or the method is unknown; InputError: a folder is missing or
+            empty. Both before any image is read.
     """
-    if workers is not None and workers < 1:
-        raise InpaintError(f"--workers must be at least 1, got {workers}")
-    if worker_memory is not None and worker_memory <= 0:
-        raise InpaintError(f"--worker-memory must be positive, got {worker_memory / 2**30:g} GiB")
-    if retries < 0:
-        raise InpaintError(f"--retries must be 0 or more, got {retries}")
+    check_spread(workers, retries, worker_memory)
     build_inpainter(options)  # an unknown method or bad option fails before any image is read
     tasks = plan_tasks(images, masks, output)
     if dask is not None:
@@ -94,6 +111,7 @@ def run_batch(
         outcomes = _report(run_workers(tasks, options, workers, memory), len(tasks), quiet)
     else:
         outcomes = _report(_sequential(tasks, options), len(tasks), quiet)
+    _remove_partial_writes(tasks)
     failed = sum(outcome.status == "failed" for outcome in outcomes)
     skipped = sum(outcome.status == "skipped" for outcome in outcomes)
     if not quiet or failed:
