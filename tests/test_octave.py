@@ -60,7 +60,7 @@ def test_octave_lift_continues_fine_texture_that_the_working_size_loses():
     image = weave(160, 224)
     mask = hole((160, 224), 50, 80, 60, 64)
     holed = np.where(mask[:, :, None], np.float32(0), image)
-    octave = Inpainter.from_method("patchmatch+octave", lifter_config={"cra_levels": 0}, working_size=56)
+    octave = Inpainter.from_method("patchmatch+octave", lifter={"cra_levels": 0}, working_size=56)
     upsampled = Inpainter.from_method("patchmatch+upsample", working_size=56)
     result = octave(holed, mask)
     assert np.array_equal(result[~mask], image[~mask])

@@ -86,12 +86,16 @@ def shipped_weights(name: str) -> Path:
 
 
 def weights_path(weights: str | None, shipped: str, model_name: str, hint: str) -> Path:
-    """The weights to load: ``weights`` when given, else the shipped file; a readable error when it is missing."""
+    """The weights to load: ``weights`` when given, else the shipped file (``shipped`` empty: none ship, so
+    ``weights`` is required); a readable error naming ``hint`` when they are missing. The one lookup of every
+    network part (fillers and lifters)."""
     if weights:
         path = Path(weights)
         if not path.exists():
-            raise InputError(f"{model_name} weights {path} do not exist")
+            raise InputError(f"{model_name} weights {path} do not exist; {hint}")
         return path
+    if not shipped:
+        raise InputError(f"{model_name} needs weights (none ship with hrinpaint): {hint}")
     path = shipped_weights(shipped)
     if not path.exists():
         raise InputError(f"no {model_name} weights ship with hrinpaint yet: {hint}")

@@ -31,7 +31,8 @@ _MIN_SOURCES = 25
 _KNOWN_SHARE = 0.5
 # Floor on log-weights in voting, so that a poor match gets a tiny weight instead of underflowing to zero.
 _MIN_LOG_WEIGHT = -60.0
-#: Ways of voting (see :class:`PatchMatchConfig`).
+#: Ways of voting: each hole pixel becomes the weighted mean of what the patches covering it copy ("mean") or what
+#: the best-matching of them copies ("best").
 VOTES = ("mean", "best")
 
 
@@ -255,10 +256,10 @@ def em_round(
     options: RoundOptions,
     window: int,
     seed: int,
-    best: bool,
+    vote: str = "mean",
 ) -> tuple[np.ndarray, np.ndarray]:
     """One expectation-maximisation round: repair and measure the field, PatchMatch search in ``window``, then
-    vote (the best patch per pixel when ``best``, else the weighted mean). ``nnf`` and ``cost`` change in place.
+    vote (see :data:`VOTES`). ``nnf`` and ``cost`` change in place.
 
     Returns:
         The new fill and the vote weight of each patch centre.
@@ -268,7 +269,7 @@ def em_round(
     kernels.patchmatch(features, nnf, cost, *sets.search, options.pm_iterations, window, seed + 1)
     values = sets.pixel_count * features.shape[2]
     weight = vote_weights(cost, values, sets.log_spatial, sets.targets, options.sigma_percentile)
-    if best:
+    if vote == "best":
         mean_cost = cost / sets.pixel_count
         return kernels.vote_best(current, nnf, weight, mean_cost, sets.hole_ys, sets.hole_xs, sets.radius), weight
     return kernels.vote(current, nnf, weight, sets.hole_ys, sets.hole_xs, sets.radius), weight
@@ -370,9 +371,9 @@ class PatchMatchFiller:
             cost = np.zeros((height, width), np.float32)
             for step in range(rounds):
                 window = max(height, width) if depth == coarsest else config.fine_search_radius
-                best = config.vote == "best" and depth < config.best_levels
+                vote = config.vote if depth < config.best_levels else "mean"
                 seed = _level_seed(config.seed, depth, step)
-                current, weight = em_round(current, nnf, cost, sets, config, window, seed, best)
+                current, weight = em_round(current, nnf, cost, sets, config, window, seed, vote)
         assert current is not None and nnf is not None
         return current, nnf, weight
 

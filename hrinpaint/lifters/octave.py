@@ -12,13 +12,14 @@ working size up, octave by octave (each level twice the one before, the last one
    and voting refine the field and the fill at that level, so each band is copied from real context at its
    own scale rather than interpolated.
 
-Only patch centres that overlap the hole are searched and voted, so the search grows with the hole; each level's
-arrays cover the region the pipeline cut around the hole (the hole's box with as much context again), like the
-other lifters. Three measured choices (``docs/methods/patchmatch.md``):
+Only patch centres that overlap the hole are searched and voted, and each level works in the box that holds them
+and the sources they start from, so the work grows with the hole. Three measured choices
+(``docs/methods/patchmatch.md``):
 
-- voting keeps the best-matching patch per pixel (``vote="best"``) instead of the mean, which blurs where
-  patches disagree;
-- octaves above ``search_side`` (1536 px) are lifted by ``cra``: the context's residual moved along the field
+- voting takes the weighted mean of the patches (``vote="mean"``): the best-matching patch per pixel
+  (``vote="best"``) measured the same band energies after the restoration below but left hard seams between
+  regions copied from places of different brightness (a sunset sky);
+- octaves above ``search_side`` (1024 px) are lifted by ``cra``: the context's residual moved along the field
   found at the last searched level, which measured nearly as sharp as a search at full resolution in a third of
   the time;
 - a membrane correction (the mismatch along the hole's border, interpolated smoothly into the hole, as a
@@ -87,12 +88,12 @@ class OctaveConfig:
     em_iterations: int = 1
     pm_iterations: int = 2
     search_radius: int = 4
-    vote: str = "best"
+    vote: str = "mean"
     colour: str = "membrane"
     gamma: float = 1.3
     sigma_percentile: float = 75.0
     gradient_weight: float = 0.0
-    search_side: int = 1536
+    search_side: int = 1024
     cra_levels: int = 0
     restore_gain: float = 2.0
     restore_bands: int = 4
@@ -281,8 +282,7 @@ class OctaveLifter(Lifter):
         weight = vote_weights(cost, values, sets.log_spatial, sets.targets, config.sigma_percentile)
         current = kernels.vote(current, nnf, weight, sets.hole_ys, sets.hole_xs, radius)  # the carried field first
         for step in range(config.em_iterations):
-            best = config.vote == "best"
-            current, weight = em_round(current, nnf, cost, sets, config, window, seed + 2 * step + 2, best)
+            current, weight = em_round(current, nnf, cost, sets, config, window, seed + 2 * step + 2, config.vote)
             window = config.search_radius
         if last and config.colour == "membrane":
             current += membrane(known, kernels.vote(current, nnf, weight, *_ring(hole), radius), hole)
@@ -352,6 +352,7 @@ def push_pull(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
 _ENERGY_SIGMA = 6.0
 _BORDER = np.ones((5, 5), np.uint8)
 _STATS_FACTOR = 4
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 
 
 def _band_gain(energy: np.ndarray, hole: np.ndarray, max_gain: float) -> np.ndarray | None:
@@ -391,10 +392,11 @@ def restore_bands(image: np.ndarray, hole: np.ndarray, bands: int, max_gain: flo
     """Brings the detail of each of the finest ``bands`` octaves inside the hole up to that of its surroundings.
 
     Copying and blending patches loses detail (the mean of disagreeing patches, matches that prefer flat
-    sources), octave by octave. For each band of a Laplacian pyramid, the local energy of the fill is compared
-    with that of the known context nearby (carried into the hole by push-pull, so each hole pixel sees its
-    nearest context), and the fill's band is amplified by the square root of the ratio, at least 1 and at most
-    ``max_gain``. Nothing is ever attenuated, and known pixels come back unchanged.
+    sources), octave by octave. For each band of a Laplacian pyramid, the local energy of the fill's luma is
+    compared with that of the known context nearby (carried into the hole by push-pull, so each hole pixel sees
+    its nearest context), and the band's luma is amplified by the square root of the ratio, at least 1 and at
+    most ``max_gain``; its colour detail is left alone (amplified, it is speckle). Nothing is ever attenuated,
+    and known pixels come back unchanged.
 
     Shape: ``h x w x 3`` float32 in [0, 1], hole ``h x w`` bool -> ``h x w x 3`` float32.
     """
@@ -403,10 +405,10 @@ def restore_bands(image: np.ndarray, hole: np.ndarray, bands: int, max_gain: flo
     for band in pyramid[:-1]:
         if level_hole.shape != band.shape[:2]:
             level_hole = cv2.resize(level_hole.astype(np.uint8), band.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
-        energy = np.einsum("hwc,hwc->hw", band, band)
-        gain = _band_gain(energy, level_hole, max_gain)
+        luma = band @ _LUMA
+        gain = _band_gain(luma * luma, level_hole, max_gain)
         if gain is None:
             break
-        band *= gain[:, :, None]
+        band += ((gain - 1.0) * luma)[:, :, None]  # more light-dark detail; colour noise is left as it was
     restored = reconstruct_laplacian(pyramid)
     return np.where(hole[:, :, None], np.clip(restored, 0.0, 1.0), image).astype(np.float32)

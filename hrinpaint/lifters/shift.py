@@ -18,16 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
 from hrinpaint.device import check_device_name, model_placement, torch_threads
-from hrinpaint.errors import InputError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.network import band_merge, gate_ring, load_cached, ring_gain, shipped_weights
+from hrinpaint.fillers.network import band_merge, gate_ring, load_cached, ring_gain, weights_path
 from hrinpaint.io import to_float
 from hrinpaint.lifters.base import Lifter, add_correction, checked_box
 from hrinpaint.nn.shift import shift_offsets
@@ -208,11 +206,7 @@ class ShiftLifter(Lifter):
     def __init__(self, config: ShiftConfig | None = None, progress: ShiftProgress | None = None) -> None:
         self.config = config or ShiftConfig()
         self.progress = progress
-        path = Path(self.config.weights) if self.config.weights else shipped_weights(SHIPPED_WEIGHTS)
-        if not path.exists():
-            if self.config.weights:
-                raise InputError(f"shift weights {path} do not exist; {_TRAIN_HINT}")
-            raise InputError(f"the shift lifter needs weights and none ship with hrinpaint yet; {_TRAIN_HINT}")
+        path = weights_path(self.config.weights, SHIPPED_WEIGHTS, "shift", _TRAIN_HINT)
         self.model, self.manifest = load_cached(path, "shift", self.config.device, self.config.half)
         self.stage1 = stage1_lifter(self.config.stage1)
 

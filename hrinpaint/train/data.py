@@ -21,6 +21,7 @@ from hrinpaint.io import IMAGE_SUFFIXES, read_image, to_float
 from hrinpaint.masks import generate_mask
 from hrinpaint.masks.schedule import ProgressiveSchedule
 from hrinpaint.ops.resize import fit_long_side
+from hrinpaint.pixels import to_8bit
 
 
 @dataclass
@@ -62,8 +63,7 @@ def load_rgb8(path: Path, max_side: int, min_short_side: int = 0) -> np.ndarray:
     if pixels.ndim == 2:
         pixels = np.repeat(pixels[..., None], 3, axis=2)
     pixels = pixels[..., :3]
-    if pixels.dtype != np.uint8:
-        pixels = (pixels.astype(np.float32) / np.iinfo(pixels.dtype).max * 255.0 + 0.5).astype(np.uint8)
+    pixels = to_8bit(pixels)  # uint16 photos: the one 16-to-8 rule (same bytes as the float form it replaced)
     height, width = pixels.shape[:2]
     long_side = max(max_side, round(max(height, width) * min_short_side / min(height, width)))
     new_size = fit_long_side((height, width), long_side)
