@@ -215,8 +215,8 @@ def validate_against_default(
         filled = start(image, mask)
         output = generate(image, mask, filled)
         if filled is None or band <= 0:
-            return output
-        return band_merged(output, image * (1.0 - mask) + filled * mask, mask, band)
+            return output.clamp(0.0, 1.0)
+        return band_merged(output, image * (1.0 - mask) + filled * mask, mask, band).clamp(0.0, 1.0)
 
     scores = validate_fills(items, network, device)
     if prefill == "patchmatch":
