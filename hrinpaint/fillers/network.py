@@ -189,12 +189,19 @@ def gate_ring(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ring_gain(correction: np.ndarray, missing: np.ndarray) -> float:
-    """The scale ``g`` in [0, 1] that minimises ``|g * correction - missing|^2`` (both ``n x 3``: the correction on
-    the ring and what the default's fill lacks there, truth minus fill); 0 for a correction of no energy."""
-    energy = float(np.sum(correction.astype(np.float64) ** 2))
-    if energy <= 1e-12:
+    """How much of a correction to keep, from the ring (both ``n x 3``: the correction on the ring and what the
+    default's fill lacks there, truth minus fill): the least-squares scale in [0, 1], shrunk by the share of the
+    missing energy the correction explains (``cos^2`` of the angle between the two). The scale alone is fitted on
+    the ring and so optimistic: a correction that explains little of what is missing there is mostly noise inside
+    the hole too. 0 for a correction or a miss of no energy."""
+    correction, missing = correction.astype(np.float64), missing.astype(np.float64)
+    energy, missed = float(np.sum(correction**2)), float(np.sum(missing**2))
+    if energy <= 1e-12 or missed <= 1e-12:
         return 0.0
-    return float(np.clip(np.sum(correction.astype(np.float64) * missing) / energy, 0.0, 1.0))
+    dot = float(np.sum(correction * missing))
+    if dot <= 0.0:
+        return 0.0
+    return float(min(dot / energy, 1.0) * dot * dot / (energy * missed))
 
 
 def low_pass(image: np.ndarray, sigma: float, border: int = cv2.BORDER_REFLECT) -> np.ndarray:
