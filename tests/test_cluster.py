@@ -111,7 +111,7 @@ def test_a_worker_over_its_memory_bound_fails_its_image_not_the_batch(tmp_path, 
 def test_dask_cluster_with_a_killed_worker(folders, tmp_path, capsys):
     images, masks, reference = folders
     out = tmp_path / "out"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as client:
             pids = client.run(os.getpid)  # worker address -> process id
         watcher = WriteWatcher(out)
@@ -150,7 +150,7 @@ def settled(out: Path, quiet_seconds: float = 2.0) -> dict[str, tuple[int, int]]
 def test_interrupted_dask_run_resumes(folders, tmp_path, capsys):
     images, masks, reference = folders
     out = tmp_path / "out"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
         command = [sys.executable, "-m", "hrinpaint.cli", "batch", str(images), str(masks), "-o", str(out)]
         command += [
             "-m",
