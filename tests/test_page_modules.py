@@ -46,3 +46,6 @@ def test_each_module_is_served_as_javascript(name):
     client = TestClient(create_app(ServerSettings(max_pixels=10**6)))
     response = client.get(f"/static/{name}")
     assert response.status_code == 200 and "javascript" in response.headers["content-type"]
+    assert response.headers["cache-control"] == "no-cache"  # never a mix of two versions' modules
+    again = client.get(f"/static/{name}", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304

@@ -26,14 +26,13 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 
 from hrinpaint import __version__
 from hrinpaint.server.jobs import JobQueue, QueueFull
 from hrinpaint.server.middleware import RequestGuard, UploadLimit
 from hrinpaint.server.responses import content_disposition
 from hrinpaint.server.routes import ROUTERS
-from hrinpaint.server.routes.page import STATIC_DIR
+from hrinpaint.server.routes.page import STATIC_DIR, StaticPage
 from hrinpaint.server.schemas import Catalogue, build_catalogue
 from hrinpaint.server.settings import (
     BYTES_PER_PIXEL,
@@ -100,7 +99,7 @@ def create_app(settings: ServerSettings | None = None, catalogue: Catalogue | No
     app.add_exception_handler(RequestError, _request_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
     app.add_exception_handler(QueueFull, _queue_full)  # type: ignore[arg-type]
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", StaticPage(directory=STATIC_DIR), name="static")
     for router in ROUTERS:
         app.include_router(router)
     app.openapi = lambda: _openapi(app, catalogue)  # type: ignore[method-assign]
