@@ -60,9 +60,9 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "seed": (0, 2**32 - 1),
         "best_levels": (0, 16),
     },
-    ("filler", "hifill"): {"size": (0, 4096), "threads": _THREADS},
-    ("filler", "zoom"): {"size": (0, 4096), "threads": _THREADS},
-    ("filler", "pyramid"): {"size": (0, 4096), "threads": _THREADS, "extra_levels": (0, 4)},
+    ("filler", "hifill"): {"size": (0, 4096), "threads": _THREADS, "band": (0.0, 64.0)},
+    ("filler", "zoom"): {"size": (0, 4096), "threads": _THREADS, "band": (0.0, 64.0)},
+    ("filler", "pyramid"): {"size": (0, 4096), "threads": _THREADS, "extra_levels": (0, 4), "band": (0.0, 64.0)},
     ("filler", "lama"): {"size": (0, 4096), "threads": _THREADS},
     ("lifter", "upsample"): {},
     ("lifter", "octave"): {
@@ -111,6 +111,7 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "iterations": (0, 60),
         "erosion": (0, 128),
         "max_side": (0, 2048),
+        "min_side": (16, 4096),
     },
     ("lifter", "shift"): {
         "shift": (0.0, 0.999),
@@ -118,6 +119,7 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "overlap": (0, 512),
         "max_pixels": (1, 16_777_216),
         "threads": _THREADS,
+        "band": (0.0, 64.0),
     },
 }
 
