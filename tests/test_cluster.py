@@ -111,7 +111,7 @@ def test_a_worker_over_its_memory_bound_fails_its_image_not_the_batch(tmp_path, 
 def test_dask_cluster_with_a_killed_worker(folders, tmp_path, capsys):
     images, masks, reference = folders
     out = tmp_path / "out"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
         with distributed.Client(cluster) as client:
             pids = client.run(os.getpid)  # worker address -> process id
         watcher = WriteWatcher(out)
@@ -150,7 +150,7 @@ def settled(out: Path, quiet_seconds: float = 2.0) -> dict[str, tuple[int, int]]
 def test_interrupted_dask_run_resumes(folders, tmp_path, capsys):
     images, masks, reference = folders
     out = tmp_path / "out"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
         command = [sys.executable, "-m", "hrinpaint.cli", "batch", str(images), str(masks), "-o", str(out)]
         command += [
             "-m",
@@ -284,3 +284,17 @@ def test_cli_dask_local_starts_and_stops_its_own_cluster(folders, tmp_path, caps
     assert f"{GOOD} of {GOOD + 1} images done, 1 failed" in captured.err
     assert captured.out.count("filled") == GOOD
     assert_same_outputs(tmp_path / "out", reference)
+
+
+def test_a_remote_output_that_is_its_input_is_refused_without_overwrite(folders):
+    """A remote input is read from a downloaded copy; the output check must still see the remote original."""
+    import fsspec
+
+    images, masks, _ = folders
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file("/same/photos/p00.png", (images / "p00.png").read_bytes())
+    fs.pipe_file("/same/masks/p00.png", (masks / "p00.png").read_bytes())
+    before = fs.cat_file("/same/photos/p00.png")
+    outcomes = run_batch("memory://same/photos", "memory://same/masks", "memory://same/photos", OPTIONS, quiet=True)
+    assert [o.status for o in outcomes] == ["failed"] and "it is the input file" in outcomes[0].message
+    assert fs.cat_file("/same/photos/p00.png") == before

@@ -116,6 +116,36 @@ def test_plugin_reports_a_missing_program_and_cli_errors(gimp, tmp_path):
     assert "hrinpaint: error: unknown method 'no-such-method'" in output, output
 
 
+@needs_gimp
+def test_known_pixels_stay_exact_in_a_float_linear_image(gimp, tmp_path):
+    """The program's files are 8 or 16 bit; the new layer still takes every pixel outside the hole from the original
+    layer in its own precision (a float image's known pixels changed in the round trip before)."""
+    profile, program = gimp
+    photo = tmp_path / "ramp.png"
+    Image.fromarray(np.tile(np.arange(256, dtype=np.uint8)[None, :, None], (40, 1, 3))).save(photo)
+    script = f"""
+    (let* ((image (car (gimp-file-load RUN-NONINTERACTIVE "{photo}" "{photo}"))))
+      (gimp-image-convert-precision image PRECISION-FLOAT-LINEAR)
+      (let ((layer (car (gimp-image-get-active-layer image))) (x 0) (known 0) (hole 0))
+        (gimp-image-select-rectangle image CHANNEL-OP-REPLACE 100 20 10 10)
+        (plug-in-hrinpaint RUN-NONINTERACTIVE image layer "{METHOD}" 0 0 "{program}")
+        (let ((new (car (gimp-image-get-active-layer image))))
+          (while (< x 256)
+            (if (not (equal? (cadr (gimp-drawable-get-pixel layer x 2)) (cadr (gimp-drawable-get-pixel new x 2))))
+                (set! known (+ known 1)))
+            (if (not (equal? (cadr (gimp-drawable-get-pixel layer x 25)) (cadr (gimp-drawable-get-pixel new x 25))))
+                (set! hole (+ hole 1)))
+            (set! x (+ x 1)))
+          (gimp-message (string-append "known differ: " (number->string known)
+                                       ", row 25 differ: " (number->string hole))))))
+    """
+    done = run_gimp(profile, script)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log
+    assert "known differ: 0," in log, log
+    assert "row 25 differ: 0" not in log, log  # the selected pixels of row 25 were filled
+
+
 def test_progress_lines(tmp_path, capfd):
     """The machine-readable progress that the plug-in reads: the method, then DONE TOTAL per region."""
     photo, mask = tmp_path / "photo.png", tmp_path / "mask.png"

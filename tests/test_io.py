@@ -753,3 +753,14 @@ def test_read_image_and_mask_from_bytes_and_file_objects(tmp_path: Path) -> None
         read_image(b"hello, not a picture")
     with pytest.raises(InputError, match="over the limit"):
         read_image(data, max_pixels=100)
+
+
+def test_formats_outside_the_photo_formats_are_refused_not_interpreted(tmp_path):
+    # EPS would be rendered by Ghostscript; GIF is not a photo format here. Both are "not a recognised image file".
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 50 40\nnewpath 0 0 moveto 50 40 lineto stroke\nshowpage\n"
+    with pytest.raises(InputError, match="not a recognised image file"):
+        read_image(eps)
+    gif = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(gif, "GIF")
+    with pytest.raises(InputError, match="not a recognised image file"):
+        read_image(gif.getvalue())

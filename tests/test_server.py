@@ -181,6 +181,9 @@ def test_not_an_image(client):
     assert_error(client.post("/api/inpaint", **form(b"hello", encode(hole()))), 415, "image is not an image")
     assert_error(client.post("/api/inpaint", **form(encode(photo()), b"")), 415, "mask is empty")
     assert_error(client.post("/api/inpaint", **form(b"\x89PNG\r\n\x1a\n broken", encode(hole()))), 415)
+    # EPS is never handed to Ghostscript: only photo formats are decoded
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 64 48\nnewpath 0 0 moveto 64 48 lineto stroke\nshowpage\n"
+    assert_error(client.post("/api/inpaint", **form(eps, encode(hole()))), 415, "image is not an image")
 
 
 def test_mask_of_another_size(client):
@@ -244,6 +247,31 @@ def test_too_many_pixels(catalogue):
 def test_chunked_upload_without_length_is_refused(client):
     response = client.post("/api/inpaint", content=iter([b"--x\r\n"]), headers={"Content-Type": "multipart/form-data"})
     assert_error(response, 411, "Content-Length")
+
+
+def test_any_transfer_coding_without_length_is_refused_whatever_its_case():
+    # httptools (uvicorn[standard]) passes the header as sent; h11 lowercases it. Either way: 411, body unread.
+    import asyncio
+
+    from hrinpaint.server.middleware import UploadLimit
+
+    reached, sent = [], []
+
+    async def app(scope, receive, send):
+        reached.append(scope)
+
+    async def receive():
+        return {"type": "http.request", "body": b"x" * 5000, "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    for coding in (b"chunked", b"Chunked", b"CHUNKED", b"gzip, chunked"):
+        sent.clear()
+        scope = {"type": "http", "method": "POST", "headers": [(b"transfer-encoding", coding)]}
+        asyncio.run(UploadLimit(app, max_bytes=1024)(scope, receive, send))
+        assert sent[0]["status"] == 411, coding
+    assert reached == []
 
 
 def test_missing_fields(client):

@@ -43,7 +43,7 @@ def connect(address: str, workers: int, memory_bytes: int | None) -> tuple[Any, 
             threads_per_worker=1,
             processes=True,
             memory_limit=memory_bytes or "auto",
-            dashboard_address=None,
+            dashboard_address=":0",
             silence_logs=logging.ERROR,
         )
         return Client(cluster), cluster

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hrinpaint.batch.plan import BatchOptions, Outcome, Task, is_url, local_path
-from hrinpaint.errors import InpaintError, InputError, one_line
+from hrinpaint.errors import InpaintError, InputError, OutputError, one_line
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -114,6 +114,24 @@ def written_since(location: str, since: float) -> bool:
         return False
 
 
+def _same_location(first: str, second: str) -> bool:
+    """True when two locations (paths or fsspec URLs) name the same file."""
+    if not (is_url(first) or is_url(second)):
+        return os.path.realpath(local_path(first)) == os.path.realpath(local_path(second))
+    import fsspec
+
+    (fs_a, path_a), (fs_b, path_b) = fsspec.core.url_to_fs(first), fsspec.core.url_to_fs(second)
+    return fs_a.protocol == fs_b.protocol and path_a.rstrip("/") == path_b.rstrip("/")
+
+
+def _refuse_remote_overwrite(task: Task) -> None:
+    """A remote output that is the task's own image or mask is refused as a local one is (the local check sees only
+    the downloaded copies)."""
+    for location in (task.image, task.mask):
+        if location is not None and is_url(task.output) and _same_location(task.output, location):
+            raise OutputError(f"cannot write '{task.output}': it is the input file (use --overwrite to replace it)")
+
+
 @contextlib.contextmanager
 def _local_files(task: Task) -> Iterator[tuple[str, str, str]]:
     """Local paths for the task's image, mask and output: remote inputs are downloaded into a private temporary
@@ -177,6 +195,8 @@ def process(
             return outcome("skipped", f"{task.image}: {task.output} exists, skipped")
         if run_started is not None and written_since(task.output, run_started):
             return outcome("done", f"{task.image}: {task.output} was written in this run by a worker since lost")
+        if not options.overwrite:
+            _refuse_remote_overwrite(task)
         inpainter = build_inpainter(options)
         with _local_files(task) as (image, mask, output):
             filled = inpaint_file(image, mask, output, options, inpainter, progress)

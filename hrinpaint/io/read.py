@@ -33,6 +33,10 @@ from hrinpaint.io.masks import hole_from
 #: The first four bytes of a classic or big TIFF, either byte order.
 TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
+#: The only formats Pillow may decode here: photos and masks. Anything else (EPS, which Pillow renders with
+#: Ghostscript, PDF, PSD, ...) is "not a recognised image file", so an upload can never reach an interpreter.
+READ_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP")  # JPEG also opens multi-picture (MPO) files
+
 
 @dataclass
 class _Decoded:
@@ -201,7 +205,7 @@ def _decode(source: _Source, max_pixels: int, what: str, label: str) -> _Decoded
     with _pillow_limit.disabled():
         try:
             try:
-                with Image.open(_opened(path)) as image:
+                with Image.open(_opened(path), formats=READ_FORMATS) as image:
                     _check_pixels(image.size, max_pixels, prefix)
                     return _decode_pillow(image, path, prefix)
             except UnidentifiedImageError:

@@ -26,7 +26,8 @@ class UploadLimit:
             headers = dict(scope["headers"])
             length = headers.get(b"content-length")
             problem: tuple[int, str] | None = None
-            if length is None and b"chunked" in headers.get(b"transfer-encoding", b""):
+            # Any transfer coding without a length is refused (codings are case-insensitive: "Chunked" is chunked).
+            if length is None and headers.get(b"transfer-encoding", b"").strip():
                 problem = (411, "send the upload with a Content-Length")
             elif length is not None:
                 try:

@@ -20,7 +20,7 @@ from PIL import Image, UnidentifiedImageError
 
 from hrinpaint import io
 from hrinpaint.errors import InpaintError, JobCancelled
-from hrinpaint.io.read import TIFF_MAGICS
+from hrinpaint.io.read import READ_FORMATS, TIFF_MAGICS
 from hrinpaint.server.jobs import Job
 
 #: The formats the result can be written in, by Pillow's format name; anything else comes back as PNG.
@@ -60,7 +60,7 @@ def probe(data: bytes, what: str, max_pixels: int) -> Header:
     if not data:
         raise RequestError(415, f"the {what} is empty")
     try:
-        with Image.open(bytes_io.BytesIO(data)) as image:
+        with Image.open(bytes_io.BytesIO(data), formats=READ_FORMATS) as image:
             width, height = image.size
             image_format = image.format
     except Image.DecompressionBombError:

@@ -382,6 +382,56 @@ remove_folder (const gchar *folder)
   g_rmdir (folder);
 }
 
+/* A copy of `drawable` (its own precision and format) with the hole pixels taken from `result`, which is then
+ * deleted: every pixel outside the hole stays bit-exact even where the round trip through the program's 8 or 16 bit
+ * files cannot hold the image's precision (float or linear images). Returns -1 with `error` set on failure. */
+static gint32
+merge_hole (gint32 image, gint32 drawable, gint32 result, GError **error)
+{
+  gint        width = gimp_drawable_width (drawable), height = gimp_drawable_height (drawable);
+  gint        offset_x, offset_y, bpp;
+  gint64      index, count = (gint64) width * height;
+  gint32      merged = gimp_layer_copy (drawable);
+  const Babl *format = gimp_drawable_get_format (merged);
+  guchar     *original, *filled;
+  gfloat     *coverage;
+  GeglBuffer *buffer;
+
+  bpp = babl_format_get_bytes_per_pixel (format);
+  original = g_try_malloc ((gsize) count * bpp);
+  filled = g_try_malloc ((gsize) count * bpp);
+  coverage = g_try_malloc ((gsize) count * sizeof (gfloat));
+  if (!original || !filled || !coverage)
+    {
+      g_free (original), g_free (filled), g_free (coverage);
+      gimp_item_delete (merged);
+      gimp_item_delete (result);
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "not enough memory for a %dx%d layer", width, height);
+      return -1;
+    }
+  gimp_drawable_offsets (drawable, &offset_x, &offset_y);
+  buffer = gimp_drawable_get_buffer (result);
+  gegl_buffer_get (buffer, GEGL_RECTANGLE (0, 0, width, height), 1.0, format, filled, GEGL_AUTO_ROWSTRIDE,
+                   GEGL_ABYSS_NONE);
+  g_object_unref (buffer);
+  buffer = gimp_drawable_get_buffer (gimp_image_get_selection (image));
+  gegl_buffer_get (buffer, GEGL_RECTANGLE (offset_x, offset_y, width, height), 1.0, babl_format ("Y float"),
+                   coverage, GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
+  g_object_unref (buffer);
+  buffer = gimp_drawable_get_buffer (merged);
+  gegl_buffer_get (buffer, GEGL_RECTANGLE (0, 0, width, height), 1.0, format, original, GEGL_AUTO_ROWSTRIDE,
+                   GEGL_ABYSS_NONE);
+  for (index = 0; index < count; index++)
+    if (coverage[index] > 0.5f) /* the same rule as the mask written for the program */
+      memcpy (original + index * bpp, filled + index * bpp, bpp);
+  gegl_buffer_set (buffer, GEGL_RECTANGLE (0, 0, width, height), 0, format, original, GEGL_AUTO_ROWSTRIDE);
+  gegl_buffer_flush (buffer);
+  g_object_unref (buffer);
+  g_free (original), g_free (filled), g_free (coverage);
+  gimp_item_delete (result);
+  return merged;
+}
+
 /* Fills the selection of `drawable` into a new layer above it. Returns the new layer, or -1 with `error` set. */
 static gint32
 remove_selection (gint32 image, gint32 drawable, GError **error)
@@ -427,6 +477,8 @@ remove_selection (gint32 image, gint32 drawable, GError **error)
       layer = gimp_file_load_layer (GIMP_RUN_NONINTERACTIVE, image, output_path);
       if (layer < 0)
         g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "GIMP could not load hrinpaint's result");
+      else
+        layer = merge_hole (image, drawable, layer, error);
     }
   if (layer >= 0)
     {
