@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from hrinpaint.errors import InpaintError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.network import GeneratorFiller, band_merge, on_hole
+from hrinpaint.fillers.network import GeneratorFiller, band_merge, gate_ring, on_hole, ring_gain
 from hrinpaint.io import to_float
 from hrinpaint.lifters.base import Lifter, checked_box
 from hrinpaint.lifters.cra import CraLifter
@@ -351,6 +351,27 @@ class RefineLifter(Lifter):
             bool; working_mask: the pipeline's working-size mask (only its size is used).
         """
         model = split_model(filler)
+        levels = self._levels(image, mask, filler, working_mask)
+        box = checked_box(box, mask)
+        if isinstance(filler, GeneratorFiller) and filler.config.band > 0:
+            hole, default, correction = self._banded(image, mask, filler, model, levels, working_mask)
+            if filler.config.gate:
+                correction = correction * np.float32(self._gate_gain(image, mask, filler, model, working_mask))
+            filled = to_float(image[box.slices])
+            inner = filled[hole.top - box.top : hole.bottom - box.top, hole.left - box.left : hole.right - box.left]
+            np.copyto(inner, np.clip(default + correction, 0.0, 1.0), where=mask[hole.slices][..., None])
+            return filled
+        result = self._refine(model, filler, levels)
+        if result.shape[:2] == mask.shape:
+            return np.where(mask[..., None], result, to_float(image))[box.slices]
+        if self.config.lift == "cra":
+            return CraLifter().lift(image, mask, FillResult(result), levels[-1][1], box, levels[-1][0])
+        return resize_bicubic(result, mask.shape)[box.slices]
+
+    def _levels(
+        self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The pyramid's levels (image and mask at each size, coarsest first)."""
         coarsest_side = getattr(filler, "network_size", None) or max(working_mask.shape)
         finest = mask.shape
         if self.config.max_side and max(finest) > self.config.max_side:
@@ -362,17 +383,30 @@ class RefineLifter(Lifter):
             levels.pop(0)
         if levels[0][1].all():  # even the finest: fill at full size, where the pipeline made sure of context
             levels = [self._level(image, mask, mask.shape)]
-        box = checked_box(box, mask)
-        if isinstance(filler, GeneratorFiller) and filler.config.band > 0:
-            return self._run_banded(image, mask, filler, model, levels, working_mask, box)
-        result = self._refine(model, filler, levels)
-        if result.shape[:2] == mask.shape:
-            return np.where(mask[..., None], result, to_float(image))[box.slices]
-        if self.config.lift == "cra":
-            return CraLifter().lift(image, mask, FillResult(result), levels[-1][1], box, levels[-1][0])
-        return resize_bicubic(result, mask.shape)[box.slices]
+        return levels
 
-    def _run_banded(
+    def _gate_gain(
+        self, image: np.ndarray, mask: np.ndarray, filler: GeneratorFiller, model: Splittable, working_mask: np.ndarray
+    ) -> float:
+        """The filler's gate for the refined correction: the hole grown by a ring
+        (:func:`~hrinpaint.fillers.network.gate_ring`) is refined the same way, and the gain is how far that
+        correction moves the default's output towards the ring's known pixels
+        (:func:`~hrinpaint.fillers.network.ring_gain`). Costs a second refinement."""
+        ring, grown = gate_ring(mask)
+        grown_working = grown if working_mask.shape == mask.shape else downsample_mask(grown, working_mask.shape)
+        if not ring.any() or grown_working.all():
+            return 1.0
+        progress, self.progress = self.progress, None  # the check's steps are not the fill's
+        try:
+            levels = self._levels(image, grown, filler, grown_working)
+            hole, default, correction = self._banded(image, grown, filler, model, levels, grown_working)
+        finally:
+            self.progress = progress
+        on_ring = ring[hole.slices]
+        truth = to_float(image[hole.slices])[on_ring]
+        return ring_gain(correction[on_ring], truth - default[on_ring])
+
+    def _banded(
         self,
         image: np.ndarray,
         mask: np.ndarray,
@@ -380,12 +414,12 @@ class RefineLifter(Lifter):
         model: Splittable,
         levels: list[tuple[np.ndarray, np.ndarray]],
         working_mask: np.ndarray,
-        box: Box,
-    ) -> np.ndarray:
+    ) -> tuple[Box, np.ndarray, np.ndarray]:
         """Refinement of a band-split network filler: every level starts from the default method's output there,
         and only the network's change below the filler's Gaussian (scaled to the level) is kept, so the result is
         the default's output plus the refined network's structure and colour correction; without any change it
-        is exactly the default's output."""
+        is exactly the default's output. Returns the hole's box, the default's output over it and the correction
+        there (zero outside the hole)."""
         hole = bounding_box(mask)
         assert hole is not None
         default = DefaultOutput(image, mask, working_mask, hole)
@@ -397,9 +431,6 @@ class RefineLifter(Lifter):
 
         scales = len(levels)
         level_image, level_mask = levels[0]
-        # the filler's gate, measured at the coarsest level: the refined correction is kept as far as the plain
-        # network's helps on the known ring around the hole (gain 0: the default's output)
-        gain = filler.gate_gain(level_image, level_mask, sigma(level_mask.shape)) if filler.config.gate else 1.0
         result = filler.fill_on(level_image, level_mask, FillResult(bases[0]), sigma(level_mask.shape)).corrected()
         self._report(RefineStep(0, scales, level_mask.shape, 0, 0, math.nan))
         device = next(model.parameters()).device  # type: ignore[attr-defined]
@@ -427,15 +458,12 @@ class RefineLifter(Lifter):
                 )
                 change = np.where(level_mask[..., None], _to_numpy(prediction) - bases[scale], 0.0)
                 result = band_merge(bases[scale], change, level_mask, sigma(level_mask.shape))
-        correction = np.where(levels[-1][1][..., None], gain * (result - bases[-1]), 0.0).astype(np.float32)
+        correction = np.where(levels[-1][1][..., None], result - bases[-1], 0.0).astype(np.float32)
         if correction.shape[:2] == mask.shape:
             lifted = correction[hole.slices]
         else:
             lifted = bilinear_window(correction, mask.shape, hole)
-        filled = to_float(image[box.slices])
-        inner = filled[hole.top - box.top : hole.bottom - box.top, hole.left - box.left : hole.right - box.left]
-        np.copyto(inner, np.clip(default.output + lifted, 0.0, 1.0), where=mask[hole.slices][..., None])
-        return filled
+        return hole, default.output, np.where(mask[hole.slices][..., None], lifted, 0.0).astype(np.float32)
 
     def lift(self, *args: Any, **kwargs: Any) -> np.ndarray:
         raise InpaintError("refine lifts through run(): it needs the filler's network, not only its fill")
