@@ -10,7 +10,8 @@ The pipeline fills ``H x W x 3`` RGB. Around it, :func:`fill_any` takes
 and returns the same kind, shape and dtype. Alpha is passed through untouched; a greyscale image is filled as RGB
 with three equal channels and its hole brought back as their mean, so its known pixels stay bit-exact. A mask is a
 numpy array or a PIL image under the rules of :func:`hrinpaint.io.mask_from_array` (non-zero = hole; a painted
-layer with transparency: alpha > 0 = hole).
+layer with transparency: alpha > 0 = hole). A PIL image is used as stored: EXIF orientation is not applied
+(``PIL.ImageOps.exif_transpose`` first, or read files with :func:`hrinpaint.io.read_image`, which applies it).
 """
 
 from __future__ import annotations

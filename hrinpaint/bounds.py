@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hrinpaint.errors import ConfigError
@@ -24,8 +24,13 @@ Bounds = tuple[float, float]
 
 _THREADS: Bounds = (0, 256)
 
+#: The largest image accepted by default, in pixels: the CLI's ``--max-pixels``, :class:`PipelineOptions` and
+#: :mod:`hrinpaint.io`'s readers start from it (here, not in ``io``, so that the CLI need not load numpy for it).
+DEFAULT_MAX_PIXELS = 400_000_000
+
 #: ``{(kind, name): {field: (lowest, highest)}}``, both ends allowed. ``kind`` is ``"filler"``, ``"lifter"``,
-#: ``"pipeline"`` (:class:`~hrinpaint.pipeline.PipelineOptions`) or ``"output"`` (how files are read and written).
+#: ``"pipeline"`` (:class:`~hrinpaint.pipeline.PipelineOptions`), ``"output"`` (how files are read and written) or
+#: ``"batch"`` (how ``hrinpaint batch`` spreads the work).
 OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
     ("pipeline", ""): {
         "working_size": (16, 4096),
@@ -35,6 +40,8 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "grow": (0, 1024),
     },
     ("output", ""): {"quality": (1, 100), "mask_threshold": (0.0, 0.99)},
+    # hrinpaint batch: local worker processes (or a local Dask cluster's size), Dask retries, GiB per worker
+    ("batch", ""): {"workers": (1, 1024), "retries": (0, 100), "worker_memory": (0.01, 65536.0)},
     ("filler", "telea"): {"radius": (0.5, 64.0)},
     ("filler", "ns"): {"radius": (0.5, 64.0)},
     ("filler", "patchmatch"): {
@@ -51,12 +58,27 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "top_k": (1, 64),
         "best_levels": (0, 16),
         "seed": (0, 2**32 - 1),
+        "best_levels": (0, 16),
     },
-    ("filler", "hifill"): {"size": (0, 4096), "threads": _THREADS},
-    ("filler", "zoom"): {"size": (0, 4096), "threads": _THREADS},
-    ("filler", "pyramid"): {"size": (0, 4096), "threads": _THREADS, "extra_levels": (0, 4)},
+    ("filler", "hifill"): {"size": (0, 4096), "threads": _THREADS, "band": (0.0, 64.0)},
+    ("filler", "zoom"): {"size": (0, 4096), "threads": _THREADS, "band": (0.0, 64.0)},
+    ("filler", "pyramid"): {"size": (0, 4096), "threads": _THREADS, "extra_levels": (0, 4), "band": (0.0, 64.0)},
     ("filler", "lama"): {"size": (0, 4096), "threads": _THREADS},
     ("lifter", "upsample"): {},
+    ("lifter", "octave"): {
+        "patch_size": (3, 31),
+        "em_iterations": (0, 20),
+        "pm_iterations": (1, 20),
+        "search_radius": (1, 256),
+        "gamma": (1.0, 10.0),
+        "sigma_percentile": (0.0, 100.0),
+        "gradient_weight": (0.0, 100.0),
+        "search_side": (16, 16384),
+        "cra_levels": (0, 16),
+        "restore_gain": (1.0, 16.0),
+        "restore_bands": (1, 8),
+        "seed": (0, 2**32 - 1),
+    },
     ("lifter", "cra"): {
         "cells": (1, 128),
         "temperature": (0.001, 1000.0),
@@ -89,6 +111,7 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "iterations": (0, 60),
         "erosion": (0, 128),
         "max_side": (0, 2048),
+        "min_side": (16, 4096),
     },
     ("lifter", "shift"): {
         "shift": (0.0, 0.999),
@@ -96,6 +119,7 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "overlap": (0, 512),
         "max_pixels": (1, 16_777_216),
         "threads": _THREADS,
+        "band": (0.0, 64.0),
     },
 }
 
@@ -119,6 +143,26 @@ def check_value(label: str, value: Any, bounds: Bounds) -> None:
     low, high = bounds
     if not math.isfinite(value) or not low <= value <= high:
         raise ConfigError(f"{label} must be {_number(low)} to {_number(high)}, got {_number(value)}")
+
+
+def check_known(given: Iterable[str], allowed: Iterable[str], owner: str, error: type[Exception] = ConfigError) -> None:
+    """Refuses option names that ``owner`` does not have, with one line that lists the ones it has.
+
+    Every place that takes options by name (a filler's or lifter's config, a mask kind's overrides, a trainer's
+    options) checks them here, so an unknown key is the same error with the same words everywhere.
+
+    Args:
+        given: the names given; allowed: the names ``owner`` takes.
+        owner: what the message names, e.g. ``"filler 'telea'"`` or ``"mask"``.
+        error: the exception raised (a :class:`ConfigError` unless the caller's contract says otherwise).
+
+    Raises:
+        ``error``: ``"<owner> has no option a, b; options: c, d"``.
+    """
+    known = set(allowed)
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise error(f"{owner} has no option {', '.join(unknown)}; options: {', '.join(sorted(known))}")
 
 
 def check_bounds(kind: str, name: str, values: Mapping[str, Any], config_class: type | None = None) -> None:

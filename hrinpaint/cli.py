@@ -52,6 +52,8 @@ def _csv_sizes(text: str) -> list[int]:
 
 
 def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
+    from hrinpaint.bounds import DEFAULT_MAX_PIXELS  # light: no numpy
+
     parser.add_argument("--method", "-m", default=None, help="filler+lifter or alias (default: the measured best)")
     parser.add_argument("--working-size", type=int, default=512, help="long side of the working resolution")
     parser.add_argument("--weights", default=None, help="network weights for the filler (.safetensors + manifest)")
@@ -63,7 +65,7 @@ def _add_pipeline_options(parser: argparse.ArgumentParser) -> None:
         help="hole where the mask is above this fraction of white (default 0: any non-zero; 0.5 for JPEG masks)",
     )
     parser.add_argument("--grow", type=int, default=0, help="grow the hole by this many pixels (rough masks)")
-    parser.add_argument("--max-pixels", type=int, default=400_000_000, help="largest image accepted, in pixels")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="largest image accepted, in pixels")
     parser.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality of the output (1-100)")
     parser.add_argument("--overwrite", action="store_true", help="allow the output to replace an input file")
     _add_device_options(parser)
@@ -97,38 +99,21 @@ def _progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], N
     return update, close
 
 
-def _inpaint_file(image_path: str, mask_path: str, output: str, args: argparse.Namespace, inpainter: Any) -> str:
-    """Inpaints one file pair; returns a one-line summary. Raises InpaintError on bad input."""
-    from hrinpaint import io
+def _progress_lines(fd: int, method: str) -> Callable[[int, int], None]:
+    """A progress callback for programs that run the CLI (the GIMP plug-in): writes ``hrinpaint-method NAME``
+    at once, then ``hrinpaint-progress DONE TOTAL`` after each region, one line each, to file descriptor ``fd``."""
+    from hrinpaint.errors import InputError
 
-    io.check_output_path(output, [image_path, mask_path], overwrite=args.overwrite)
-    loaded = io.read_image(image_path, max_pixels=args.max_pixels)
-    mask = io.read_mask(
-        mask_path,
-        shape=loaded.pixels.shape[:2],
-        invert=args.invert_mask,
-        max_pixels=args.max_pixels,
-        threshold=args.mask_threshold,
-    )
-    if loaded.info.alpha is not None and Path(output).suffix.lower() in (".jpg", ".jpeg"):
-        print(
-            f"hrinpaint: warning: {image_path} has transparency and JPEG has none: the alpha channel is dropped "
-            "(write .png, .webp or .tif to keep it)",
-            file=sys.stderr,
-        )
-    if not mask.any():
-        if Path(image_path).suffix.lower() == Path(output).suffix.lower():
-            io.copy_file(image_path, output, overwrite=args.overwrite)
-        else:
-            io.write_image(output, loaded.pixels, loaded.info, quality=args.quality, overwrite=args.overwrite)
-        return f"{image_path}: the mask is empty, copied the image unchanged to {output}"
-    update, close = _progress_bar(args.quiet, Path(image_path).name)
     try:
-        result = inpainter(loaded.pixels, mask, progress=update)
-    finally:
-        close()
-    io.write_image(output, result, loaded.info, quality=args.quality, overwrite=args.overwrite)
-    return f"{image_path}: filled {int(mask.sum()):,} pixels with {inpainter.name} -> {output}"
+        stream = open(fd, "w", buffering=1, closefd=False)  # open for as long as the command runs
+    except OSError as error:
+        raise InputError(f"--progress-fd {fd}: {error.strerror}") from None
+    stream.write(f"hrinpaint-method {method}\n")
+
+    def update(done: int, total: int) -> None:
+        stream.write(f"hrinpaint-progress {done} {total}\n")
+
+    return update
 
 
 def _check_pipeline_numbers(args: argparse.Namespace) -> None:
@@ -146,20 +131,11 @@ def _check_pipeline_numbers(args: argparse.Namespace) -> None:
 
 
 def _build_inpainter(args: argparse.Namespace) -> Any:
-    _check_pipeline_numbers(args)  # before importing the pipeline (half a second): a bad number answers at once
-    from hrinpaint.pipeline import Inpainter
+    from hrinpaint.batch.plan import BatchOptions
+    from hrinpaint.batch.task import build_inpainter
 
-    filler_config = {"weights": args.weights} if args.weights else None
-    inpainter = Inpainter.from_method(
-        args.method,
-        filler_config,
-        device=args.device,
-        half=args.half,
-        threads=args.threads,
-        working_size=args.working_size,
-        max_pixels=args.max_pixels,
-        grow=args.grow,
-    )
+    _check_pipeline_numbers(args)  # before the pipeline is imported (half a second): a bad number answers at once
+    inpainter = build_inpainter(BatchOptions.from_args(args))
     if args.verbose:
         print(f"hrinpaint: {inpainter.name}: {_device_line(inpainter.device, args.device, args.half)}", file=sys.stderr)
     return inpainter
@@ -175,59 +151,42 @@ def _device_line(device: str | None, asked: str, half: bool) -> str:
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
+    from hrinpaint.batch.plan import BatchOptions
+    from hrinpaint.batch.task import describe, inpaint_file
+
     inpainter = _build_inpainter(args)  # an unknown method fails before any file is read
-    message = _inpaint_file(args.image, args.mask, args.output, args, inpainter)
+    update, close = _progress_bar(args.quiet, Path(args.image).name)
+    if args.progress_fd is not None:
+        update = _progress_lines(args.progress_fd, inpainter.name)
+    try:
+        options = BatchOptions.from_args(args)
+        filled = inpaint_file(args.image, args.mask, args.output, options, inpainter, progress=update)
+    finally:
+        close()
     if not args.quiet:
-        print(message)
+        print(describe(args.image, args.output, filled, inpainter.name))
     return 0
 
 
-def _one_line(error: BaseException) -> str:
-    """An error as one line: the message of an InpaintError, the kind and message of anything else (a bug)."""
-    from hrinpaint.errors import InpaintError
-
-    text = " ".join(str(error).split())
-    if isinstance(error, InpaintError):
-        return text
-    return f"unexpected {type(error).__name__}: {text}" if text else f"unexpected {type(error).__name__}"
-
-
 def cmd_batch(args: argparse.Namespace) -> int:
-    from hrinpaint.errors import InputError
-    from hrinpaint.io import IMAGE_SUFFIXES
+    from hrinpaint.batch import BatchOptions, run_batch
+    from hrinpaint.batch.run import check_spread
 
-    inpainter = _build_inpainter(args)
-    images_dir, masks_dir, output_dir = Path(args.images), Path(args.masks), Path(args.output)
-    for folder in (images_dir, masks_dir):
-        if not folder.is_dir():
-            raise InputError(f"'{folder}' is not a directory")
-    images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    masks = {p.stem: p for p in sorted(masks_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()}
-    if not images:
-        raise InputError(f"no images in '{images_dir}'")
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise InputError(f"cannot create the output folder '{output_dir}': {error.strerror or error}") from None
-    failures: list[tuple[Path, str]] = []
-    for image_path in images:
-        try:
-            mask_path = masks.get(image_path.stem)
-            if mask_path is None:
-                raise InputError(f"no mask named '{image_path.stem}.*' in '{masks_dir}'")
-            message = _inpaint_file(str(image_path), str(mask_path), str(output_dir / image_path.name), args, inpainter)
-            if not args.quiet:
-                print(message)
-        except KeyboardInterrupt:
-            raise
-        except Exception as error:  # one image's problem, or a bug it triggers, must not stop the others
-            failures.append((image_path, _one_line(error)))
-            print(f"hrinpaint: error: {image_path}: {failures[-1][1]}", file=sys.stderr)
-    if not args.quiet or failures:
-        print(f"{len(images) - len(failures)} of {len(images)} images done, {len(failures)} failed", file=sys.stderr)
-    for image_path, reason in failures:
-        print(f"  failed: {image_path.name}: {reason}", file=sys.stderr)
-    return EXIT_ERROR if failures else 0
+    memory = int(args.worker_memory * 2**30) if args.worker_memory is not None else None
+    check_spread(args.workers, args.retries, memory)
+    _build_inpainter(args)  # out-of-range numbers and an unknown method fail before any file is read or written
+    outcomes = run_batch(
+        args.images,
+        args.masks,
+        args.output,
+        BatchOptions.from_args(args),
+        workers=args.workers,
+        dask=args.dask,
+        retries=args.retries,
+        worker_memory=memory,
+        quiet=args.quiet,
+    )
+    return EXIT_ERROR if any(outcome.status == "failed" for outcome in outcomes) else 0
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
@@ -443,6 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     inpaint.add_argument("mask", help="mask image of the same size; non-zero = hole")
     inpaint.add_argument("-o", "--output", required=True, help="output file; the format follows the extension")
     _add_pipeline_options(inpaint)
+    inpaint.add_argument(
+        "--progress-fd", type=int, default=None, help="write 'hrinpaint-progress DONE TOTAL' lines to this descriptor"
+    )
     inpaint.set_defaults(handler=cmd_inpaint)
 
     batch = commands.add_parser("batch", help="fill every image of a folder; masks matched by file stem")
@@ -450,6 +412,16 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("masks", help="folder of masks (same stems as the photos)")
     batch.add_argument("-o", "--output", required=True, help="output folder (created if missing)")
     _add_pipeline_options(batch)
+    batch.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local worker processes (default 1; with --dask local: its size, default one per core)",
+    )
+    batch.add_argument("--dask", default=None, help="run each image as a task on this Dask scheduler (or 'local')")
+    batch.add_argument("--retries", type=int, default=2, help="with --dask: extra tries after a transient failure")
+    batch.add_argument("--resume", action="store_true", help="skip images whose output already exists")
+    batch.add_argument("--worker-memory", type=float, default=None, help="GiB per worker (default: a fair share)")
     batch.set_defaults(handler=cmd_batch)
 
     methods = commands.add_parser("methods", help="list the available methods")
@@ -547,7 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``hrinpaint`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    from hrinpaint.errors import ConfigError, InpaintError
+    from hrinpaint.errors import ConfigError, InpaintError, one_line
 
     try:
         return int(args.handler(args))
@@ -572,7 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("HRINPAINT_DEBUG"):
             raise
         print(
-            f"hrinpaint: error: {_one_line(error)} (a bug: please report it; HRINPAINT_DEBUG=1 shows the traceback)",
+            f"hrinpaint: error: {one_line(error)} (a bug: please report it; HRINPAINT_DEBUG=1 shows the traceback)",
             file=sys.stderr,
         )
         return EXIT_ERROR

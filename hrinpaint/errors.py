@@ -40,3 +40,11 @@ class UnknownNameError(ConfigError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we want the plain line.
         return str(self.args[0]) if self.args else ""
+
+
+def one_line(error: BaseException) -> str:
+    """An error as one line: the message of an InpaintError, the kind and message of anything else (a bug)."""
+    text = " ".join(str(error).split())
+    if isinstance(error, InpaintError):
+        return text
+    return f"unexpected {type(error).__name__}: {text}" if text else f"unexpected {type(error).__name__}"

@@ -26,10 +26,15 @@ DEFAULT_METHOD = "patchmatch+octave"
 #: The lifter used with a bare filler name: ``cra`` adds the context's detail that ``upsample`` cannot.
 DEFAULT_LIFTER = "cra"
 
+#: Fillers whose network corrects the default's fill (docs/methods/networks.md): a bare name gets the default
+#: method's lifter, so that the default's fill is lifted exactly as the default lifts it and a network that
+#: changes nothing gives the default.
+CORRECTING_FILLERS = ("hifill", "zoom", "pyramid")
+
 #: Short names for composite methods, ``alias -> "filler+lifter"``. ``refine`` is the paper's refinement on the
-#: best-measuring shipped network that declares a front/rear split; ``shift`` the shift refinement after the filler
-#: that measured best with it (Kodak at 512 px, hole PSNR: telea 18.09, hifill 18.05, patchmatch 17.68).
-ALIASES: dict[str, str] = {"refine": "hifill+refine", "shift": "telea+shift"}
+#: best-measuring shipped network that declares a front/rear split; ``shift`` the shift refinement on the default's
+#: stage 1 (its output, which the network's band-limited change corrects; docs/methods/shift.md).
+ALIASES: dict[str, str] = {"refine": "hifill+refine", "shift": "patchmatch+shift"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,8 @@ def resolve_method(name: str | None) -> MethodSpec:
     name = (name or DEFAULT_METHOD).strip()
     name = ALIASES.get(name, name)
     filler, _, lifter = name.partition("+")
+    if not lifter and filler in CORRECTING_FILLERS:
+        lifter = DEFAULT_METHOD.partition("+")[2]
     lifter = lifter or DEFAULT_LIFTER
     if filler not in FILLERS or lifter not in LIFTERS:
         raise UnknownNameError(f"unknown method {name!r}; known: {', '.join(available_methods())}")

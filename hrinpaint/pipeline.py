@@ -18,16 +18,16 @@ from typing import Any
 import numpy as np
 
 from hrinpaint.adapters import fill_any
-from hrinpaint.bounds import check_bounds
+from hrinpaint.bounds import DEFAULT_MAX_PIXELS, check_bounds
 from hrinpaint.errors import InputError
 from hrinpaint.extras import missing_extra
 from hrinpaint.fillers import FILLERS, Filler
-from hrinpaint.io import from_float
 from hrinpaint.lifters import LIFTERS, Lifter
 from hrinpaint.methods import resolve_method
 from hrinpaint.ops.morphology import dilate
 from hrinpaint.ops.regions import Box, bounding_box, hole_regions
 from hrinpaint.ops.resize import downsample_mask, fit_long_side
+from hrinpaint.pixels import float_to_dtype
 
 #: ``progress(done, total)`` in regions.
 ProgressCallback = Callable[[int, int], None]
@@ -54,7 +54,7 @@ class PipelineOptions:
     working_size: int = 512
     context: float = 1.0
     min_margin: int = 32
-    max_pixels: int = 400_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     grow: int = 0
 
     def __post_init__(self) -> None:
@@ -245,11 +245,4 @@ def _paste(target: np.ndarray, filled: np.ndarray, hole: np.ndarray) -> None:
     band_rows = max(1, _PASTE_BAND_PIXELS // max(1, target.shape[1]))
     for top in range(0, target.shape[0], band_rows):
         rows = slice(top, top + band_rows)
-        np.copyto(target[rows], _as_dtype(filled[rows], target.dtype), where=hole[rows, :, None])
-
-
-def _as_dtype(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Float fill values in the image's own dtype (rounded for integer images, clipped for float ones)."""
-    if np.dtype(dtype).kind == "u":
-        return from_float(values, dtype)
-    return np.clip(values, 0.0, 1.0).astype(dtype)
+        np.copyto(target[rows], float_to_dtype(filled[rows], target.dtype), where=hole[rows, :, None])

@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
-from hrinpaint.bounds import check_bounds
+from hrinpaint.bounds import check_bounds, check_known
 from hrinpaint.errors import ConfigError, UnknownNameError
 
 T = TypeVar("T")
@@ -75,12 +75,7 @@ class Registry(Generic[T]):
         factory = self.get(name)
         config_class = getattr(factory, "Config", None)
         if config_class is not None and dataclasses.is_dataclass(config_class):
-            allowed = {field.name for field in dataclasses.fields(config_class)}
-            unknown = sorted(set(config) - allowed)
-            if unknown:
-                raise ConfigError(
-                    f"{self.kind} {name!r} has no option {', '.join(unknown)}; options: {', '.join(sorted(allowed))}"
-                )
+            check_known(config, (field.name for field in dataclasses.fields(config_class)), f"{self.kind} {name!r}")
             check_bounds(self.kind, name, config, config_class)
             try:
                 checked = config_class(**config)

@@ -12,7 +12,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 family=$("$python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb")).get("family", "hifill"))' "$config")
 weights=hrinpaint/weights/$family.safetensors
 case $family in
-  shift) method=telea+shift ;;  # a lifter: measured after the filler it follows
+  shift) method=patchmatch+shift ;;  # a lifter: measured after the filler it follows
   *) method=$family+cra ;;
 esac
 resume=(); [ -f "$run/checkpoint.pt" ] && resume=(--resume)

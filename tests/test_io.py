@@ -519,7 +519,7 @@ def test_truncated_16bit_png(tmp_path: Path) -> None:
 def test_over_pixel_limit_before_decoding(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Image.fromarray(_rgb8()).save(tmp_path / "big.png")
     decoded = []
-    monkeypatch.setattr(hio, "_decode_pillow", lambda *args: decoded.append(args))
+    monkeypatch.setattr(hio.read, "_decode_pillow", lambda *args: decoded.append(args))
     with pytest.raises(InputError) as error:
         read_image(tmp_path / "big.png", max_pixels=HEIGHT * WIDTH - 1)
     message = _one_line(error)

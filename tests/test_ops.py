@@ -9,12 +9,10 @@ from hrinpaint.ops import (
     dilate,
     downsample_mask,
     erode,
-    feather_paste,
     fit_long_side,
     gaussian_pyramid,
     hole_regions,
     laplacian_pyramid,
-    paste_hole,
     reconstruct_laplacian,
     resize,
     resize_bicubic,
@@ -189,27 +187,6 @@ def test_hole_touching_border_clips_region():
     mask[0:5, 55:60] = True
     (box,) = hole_regions(mask, context=1.0, min_margin=10)
     assert box == Box(0, 45, 15, 60)
-
-
-def test_paste_hole_changes_only_hole(image):
-    mask = np.zeros(image.shape[:2], bool)
-    mask[10:20, 5:9] = True
-    filled = np.ones_like(image)
-    result = paste_hole(image, filled, mask)
-    assert np.array_equal(result[~mask], image[~mask]) and (result[mask] == 1).all()
-    with pytest.raises(ValueError):
-        paste_hole(image, filled[:-1], mask)
-
-
-def test_feather_paste_ramps_inside_hole_only(image):
-    mask = np.zeros(image.shape[:2], bool)
-    mask[5:35, 5:50] = True
-    filled = np.ones_like(image)
-    result = feather_paste(image, filled, mask, radius=6)
-    assert np.array_equal(result[~mask], image[~mask])
-    assert np.allclose(result[20, 27], 1.0)  # deep inside: all fill
-    edge = result[5, 27]
-    assert np.all(edge < 1.0) and np.all(edge > image[5, 27] - 1e-6)  # at the edge: mostly the base
 
 
 @pytest.mark.parametrize("radius", [7, 12, 40])

@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 
 from hrinpaint.errors import InputError  # noqa: E402
 from hrinpaint.fillers.attention import CellAttention  # noqa: E402
+from hrinpaint.methods import resolve_method  # noqa: E402
 from hrinpaint.nn import MODELS  # noqa: E402
 from hrinpaint.nn.layers import GatedConv2d  # noqa: E402
 from hrinpaint.nn.pyramid import (  # noqa: E402
@@ -279,7 +280,8 @@ def test_filler_runs_the_top_level_at_the_crop_and_adds_extra_levels_on_request(
     mask = np.zeros((40, 60), bool)
     mask[10:28, 16:40] = True
     grids = {}
-    assert filler.config.attention is False and filler.fill(image, mask).attention is None  # cra finds its own
+    assert filler.config.attention is False  # cra lifts along the default's offset field
+    assert not isinstance(filler.fill(image, mask).attention, CellAttention)
     for extra in (0, 1):
         config = PyramidFiller.Config(weights=str(tiny_weights), extra_levels=extra, attention=True)
         result = PyramidFiller(config).fill(image, mask)
@@ -298,7 +300,7 @@ def test_pyramid_method_through_the_pipeline_changes_only_the_hole(tiny_weights)
     mask = np.zeros((70, 90), bool)
     mask[20:45, 30:60] = True
     inpainter = Inpainter.from_method("pyramid", filler={"weights": str(tiny_weights)}, working_size=32)
-    assert inpainter.name == "pyramid+cra"  # a bare filler name gets the default lifter
+    assert inpainter.name == f"pyramid+{resolve_method(None).lifter}"  # a network filler gets the default's lifter
     out = inpainter(image, mask)
     assert out.dtype == np.uint8 and out.shape == image.shape
     assert np.array_equal(out[~mask], image[~mask])

@@ -67,7 +67,12 @@ def _photo(height: int = 61, width: int = 75, seed: int = 0) -> tuple[np.ndarray
 def test_pyramid_halves_from_the_budgeted_full_size_down_to_about_the_working_size():
     assert pyramid_shapes((2048, 1536), 512, 3, 10**8) == [(512, 384), (1024, 768), (2048, 1536)]
     assert pyramid_shapes((2048, 1536), 512, 2, 10**8) == [(1024, 768), (2048, 1536)]
-    assert pyramid_shapes((600, 400), 512, 3, 10**8) == [(600, 400)]
+    assert pyramid_shapes((600, 400), 512, 3, 10**8) == [(300, 200), (600, 400)]  # two for any region above it
+    assert pyramid_shapes((500, 400), 512, 3, 10**8) == [(500, 400)]
+    # the official count when refining to full size: from the short side after the budget, min_side 512
+    assert len(pyramid_shapes((2048, 1536), 256, 3, 1_800_000, min_side=512)) == 2  # 1567 x 1175
+    assert len(pyramid_shapes((4096, 4096), 256, 3, 10**8, min_side=512)) == 3
+    assert len(pyramid_shapes((1000, 700), 16, 3, 10**8, min_side=512)) == 1
     assert pyramid_shapes((61, 75), 16, 3, 10**8) == [(16, 19), (31, 38), (61, 75)]
     budgeted = pyramid_shapes((4000, 3000), 512, 3, 1_800_000)
     assert budgeted[-1][0] * budgeted[-1][1] <= 1_800_000 and len(budgeted) == 3
@@ -123,7 +128,10 @@ def test_refinement_lowers_its_own_loss(name):
 def test_pipeline_refines_per_scale_and_keeps_known_pixels_exact(name, weights):
     image, mask = _photo()
     inpainter = Inpainter.from_method(
-        f"{name}+refine", {"weights": str(weights[name])}, {"iterations": 3, "max_side": 0}, working_size=16
+        f"{name}+refine",
+        {"weights": str(weights[name])},
+        {"iterations": 3, "max_side": 0, "min_side": 16},
+        working_size=16,
     )
     steps = []
     inpainter.lifter.progress = steps.append
@@ -184,7 +192,8 @@ def test_cra_brings_back_the_detail_upsampling_loses(weights):
     ratios = {}
     for lift in ("cra", "upsample"):
         config = {"iterations": 1, "max_side": 38, "lift": lift}
-        inpainter = Inpainter.from_method("hifill+refine", {"weights": str(weights["hifill"])}, config, working_size=16)
+        filler = {"weights": str(weights["hifill"]), "band": 0}  # the network's whole fill, lifted
+        inpainter = Inpainter.from_method("hifill+refine", filler, config, working_size=16)
         ratios[lift] = sharpness_ratio(inpainter(image, mask).astype(np.float32) / 255, truth, mask)
     assert ratios["cra"] > 1.5 * ratios["upsample"]
 

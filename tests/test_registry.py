@@ -70,3 +70,22 @@ def test_importing_the_package_loads_no_method():
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert output.strip() == "[]"
+
+
+def test_one_unknown_option_check_for_parts_and_masks():
+    from hrinpaint.bounds import check_known
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.masks import MASKS
+
+    check_known({"b"}, ["a", "b"], "thing")  # known names pass
+    with pytest.raises(ConfigError) as error:
+        check_known({"z", "c"}, ["b", "a"], "filler 'x'")
+    assert str(error.value) == "filler 'x' has no option c, z; options: a, b"
+    with pytest.raises(KeyError):
+        check_known({"z"}, ["a"], "trainer", KeyError)
+    registry: Registry[Thing] = Registry("thing")
+    registry.register("a", Thing)
+    with pytest.raises(ConfigError, match=r"^thing 'a' has no option nope; options: "):
+        registry.build("a", nope=1)
+    with pytest.raises(InpaintError, match=r"^mask has no option nope; options: "):
+        MASKS.build("thick", nope=1)

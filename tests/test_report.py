@@ -26,6 +26,7 @@ def bench_folder(tmp_path):
                         "psnr_hole": psnr + (photo == "b"),
                         "ssim_hole": 0.6,
                         "sharpness": 0.9,
+                        "band_energy_1": 0.5 if photo == "a" else 0.7,
                         "time_s": seconds * size / 512 * (2 if photo == "b" else 1),
                     }
                 )
@@ -46,7 +47,7 @@ def test_summary_takes_median_time_and_mean_quality_of_ok_rows(tmp_path):
     assert "fsr-fast" not in summary[512]  # timed out: nothing to plot
     telea = summary[1024]["telea+cra"]
     assert telea["psnr_hole"] == pytest.approx(19.5) and telea["time_s"] == pytest.approx(1.5)
-    assert telea["count"] == 2
+    assert telea["count"] == 2 and telea["band_energy_1"] == pytest.approx(0.6)  # median of two
 
 
 def test_plot_and_page_are_written(tmp_path):
@@ -55,7 +56,7 @@ def test_plot_and_page_are_written(tmp_path):
     lines = report.write_visual_report(out)
     assert lines == [f"wrote {out / 'plot.png'}", f"wrote {out / 'index.html'}"]
     plot = np.asarray(Image.open(out / "plot.png").convert("RGB"))
-    assert plot.shape[0] > 400 and plot.shape[1] > 800  # two size columns, three metric rows
+    assert plot.shape[0] > 1000 and plot.shape[1] > 800  # two size columns, four metric rows
     assert (plot < 128).any() and (plot > 200).mean() > 0.5  # something drawn on a light page
     page = (out / "index.html").read_text()
     assert '<img src="plot.png"' in page and 'src="sheets/a_512_thick.png"' in page

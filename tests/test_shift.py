@@ -156,17 +156,19 @@ def _lift(lifter: ShiftLifter, image: np.ndarray, mask: np.ndarray, working: tup
 
 def test_tiled_equals_untiled(weights):
     image, mask = _photo(48, 64)
-    untiled = ShiftLifter(ShiftConfig(weights=str(weights), stage1="upsample"))
+    untiled = ShiftLifter(ShiftConfig(weights=str(weights), stage1="upsample", band=0))
     steps = []
     tiled = ShiftLifter(
-        ShiftConfig(weights=str(weights), stage1="upsample", tile=12, overlap=24, max_pixels=100), steps.append
+        ShiftConfig(weights=str(weights), stage1="upsample", band=0, tile=12, overlap=24, max_pixels=100), steps.append
     )
     assert len(tiled.windows(mask.shape, Box(18, 22, 44, 54))) == 9
     whole, pieces = _lift(untiled, image, mask, (24, 32)), _lift(tiled, image, mask, (24, 32))
     assert whole.shape == (48, 64, 3) and whole.dtype == np.float32
     assert len(steps) == 9 and steps[-1].window == steps[-1].windows == 9
     assert np.abs(whole - pieces).max() < 1e-5
-    blind = ShiftLifter(ShiftConfig(weights=str(weights), stage1="upsample", tile=12, overlap=0, max_pixels=100))
+    blind = ShiftLifter(
+        ShiftConfig(weights=str(weights), stage1="upsample", band=0, tile=12, overlap=0, max_pixels=100)
+    )
     assert np.abs(whole - _lift(blind, image, mask, (24, 32))).max() > 1e-3  # without context, tiles differ
 
 
@@ -180,7 +182,8 @@ def test_pipeline_changes_only_the_hole(weights, stage1):
     other = image.copy()
     other[mask] = 255 - other[mask]
     assert np.array_equal(inpainter(other, mask), result)  # what the hole held never shows
-    native = Inpainter.from_method("telea+shift", None, {"weights": str(weights)}, working_size=512)(image, mask)
+    ungated = {"weights": str(weights), "gate": False}  # the random network's change is kept, to be seen
+    native = Inpainter.from_method("telea+shift", None, ungated, working_size=512)(image, mask)
     plain = Inpainter.from_method("telea+upsample", working_size=512)(image, mask)
     assert np.array_equal(native[~mask], image[~mask]) and not np.array_equal(native, plain)  # refined too
 
@@ -196,8 +199,8 @@ def test_options_and_missing_weights_are_readable_errors(tmp_path):
     assert ShiftConfig(max_pixels=1e6).max_pixels == 1_000_000
 
 
-def test_shift_alone_is_telea_with_the_shipped_network():
-    assert resolve_method("shift").name == "telea+shift"
+def test_shift_alone_is_the_default_stage1_with_the_shipped_network():
+    assert resolve_method("shift").name == "patchmatch+shift"
     image, mask = _photo()
     inpainter = Inpainter.from_method("shift", working_size=16)
     assert inpainter.lifter.manifest["model"] == "shift" and inpainter.lifter.manifest["training"]["steps"] > 0

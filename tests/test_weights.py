@@ -64,13 +64,19 @@ def test_weights_that_do_not_fit_the_described_model_are_refused(tiny_weights):
 
 
 def test_filler_keeps_known_pixels_and_returns_network_attention(tiny_weights):
+    from hrinpaint.fillers.attention import OffsetField
+
     path, _ = tiny_weights
     rng = np.random.default_rng(0)
     image = rng.random((45, 70, 3), dtype=np.float32)
     mask = np.zeros((45, 70), bool)
     mask[10:30, 20:45] = True
     image[mask] = 0
-    result = HiFillFiller(HiFillFiller.Config(weights=str(path), size=0)).fill(image, mask)
+    # by default cra lifts along the default's (PatchMatch's) offset field, as the default does
+    assert isinstance(
+        HiFillFiller(HiFillFiller.Config(weights=str(path), size=0)).fill(image, mask).attention, OffsetField
+    )
+    result = HiFillFiller(HiFillFiller.Config(weights=str(path), size=0, attention=True)).fill(image, mask)
     assert result.image.shape == image.shape and result.image.dtype == np.float32
     assert np.array_equal(result.image[~mask], image[~mask])
     assert 0.0 <= result.image.min() and result.image.max() <= 1.0
@@ -187,8 +193,11 @@ def test_prefilled_generator_starts_as_the_diffusion_fill_and_needs_its_prefill(
     hole = np.zeros((40, 50), bool)
     hole[10:25, 12:30] = True
     picture[hole] = 0
-    filled = HiFillFiller(HiFillFiller.Config(weights=str(path), size=0)).fill(picture, hole).image
+    config = HiFillFiller.Config(weights=str(path), size=0, prefill="telea", band=0)
+    filled = HiFillFiller(config).fill(picture, hole).image
     assert np.abs(filled - telea_prefill(picture, hole)).max() < 0.2
+    with pytest.raises(InputError, match="telea prefill"):
+        HiFillFiller(HiFillFiller.Config(weights=str(path), prefill="none"))
 
 
 def test_residual_lift_brings_back_only_the_change_a_prefilled_network_makes(tmp_path):
@@ -225,7 +234,8 @@ def test_residual_lift_brings_back_only_the_change_a_prefilled_network_makes(tmp
     path = tmp_path / "prefilled.safetensors"
     save_weights(model, "hifill", path, {"resolution": 32}, {})
     holed = np.where(mask[..., None], 0.0, image).astype(np.float32)
-    default = HiFillFiller(HiFillFiller.Config(weights=str(path))).fill(holed, mask).image
-    plain = HiFillFiller(HiFillFiller.Config(weights=str(path), residual_lift=False)).fill(holed, mask).image
+    options = {"weights": str(path), "prefill": "telea", "band": 0}
+    default = HiFillFiller(HiFillFiller.Config(**options)).fill(holed, mask).image
+    plain = HiFillFiller(HiFillFiller.Config(**options, residual_lift=False)).fill(holed, mask).image
     telea_full = telea_prefill(holed, mask)
     assert np.abs(default - telea_full)[mask].mean() < np.abs(plain - telea_full)[mask].mean() / 2

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 from hrinpaint.errors import InputError  # noqa: E402
 from hrinpaint.fillers.attention import CellAttention  # noqa: E402
 from hrinpaint.masks import MASKS  # noqa: E402
+from hrinpaint.methods import resolve_method  # noqa: E402
 from hrinpaint.nn import MODELS  # noqa: E402
 from hrinpaint.nn.weights import load_model, save_weights  # noqa: E402
 from hrinpaint.nn.zoom import ZOOM_MODES, SRNet, ZoomConfig, ZoomGenerator, zoom_mask, zoom_out  # noqa: E402
@@ -296,7 +297,7 @@ def test_filler_runs_at_the_crop_and_returns_attention(tiny_weights):
     image = rng.random((21, 30, 3), dtype=np.float32)
     mask = np.zeros((21, 30), bool)
     mask[5:14, 8:20] = True
-    result = ZoomFiller(ZoomFiller.Config(weights=str(tiny_weights), size=0)).fill(image, mask)
+    result = ZoomFiller(ZoomFiller.Config(weights=str(tiny_weights), size=0, attention=True)).fill(image, mask)
     assert result.image.shape == image.shape and np.array_equal(result.image[~mask], image[~mask])
     attention = result.attention
     assert isinstance(attention, CellAttention) and attention.grid_shape == (6, 8)  # 48 x 64 padded, 8 px cells
@@ -309,7 +310,7 @@ def test_zoom_method_through_the_pipeline_changes_only_the_hole(tiny_weights):
     mask = np.zeros((70, 90), bool)
     mask[20:45, 30:60] = True
     inpainter = Inpainter.from_method("zoom", filler={"weights": str(tiny_weights)}, working_size=32)
-    assert inpainter.name == "zoom+cra"  # a bare filler name gets the default lifter
+    assert inpainter.name == f"zoom+{resolve_method(None).lifter}"  # a network filler gets the default's lifter
     out = inpainter(image, mask)
     assert out.dtype == np.uint8 and out.shape == image.shape
     assert np.array_equal(out[~mask], image[~mask])

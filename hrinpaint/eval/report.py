@@ -4,7 +4,7 @@ Reads what :func:`hrinpaint.eval.bench.run_bench` wrote into its output folder (
 ``sheets/*.png``) and adds
 
 - ``plot.png``: per size (one column each), every method and peer as a point at its median time (log scale) and
-  mean quality, one row per quality metric (hole PSNR, hole SSIM, sharpness where measured);
+  quality, one row per quality metric measured (hole PSNR, hole SSIM, sharpness, the median E1 band energy);
 - ``index.html``: the report's tables, the plot and the sheets side by side, with relative links, so the folder
   can be moved or served as it is.
 
@@ -26,11 +26,13 @@ import numpy as np
 
 from hrinpaint.extras import missing_extra
 
-#: Quality metrics plotted against time, in rows: (results key, axis label, higher is better).
+#: Quality metrics plotted against time, in rows: (results key, axis label, reduction over a group, log scale).
+#: Ratios to the truth (sharpness, band energy: 1 is ideal) span decades, from a blur to a speckle.
 PLOT_METRICS = (
-    ("psnr_hole", "hole PSNR (dB)", True),
-    ("ssim_hole", "hole SSIM", True),
-    ("sharpness", "sharpness (1 = truth, log)", None),
+    ("psnr_hole", "hole PSNR (dB)", np.mean, False),
+    ("ssim_hole", "hole SSIM", np.mean, False),
+    ("sharpness", "sharpness (1 = truth, log)", np.mean, True),
+    ("band_energy_1", "E1 band energy (median, 1 = truth, log)", np.median, True),
 )
 
 
@@ -53,8 +55,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[int, dict[str, dict[str, float
         summary[size] = {}
         for method, method_rows in sorted(grouped[size].items()):
             values = {"time_s": _reduce([r.get("time_s") for r in method_rows], np.median)}
-            for key, _, _ in PLOT_METRICS:
-                values[key] = _reduce([r.get(key) for r in method_rows], np.mean)
+            for key, _, reduction, _ in PLOT_METRICS:
+                values[key] = _reduce([r.get(key) for r in method_rows], reduction)
             values["count"] = float(len(method_rows))
             summary[size][method] = values
     return summary
@@ -80,7 +82,7 @@ def write_plot(summary: dict[int, dict[str, dict[str, float]]], path: Path) -> N
     FigureCanvasAgg(figure)
     axes = figure.subplots(len(metrics), len(sizes), squeeze=False)
     for column, size in enumerate(sizes):
-        for row, (key, label, _) in enumerate(metrics):
+        for row, (key, label, _, log_scale) in enumerate(metrics):
             axis = axes[row][column]
             for method, values in summary[size].items():
                 if math.isnan(values[key]) or math.isnan(values["time_s"]) or values["time_s"] <= 0:
@@ -93,7 +95,7 @@ def write_plot(summary: dict[int, dict[str, dict[str, float]]], path: Path) -> N
             axis.xaxis.set_minor_formatter(FuncFormatter(_minor_label))
             axis.margins(x=0.2)
             axis.grid(True, which="both", alpha=0.3)
-            if key == "sharpness":  # from 0.01 (a blur) to over 10 (speckle): ratios read best on a log scale
+            if log_scale:
                 axis.set_yscale("log")
                 axis.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
                 axis.axhline(1.0, color="grey", linewidth=0.8, linestyle="--")
@@ -108,7 +110,7 @@ def write_plot(summary: dict[int, dict[str, dict[str, float]]], path: Path) -> N
         for handle, name in zip(*axis.get_legend_handles_labels(), strict=True):
             handles.setdefault(name, handle)
     figure.legend(list(handles.values()), list(handles), loc="outside right upper", fontsize="small")
-    figure.suptitle("hrinpaint bench: quality against time (up and left is better; sharpness: 1 is the truth's)")
+    figure.suptitle("hrinpaint bench: quality against time (dashed: the truth's ratio)")
     figure.savefig(path)
 
 
@@ -192,8 +194,8 @@ def write_html(out: Path, plot: str | None, note: str | None) -> Path:
 {plot_html}
 {tables}
 <h2>Sheets</h2>
-<p>Each sheet: the input (hole in magenta), the truth and every method, whole (top) and a full-resolution crop of
-the largest hole (bottom). Click for full size.</p>
+<p>Each sheet: the input (hole in magenta), the truth and every method, at page scale (top) and a 1:1 crop of the
+largest hole's box (bottom). Click for full size.</p>
 <div class="sheets">
 {figures}
 </div>

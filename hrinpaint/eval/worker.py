@@ -72,12 +72,9 @@ class _PeakMemory:
 
     @staticmethod
     def _trim() -> None:
-        try:
-            import ctypes
+        from hrinpaint.memory import trim_heap
 
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
+        trim_heap()
 
     @staticmethod
     def _reset_high_water_mark() -> bool:

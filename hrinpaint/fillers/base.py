@@ -17,10 +17,21 @@ class FillResult:
         attention: optional, filler-specific description of which context each hole location draws from
             (a network's attention scores, or a PatchMatch nearest-neighbour field). Lifters that can use it
             (``cra``) check its type; others ignore it.
+        correction: optional ``h x w x 3`` float32, zero outside the hole: a smooth change to ``image`` that the
+            lifter adds after lifting (brought up bilinearly), so that it survives any lifter (a network's
+            low-band correction of the default's fill: ``image`` is the default's fill itself, lifted exactly as
+            the default lifts it). :meth:`corrected` is the fill with it.
     """
 
     image: np.ndarray
     attention: Any | None = None
+    correction: np.ndarray | None = None
+
+    def corrected(self) -> np.ndarray:
+        """``image`` with ``correction`` added (clipped to [0, 1]); ``image`` itself without one."""
+        if self.correction is None:
+            return self.image
+        return np.clip(self.image + self.correction, 0.0, 1.0).astype(np.float32)
 
 
 class Filler(Protocol):

@@ -1,9 +1,10 @@
-"""The HiFill generator as a filler: a trained network fills the working image and hands its attention to ``cra``.
+"""The HiFill generator as a filler: a trained network corrects the default's fill of the working image.
 
 The network runs at ``size`` (by default the resolution it was trained at, from its manifest); a larger working
-image is area-downsampled for it and its fill upsampled back. Its attention scores (one cell per 16 x 16 network
-pixels) become a :class:`~hrinpaint.fillers.attention.CellAttention`, so ``hifill+cra`` moves full-resolution
-residuals with the network's own choice of context, as in the paper.
+image is area-downsampled for it, and its change to the default's fill comes back below a Gaussian only (see
+:class:`~hrinpaint.fillers.network.GeneratorFiller`). With ``attention = True`` its attention scores (one cell per
+16 x 16 network pixels) become a :class:`~hrinpaint.fillers.attention.CellAttention`, so ``hifill+cra`` moves
+full-resolution residuals with the network's own choice of context, as in the paper.
 """
 
 from __future__ import annotations

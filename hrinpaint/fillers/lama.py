@@ -9,14 +9,12 @@ the working size as given unless ``size`` says otherwise. Its generator declares
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from hrinpaint.device import check_device_name
-from hrinpaint.errors import InputError
 from hrinpaint.fillers.base import FillResult
-from hrinpaint.fillers.network import fill_at_size, load_cached, to_array, to_tensors
+from hrinpaint.fillers.network import fill_at_size, load_cached, to_array, to_tensors, weights_path
 
 _CONVERT_HINT = "convert the official best.ckpt with `hrinpaint models import-lama best.ckpt -o big-lama.safetensors`"
 
@@ -53,11 +51,7 @@ class LamaFiller:
 
     def __init__(self, config: LamaFillerConfig | None = None) -> None:
         self.config = config or LamaFillerConfig()
-        if not self.config.weights:
-            raise InputError(f"the lama filler needs weights (none ship with hrinpaint): {_CONVERT_HINT}")
-        path = Path(self.config.weights)
-        if not path.exists():
-            raise InputError(f"lama weights {path} do not exist; {_CONVERT_HINT}")
+        path = weights_path(self.config.weights, "", "lama", _CONVERT_HINT)
         self.model, self.manifest = load_cached(path, "lama", self.config.device)
 
     @property

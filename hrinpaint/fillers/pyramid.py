@@ -1,9 +1,11 @@
 """The Pyramid Generator as a filler: sub-generators from a quarter of the working size up, structure first.
 
 The network's top level runs at ``size`` (by default its training crop, from its manifest); a larger working image
-is area-downsampled for it and its fill brought back (the method ``pyramid`` is ``pyramid+cra``). With
-``attention = True`` the top level's attention scores become a
-:class:`~hrinpaint.fillers.attention.CellAttention` for ``cra``; by default ``cra`` computes its own.
+is area-downsampled for it, every level prefilled with the default's fill, and only its change below a Gaussian
+is kept (see :class:`~hrinpaint.fillers.network.GeneratorFiller`; the method ``pyramid`` takes the default
+method's lifter). With ``attention = True`` the top level's attention scores become a
+:class:`~hrinpaint.fillers.attention.CellAttention` for ``cra``; by default the lifter gets the default's offset
+field and lifts as the default does.
 
 ``extra_levels`` is the paper's other way up: while the working image is at least twice the top level, the top
 sub-generator runs again at x2 (its weights reused, fused like any level), up to ``extra_levels`` times; the
@@ -16,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from hrinpaint.fillers.network import GeneratorFiller, NetworkFillerConfig, shipped_weights
+from hrinpaint.fillers.network import GeneratorFiller, NetworkFillerConfig, Prefill, shipped_weights
 
 if TYPE_CHECKING:
     import torch
@@ -39,11 +41,10 @@ class PyramidFillerConfig(NetworkFillerConfig):
             ``cra``) with ``scripts/compare_variants.py``, 2026-11-23: Kodak at 512 px (medium, thick) 18.33
             against 18.16 dB hole PSNR; 6 hires photos (thick, box) at 1024 px 18.39 against 18.15, at 2048 px
             19.07 against 18.75, sharpness 0.61 / 1.35 against 0.72 / 1.24, about 1 s more per photo.
-        attention: False by default: ``cra`` finds its own attention by cell similarity. With the shipped
-            network's scores it over-sharpened (6 hires photos at 2048 px, thick and box: hole PSNR 19.07, mean
-            sharpness 5.7, up to 40.9 on calm water, a visible speckle); with its own, 20.05 and 0.83 (at most
-            1.37), ``scripts/compare_variants.py``, 2026-11-23 (the ``extra_levels`` numbers above used the
-            network's scores).
+        attention: False by default: ``cra`` lifts along the default's offset field (the base the network's
+            low band corrects). With the shipped network's scores it over-sharpened (6 hires photos at 2048 px,
+            thick and box: mean sharpness 5.7, up to 40.9 on calm water, a visible speckle),
+            ``scripts/compare_variants.py``, 2026-11-23.
     """
 
     extra_levels: int = 1
@@ -75,12 +76,14 @@ class PyramidFiller(GeneratorFiller):
         "to hrinpaint/weights/pyramid.safetensors) or pass weights"
     )
 
-    def network_call(self, shape: tuple[int, int]) -> tuple[int | None, Callable[[torch.Tensor, torch.Tensor], Any]]:
-        """The top level at the training crop, plus the extra levels that fit; Telea prefills every level."""
+    def network_call(
+        self, shape: tuple[int, int], prefill: Prefill | None
+    ) -> tuple[int | None, Callable[[torch.Tensor, torch.Tensor], Any]]:
+        """The top level at the training crop, plus the extra levels that fit; ``prefill`` fills every level."""
         top_size = self.network_size
         extra = extra_levels_for(max(shape), top_size, self.config.extra_levels)
 
         def call(image: torch.Tensor, mask: torch.Tensor) -> Any:
-            return self.model(image, mask, self.telea if self.model.residual else None, extra)
+            return self.model(image, mask, prefill if self.model.residual else None, extra)
 
         return (top_size * 2**extra if top_size else None), call

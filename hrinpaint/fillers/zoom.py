@@ -1,10 +1,11 @@
 """The Zoom-to-Inpaint generator as a filler: coarse fill, x2 zoom, high-resolution refinement, zoom back out.
 
 The network runs at ``size`` (by default half its training crop: the crop is the high-resolution label and the
-network's input was that crop area-downsampled by 2); a larger working image is area-downsampled for it and its
-fill upsampled back. The refiner's attention scores become a
-:class:`~hrinpaint.fillers.attention.CellAttention`, so the method ``zoom`` (``zoom+cra``) moves full-resolution
-residuals with the network's own choice of context above the working size.
+network's input was that crop area-downsampled by 2); a larger working image is area-downsampled for it, and its
+change to the default's fill comes back below a Gaussian only (see
+:class:`~hrinpaint.fillers.network.GeneratorFiller`). With ``attention = True`` the refiner's attention scores
+become a :class:`~hrinpaint.fillers.attention.CellAttention`, so ``zoom+cra`` moves full-resolution residuals with
+the network's own choice of context above the working size.
 """
 
 from __future__ import annotations

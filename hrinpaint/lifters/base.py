@@ -41,13 +41,14 @@ class Lifter(ABC):
         if working_mask.shape == mask.shape:
             region = to_float(image)
             region[mask] = 0.0  # the filler must not see the hole's old content
-            return filler.fill(region, mask).image[box.slices]
+            return filler.fill(region, mask).corrected()[box.slices]
         # Working pixels that any hole pixel touches are holes, and cleared: so the averages of the others saw
         # known pixels only, and the hole needs no clearing at full resolution.
         working_image = area_downsample_pixels(image, working_mask.shape)
         working_image[working_mask] = 0.0
         filled = filler.fill(working_image.copy(), working_mask)
-        return self.lift(image, mask, filled, working_mask, box=box, working_image=working_image)
+        lifted = self.lift(image, mask, filled, working_mask, box=box, working_image=working_image)
+        return add_correction(lifted, filled, mask, box)
 
     @abstractmethod
     def lift(
@@ -83,3 +84,16 @@ def checked_box(box: Box | None, mask: np.ndarray) -> Box:
     if hole is not None and not box.contains(hole):
         raise ValueError(f"box {box} does not hold the hole's bounding box {hole}")
     return box
+
+
+def add_correction(lifted: np.ndarray, filled: FillResult, mask: np.ndarray, box: Box) -> np.ndarray:
+    """``lifted`` (the fill over ``box`` at full resolution) plus the fill's ``correction`` brought up bilinearly,
+    in the hole, clipped; ``lifted`` itself when the fill has none. A filler's smooth correction (a network's
+    low band) so survives whatever the lifter does to its image."""
+    if filled.correction is None:
+        return lifted
+    from hrinpaint.ops.patches import bilinear_window
+
+    up = bilinear_window(np.ascontiguousarray(filled.correction, dtype=np.float32), mask.shape, box)
+    corrected = np.clip(lifted + up, 0.0, 1.0)
+    return np.where(mask[box.slices][..., None], corrected, lifted).astype(np.float32)

@@ -7,10 +7,15 @@ latent feature map of the network's *front* (Adam) so that the *rear*'s predicti
 sigma 1, then bilinear), matches the previous level's result inside the hole eroded by a disk, while also
 matching the known pixels at its own level. Nothing is trained; only the features of one image change.
 
-The paper refines up to the full size because Big-LaMa's fills stay sharp there. A small network trained at low
-resolution does not: its refined fill is smooth (sharpness ratio 0.03 at 2048 px). So by default refinement
-stops at 512 px and ``cra`` lifts the rest of the way, moving the context's own detail into the hole
-(``max_side=0, lift="upsample"`` is the paper's scheme, with a bicubic last step above the pixel budget).
+With a band-split network filler (``GeneratorFiller`` with ``band > 0``, the default) every level starts from the
+default method's output there and keeps only the prediction's change below the filler's Gaussian (scaled to the
+level); the finest level's change is brought up to full size and added to the default's output. So the texture
+is the default's at any size, and a network that changes nothing gives the default exactly. The levels run from
+about the network's size up to ``max_side`` (two or more for any region above the network's size); ``max_side =
+0`` refines up to the full size with the paper's count of levels.
+
+With ``band = 0`` (and for ``lama``) the network's whole prediction is kept, each refined level anchored to the
+coarser one's colours (``anchor``), and the finest level lifted to full size by ``lift``.
 
 It needs the network: the filler must be *refinable*, that is, hold its generator in ``filler.model`` and the
 generator must declare a front/rear split (:class:`~hrinpaint.nn.split.Splittable`: ``lama``, ``hifill``). A filler
@@ -32,13 +37,21 @@ import torch.nn.functional as F
 
 from hrinpaint.errors import InpaintError
 from hrinpaint.fillers.base import Filler, FillResult
+from hrinpaint.fillers.network import GeneratorFiller, band_merge, on_hole
 from hrinpaint.io import to_float
 from hrinpaint.lifters.base import Lifter, checked_box
 from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.nn.split import Splittable
 from hrinpaint.ops.morphology import erode
-from hrinpaint.ops.regions import Box
-from hrinpaint.ops.resize import area_downsample_pixels, downsample_mask, fit_long_side, resize_bicubic
+from hrinpaint.ops.patches import bilinear_window
+from hrinpaint.ops.regions import Box, bounding_box
+from hrinpaint.ops.resize import (
+    area_downsample_pixels,
+    downsample_mask,
+    fit_long_side,
+    resize_bicubic,
+    resize_bilinear,
+)
 
 
 @dataclass(frozen=True)
@@ -57,14 +70,19 @@ class RefineConfig:
         checkpointing: recompute the rear's activations in the backward pass instead of keeping them (less
             memory, about one more forward of the rear per step).
         max_side: the finest refined level's long side is at most this (and its pixels at most ``pixel_budget``);
-            a larger region is brought the rest of the way by ``lift``. 0 refines up to the full size, as the
-            paper does; a network trained at low resolution then gives a smooth fill there.
-        anchor: after each refined level, replace the prediction's low frequencies by the coarser level's result
-            (:func:`anchor_low_frequencies`). A network run above its training resolution can drift in colour
+            a larger region is brought the rest of the way (see ``lift``). The levels then run from about the
+            network's size up (at least two for any region above it, at most ``max_scales``). 0 refines up to the
+            full size, as the paper does, with the paper's count of levels (see ``min_side``).
+        min_side: with ``max_side = 0``, the official count of levels: ``1 + round(log2(short side / min_side))``
+            (the short side after the pixel budget), at most ``max_scales``.
+        anchor: (``band = 0``) after each refined level, replace the prediction's low frequencies by the coarser
+            level's result (:func:`anchor_low_frequencies`). A network run above its training resolution can drift
+            in colour
             (the shipped ``hifill`` darkens a large hole by 2-5 levels at 1024 px), more than 15 small steps on
             its features correct; the anchor keeps the coarse level's colours and takes only the new detail.
-        lift: how the finest refined level reaches the full size when it is smaller: ``"cra"`` moves the
-            context's detail into the hole (:class:`~hrinpaint.lifters.cra.CraLifter`), ``"upsample"`` is bicubic.
+        lift: (``band = 0``) how the finest refined level reaches the full size when it is smaller: ``"cra"``
+            moves the context's detail into the hole (:class:`~hrinpaint.lifters.cra.CraLifter`), ``"upsample"``
+            is bicubic. With a band split, the default's output at full size takes the finest level's change.
     """
 
     max_scales: int = 3
@@ -73,7 +91,8 @@ class RefineConfig:
     iterations: int = 15
     erosion: int = 15
     checkpointing: bool = False
-    max_side: int = 512
+    max_side: int = 1024
+    min_side: int = 512
     anchor: bool = True
     lift: str = "cra"
 
@@ -84,8 +103,8 @@ class RefineConfig:
             raise ValueError(f"pixel_budget must be positive, got {self.pixel_budget}")
         if self.lr <= 0 or self.iterations < 0 or self.erosion < 0:
             raise ValueError("lr must be positive, iterations and erosion non-negative")
-        if self.max_side < 0:
-            raise ValueError(f"max_side must be >= 0, got {self.max_side}")
+        if self.max_side < 0 or self.min_side < 1:
+            raise ValueError(f"max_side must be >= 0 and min_side >= 1, got {self.max_side} and {self.min_side}")
         if self.lift not in ("cra", "upsample"):
             raise ValueError(f"lift must be 'cra' or 'upsample', got {self.lift!r}")
         object.__setattr__(self, "pixel_budget", int(self.pixel_budget))  # 1.8e6 from a config file is a float
@@ -133,19 +152,23 @@ def split_model(filler: Filler) -> Splittable:
 
 
 def pyramid_shapes(
-    full: tuple[int, int], coarsest_side: int, max_scales: int, pixel_budget: int
+    full: tuple[int, int], coarsest_side: int, max_scales: int, pixel_budget: int, min_side: int = 0
 ) -> list[tuple[int, int]]:
     """The levels' ``(height, width)``, coarsest first.
 
     The finest is ``full``, shrunk (aspect kept) to at most ``pixel_budget`` pixels; each coarser one halves it
-    (rounding up). There are as many as bring the long side nearest to ``coarsest_side`` (in powers of two), at
-    least one and at most ``max_scales``.
+    (rounding up). There are as many as bring the long side to ``coarsest_side`` or below (in powers of two): two
+    or more for any ``full`` above it; with ``min_side``, the official count instead, ``1 + round(log2(short side
+    / min_side))``. At least one, at most ``max_scales``.
     """
     height, width = full
     if height * width > pixel_budget:
         ratio = math.sqrt(pixel_budget / (height * width))
         height, width = max(1, math.floor(height * ratio)), max(1, math.floor(width * ratio))
-    scales = 1 + max(0, round(math.log2(max(height, width) / max(1, coarsest_side))))
+    if min_side:
+        scales = 1 + max(0, round(math.log2(min(height, width) / min_side)))
+    else:
+        scales = 1 + max(0, math.ceil(math.log2(max(height, width) / max(1, coarsest_side)) - 1e-9))
     shapes = [(height, width)]
     for _ in range(min(scales, max_scales) - 1):
         height, width = shapes[-1]
@@ -229,6 +252,7 @@ def refine_level(
     target: torch.Tensor,
     config: RefineConfig,
     report: Callable[[int, float], None] | None = None,
+    prefill: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[float]]:
     """Optimises the front's features at one level; returns the rear's prediction and the loss history.
 
@@ -237,6 +261,7 @@ def refine_level(
         previous: ``1 x 3 x h x w``, the previous (coarser) level's result; target: ``1 x 1 x h x w``, 1 where
             the prediction must match it (the hole there, eroded).
         report: called as ``report(steps_taken, loss)`` after each loss is measured.
+        prefill: ``1 x 3 x H x W``, what a prefilled network starts from; None: ``previous`` brought up.
 
     Returns:
         The prediction ``1 x 3 x H x W`` (not clipped, not composited) from the final features, and the
@@ -245,9 +270,11 @@ def refine_level(
     known = 1.0 - mask
     extra = {}
     if getattr(model, "residual", False):
-        # a prefilled network starts from the coarser level's result, the best fill there is at this point
-        extra["prefill"] = torch.nn.functional.interpolate(
-            previous, size=image.shape[-2:], mode="bilinear", align_corners=False
+        # a prefilled network starts from the best fill there is at this point: the coarser level's result
+        extra["prefill"] = (
+            prefill
+            if prefill is not None
+            else F.interpolate(previous, size=image.shape[-2:], mode="bilinear", align_corners=False)
         )
     with torch.no_grad():
         features = model.front(image, mask, **extra)
@@ -328,19 +355,87 @@ class RefineLifter(Lifter):
         finest = mask.shape
         if self.config.max_side and max(finest) > self.config.max_side:
             finest = fit_long_side(finest, self.config.max_side)
-        shapes = pyramid_shapes(finest, coarsest_side, self.config.max_scales, self.config.pixel_budget)
+        min_side = 0 if self.config.max_side else self.config.min_side
+        shapes = pyramid_shapes(finest, coarsest_side, self.config.max_scales, self.config.pixel_budget, min_side)
         levels = [self._level(image, mask, shape) for shape in shapes]
         while len(levels) > 1 and levels[0][1].all():  # a level with no known pixel gives no guidance
             levels.pop(0)
         if levels[0][1].all():  # even the finest: fill at full size, where the pipeline made sure of context
             levels = [self._level(image, mask, mask.shape)]
-        result = self._refine(model, filler, levels)
         box = checked_box(box, mask)
+        if isinstance(filler, GeneratorFiller) and filler.config.band > 0:
+            return self._run_banded(image, mask, filler, model, levels, working_mask, box)
+        result = self._refine(model, filler, levels)
         if result.shape[:2] == mask.shape:
             return np.where(mask[..., None], result, to_float(image))[box.slices]
         if self.config.lift == "cra":
             return CraLifter().lift(image, mask, FillResult(result), levels[-1][1], box, levels[-1][0])
         return resize_bicubic(result, mask.shape)[box.slices]
+
+    def _run_banded(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        filler: GeneratorFiller,
+        model: Splittable,
+        levels: list[tuple[np.ndarray, np.ndarray]],
+        working_mask: np.ndarray,
+        box: Box,
+    ) -> np.ndarray:
+        """Refinement of a band-split network filler: every level starts from the default method's output there,
+        and only the network's change below the filler's Gaussian (scaled to the level) is kept, so the result is
+        the default's output plus the refined network's structure and colour correction; without any change it
+        is exactly the default's output."""
+        hole = bounding_box(mask)
+        assert hole is not None
+        default = DefaultOutput(image, mask, working_mask, hole)
+        bases = [default.at(*level) for level in levels]
+        working_side = max(working_mask.shape)
+
+        def sigma(shape: tuple[int, int]) -> float:
+            return filler.config.band * max(shape) / working_side
+
+        scales = len(levels)
+        level_image, level_mask = levels[0]
+        # the filler's gate, measured at the coarsest level: the refined correction is kept as far as the plain
+        # network's helps on the known ring around the hole (gain 0: the default's output)
+        gain = filler.gate_gain(level_image, level_mask, sigma(level_mask.shape)) if filler.config.gate else 1.0
+        result = filler.fill_on(level_image, level_mask, FillResult(bases[0]), sigma(level_mask.shape)).corrected()
+        self._report(RefineStep(0, scales, level_mask.shape, 0, 0, math.nan))
+        device = next(model.parameters()).device  # type: ignore[attr-defined]
+        radius = self.config.erosion // 2
+        with _features_only(model):  # type: ignore[arg-type]
+            for scale in range(1, scales):
+                target = erode(level_mask, radius) if radius else level_mask
+                correction = resize_bilinear(result - bases[scale - 1], levels[scale][1].shape)
+                previous = _to_tensor(result, device)
+                level_image, level_mask = levels[scale]
+
+                def report(step: int, loss: float, at: int = scale, shape: tuple[int, int] = level_mask.shape) -> None:
+                    self._report(RefineStep(at, scales, shape, step, self.config.iterations, loss))
+
+                start = np.clip(bases[scale] + correction, 0.0, 1.0)
+                prediction, _ = refine_level(
+                    model,
+                    _to_tensor(level_image, device),
+                    _to_tensor(level_mask, device),
+                    previous,
+                    _to_tensor(target, device),
+                    self.config,
+                    report,
+                    _to_tensor(start, device),
+                )
+                change = np.where(level_mask[..., None], _to_numpy(prediction) - bases[scale], 0.0)
+                result = band_merge(bases[scale], change, level_mask, sigma(level_mask.shape))
+        correction = np.where(levels[-1][1][..., None], gain * (result - bases[-1]), 0.0).astype(np.float32)
+        if correction.shape[:2] == mask.shape:
+            lifted = correction[hole.slices]
+        else:
+            lifted = bilinear_window(correction, mask.shape, hole)
+        filled = to_float(image[box.slices])
+        inner = filled[hole.top - box.top : hole.bottom - box.top, hole.left - box.left : hole.right - box.left]
+        np.copyto(inner, np.clip(default.output + lifted, 0.0, 1.0), where=mask[hole.slices][..., None])
+        return filled
 
     def lift(self, *args: Any, **kwargs: Any) -> np.ndarray:
         raise InpaintError("refine lifts through run(): it needs the filler's network, not only its fill")
@@ -360,7 +455,7 @@ class RefineLifter(Lifter):
         """The plain pass at the coarsest level, then one refinement per finer level; the finest result."""
         config, scales = self.config, len(levels)
         image, mask = levels[0]
-        result = filler.fill(image, mask).image
+        result = filler.fill(image, mask).corrected()
         self._report(RefineStep(0, scales, mask.shape, 0, 0, math.nan))
         if scales == 1:
             return result
@@ -393,3 +488,43 @@ class RefineLifter(Lifter):
     def _report(self, step: RefineStep) -> None:
         if self.progress is not None:
             self.progress(step)
+
+
+class DefaultOutput:
+    """The default method run on a region (through the registries, so it follows whatever the default is): its
+    output over the hole's box, and its working fill, from which :meth:`at` gives its output at any level."""
+
+    def __init__(self, image: np.ndarray, mask: np.ndarray, working_mask: np.ndarray, hole: Box) -> None:
+        from hrinpaint.fillers import FILLERS
+        from hrinpaint.lifters import LIFTERS
+        from hrinpaint.methods import DEFAULT_METHOD, resolve_method
+
+        spec = resolve_method(DEFAULT_METHOD)
+        self.lifter = LIFTERS.build(spec.lifter)
+        kept = _KeptFill(FILLERS.build(spec.filler))
+        self.output = self.lifter.run(image, mask, kept, working_mask, hole)
+        assert kept.result is not None
+        self.fill, self.working_mask, self.hole, self.full_shape = kept.result, working_mask, hole, mask.shape
+
+    def at(self, level_image: np.ndarray, level_mask: np.ndarray) -> np.ndarray:
+        """The default's output at a level (``level_image`` and ``level_mask`` at its size, hole cleared): its
+        working fill averaged down to it, lifted up to it, or its output at the full size."""
+        if level_mask.shape == self.full_shape:
+            filled = level_image.copy()
+            np.copyto(filled[self.hole.slices], self.output, where=level_mask[self.hole.slices][..., None])
+            return filled
+        if max(level_mask.shape) <= max(self.working_mask.shape):
+            return on_hole(self.fill.image, level_image, level_mask)
+        lifted = self.lifter.lift(level_image, level_mask, self.fill, self.working_mask)
+        return np.where(level_mask[..., None], lifted, level_image).astype(np.float32)
+
+
+class _KeptFill:
+    """A filler that keeps what the filler it wraps returned."""
+
+    def __init__(self, filler: Filler) -> None:
+        self.filler, self.result = filler, None
+
+    def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
+        self.result = self.filler.fill(image, mask)
+        return self.result

@@ -18,25 +18,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from hrinpaint.device import check_device_name, model_placement, torch_threads
-from hrinpaint.errors import InputError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.network import load_cached, shipped_weights
+from hrinpaint.fillers.network import band_merge, gate_ring, load_cached, ring_gain, weights_path
 from hrinpaint.io import to_float
-from hrinpaint.lifters.base import Lifter, checked_box
-from hrinpaint.lifters.cra import CraLifter
-from hrinpaint.lifters.upsample import UpsampleLifter
+from hrinpaint.lifters.base import Lifter, add_correction, checked_box
 from hrinpaint.nn.shift import shift_offsets
 from hrinpaint.ops.regions import Box, bounding_box
+from hrinpaint.ops.resize import downsample_mask
 
 #: The weights that ship inside the package (trained with ``configs/shift-cpu.toml``).
 SHIPPED_WEIGHTS = "shift.safetensors"
-STAGE1_LIFTERS = ("upsample", "cra")
+STAGE1_LIFTERS = ("default", "upsample", "cra", "octave")
 _TRAIN_HINT = "train them with `hrinpaint train configs/shift-cpu.toml --run RUN --export shift.safetensors`"
 
 
@@ -46,7 +44,9 @@ class ShiftConfig:
 
     Attributes:
         weights: a ``.safetensors`` file of a ``shift`` model with its manifest; None for the shipped one.
-        stage1: how the working fill reaches full resolution before refinement: ``"upsample"`` (bicubic) or
+        stage1: how the working fill reaches full resolution before refinement: ``"default"``, the default
+            method's lifter (so that after the default's filler stage 1 is the default's output), or by name:
+            ``"octave"``, ``"upsample"`` (bicubic) or
             ``"cra"`` (with the context's residual detail).
         shift: fraction of the region's height and width by which the copies move; None for the value the
             network was trained with.
@@ -56,15 +56,25 @@ class ShiftConfig:
         threads: torch CPU threads during a refinement (put back afterwards); 0 keeps torch's setting.
         device: where the network runs: ``auto`` (CUDA, then MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
         half: run the network in float16 on a GPU (ignored on the CPU).
+        band: sigma, in working pixels (scaled to the region's size), of the Gaussian below which the network's
+            change to the stage-1 image is kept (:func:`~hrinpaint.fillers.network.band_merge`): the stage-1
+            texture passes through and the network corrects structure, colour and illumination; without any
+            change the result is the stage-1 image itself (after ``patchmatch``: the default's output). 0 takes
+            the network's whole output.
+        gate: scale the network's change by how much it helps on a ring of known pixels around the hole (the
+            hole grown, filled and refined the same way; :meth:`ShiftLifter.gate_gain`). Costs a second stage 1
+            and network pass, and a pass of stage 1 alone for each.
     """
 
     weights: str | None = None
-    stage1: str = "cra"
+    stage1: str = "default"
     shift: float | None = None
     tile: int = 512
     overlap: int = 64
     max_pixels: int = 1 << 20
     threads: int = 0
+    band: float = 3.0
+    gate: bool = True
     device: str = "auto"
     half: bool = False
 
@@ -74,8 +84,8 @@ class ShiftConfig:
             raise ValueError(f"stage1 must be one of {STAGE1_LIFTERS}, got {self.stage1!r}")
         if self.shift is not None and not 0.0 <= self.shift < 1.0:
             raise ValueError(f"shift must be in [0, 1) or None, got {self.shift}")
-        if self.tile < 1 or self.overlap < 0 or self.max_pixels < 1 or self.threads < 0:
-            raise ValueError("tile and max_pixels must be positive, overlap and threads non-negative")
+        if self.tile < 1 or self.overlap < 0 or self.max_pixels < 1 or self.threads < 0 or not self.band >= 0:
+            raise ValueError("tile and max_pixels must be positive, overlap, threads and band non-negative")
         object.__setattr__(self, "max_pixels", int(self.max_pixels))  # 1e6 from a config file is a float
 
 
@@ -172,6 +182,17 @@ def tile_windows(shape: tuple[int, int], hole: Box, tile: int, overlap: int, mul
     return pairs
 
 
+def stage1_lifter(name: str) -> Lifter:
+    """The lifter that brings stage 1 to full resolution: ``"default"`` is the default method's (registry)."""
+    from hrinpaint.lifters import LIFTERS
+    from hrinpaint.methods import DEFAULT_METHOD
+
+    lifter = LIFTERS.build(DEFAULT_METHOD.partition("+")[2] if name == "default" else name)
+    if isinstance(lifter, ShiftLifter):
+        raise ValueError("shift cannot be its own stage 1")
+    return lifter
+
+
 class ShiftLifter(Lifter):
     """Stage-1 fill lifted to full resolution, then refined by the shift U-Net (see the module's notes).
 
@@ -185,13 +206,9 @@ class ShiftLifter(Lifter):
     def __init__(self, config: ShiftConfig | None = None, progress: ShiftProgress | None = None) -> None:
         self.config = config or ShiftConfig()
         self.progress = progress
-        path = Path(self.config.weights) if self.config.weights else shipped_weights(SHIPPED_WEIGHTS)
-        if not path.exists():
-            if self.config.weights:
-                raise InputError(f"shift weights {path} do not exist; {_TRAIN_HINT}")
-            raise InputError(f"the shift lifter needs weights and none ship with hrinpaint yet; {_TRAIN_HINT}")
+        path = weights_path(self.config.weights, SHIPPED_WEIGHTS, "shift", _TRAIN_HINT)
         self.model, self.manifest = load_cached(path, "shift", self.config.device, self.config.half)
-        self.stage1: Lifter = UpsampleLifter() if self.config.stage1 == "upsample" else CraLifter()
+        self.stage1 = stage1_lifter(self.config.stage1)
 
     @property
     def fraction(self) -> float:
@@ -201,12 +218,40 @@ class ShiftLifter(Lifter):
         self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None = None
     ) -> np.ndarray:
         """As :meth:`Lifter.run`, but a region filled at its own resolution is refined too (stage 1 is then the
-        fill itself)."""
+        fill itself). With ``gate`` (and a band split) the network's change is scaled by how much it helps on a
+        ring of known pixels around the hole (:meth:`gate_gain`)."""
+        refined = self._run(image, mask, filler, working_mask, box)
+        if not (self.config.gate and self.config.band > 0):
+            return refined
+        box = checked_box(box, mask)
+        stage1 = self.stage1.run(image, mask, filler, working_mask, box)
+        gain = self.gate_gain(image, mask, filler, working_mask)
+        return np.where(mask[box.slices][..., None], stage1 + gain * (refined - stage1), refined).astype(np.float32)
+
+    def gate_gain(self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray) -> float:
+        """The share of the network's change kept, in [0, 1]: the hole grown by a ring
+        (:func:`~hrinpaint.fillers.network.gate_ring`) is filled and refined the same way, and the gain is the
+        least-squares scale of the change that best moves stage 1 towards the ring's known pixels (see
+        :meth:`hrinpaint.fillers.network.GeneratorFiller.gate_gain`)."""
+        ring, grown = gate_ring(mask)
+        if not ring.any():
+            return 1.0
+        grown_working = grown if working_mask.shape == mask.shape else downsample_mask(grown, working_mask.shape)
+        if grown_working.all():
+            return 1.0
+        refined = self._run(image, grown, filler, grown_working, None)
+        stage1 = self.stage1.run(image, grown, filler, grown_working, None)
+        return ring_gain((refined - stage1)[ring], to_float(image[ring]) - stage1[ring])
+
+    def _run(
+        self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None
+    ) -> np.ndarray:
         if working_mask.shape != mask.shape:
             return super().run(image, mask, filler, working_mask, box)
         region = to_float(image)
         region[mask] = 0.0  # the filler must not see the hole's old content
-        return self.lift(image, mask, filler.fill(region, mask), working_mask, box)
+        filled = filler.fill(region, mask)
+        return self.lift(image, mask, FillResult(filled.corrected(), filled.attention), working_mask, box)
 
     def lift(
         self,
@@ -223,11 +268,17 @@ class ShiftLifter(Lifter):
         hole = bounding_box(mask)
         if hole is None:
             return self.stage1.lift(image, mask, filled, working_mask, box, working_image)
-        lifted = np.clip(self.stage1.lift(image, mask, filled, working_mask, hole, working_image), 0.0, 1.0)
+        lifted = self.stage1.lift(image, mask, filled, working_mask, hole, working_image)
+        lifted = np.clip(add_correction(lifted, filled, mask, hole), 0.0, 1.0)
         source = Stage1(image, mask, hole, lifted)
         result, _ = source.read(box.top, box.bottom, box.left, box.right)
         inner = (slice(hole.top - box.top, hole.bottom - box.top), slice(hole.left - box.left, hole.right - box.left))
-        result[inner] = self.refine(source, hole)
+        refined = self.refine(source, hole)
+        if self.config.band > 0:
+            sigma = self.config.band * max(mask.shape) / max(working_mask.shape)
+            change = np.where(mask[hole.slices][..., None], refined - lifted, 0.0)
+            refined = band_merge(lifted, change, mask[hole.slices], sigma, cv2.BORDER_CONSTANT)
+        result[inner] = refined
         return result
 
     def windows(self, shape: tuple[int, int], hole: Box) -> list[tuple[Box, Box]]:

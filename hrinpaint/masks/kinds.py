@@ -16,6 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from hrinpaint.bounds import check_known
 from hrinpaint.errors import InpaintError, InputError
 from hrinpaint.masks.boxes import CenterSquare, LargeBox, RandomBoxes, center_square, large_box, random_boxes
 from hrinpaint.masks.objects import ObjectMask, object_mask
@@ -187,10 +188,8 @@ def check_shape(shape: tuple[int, int]) -> tuple[int, int]:
 
 
 def _with(preset: ConfigT, overrides: dict[str, Any]) -> ConfigT:
-    allowed = {option.name for option in dataclasses.fields(preset)}  # type: ignore[arg-type]
-    unknown = sorted(set(overrides) - allowed)
-    if unknown:
-        raise InpaintError(f"mask has no option {', '.join(unknown)}; options: {', '.join(sorted(allowed))}")
+    allowed = [option.name for option in dataclasses.fields(preset)]  # type: ignore[arg-type]
+    check_known(overrides, allowed, "mask", InpaintError)
     return replace(preset, **overrides)  # type: ignore[type-var]
 
 

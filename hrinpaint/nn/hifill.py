@@ -33,7 +33,7 @@ from hrinpaint.nn.split import FrontFeatures, checkpointed
 PAPER_COARSE_DILATIONS = (1,) * 6 + (2,) * 6 + (4,) * 5 + (8,) * 2 + (1,) * 4
 
 #: What a hole holds when it enters the network (see ``HiFillConfig.prefill``).
-PREFILLS = ("none", "telea")
+PREFILLS = ("none", "telea", "patchmatch")
 
 
 #: The input is padded to a multiple of this: three stride-2 layers and the attention map's extra halving.

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from hrinpaint.io import to_float
+from hrinpaint.pixels import to_float
 
 # Elements per band of area_downsample_pixels: 4 MB of float32, reused band after band.
 _BAND_ELEMENTS = 1 << 20
@@ -61,7 +61,7 @@ def area_downsample_pixels(pixels: np.ndarray, size: tuple[int, int]) -> np.ndar
 
     Args:
         pixels: ``H x W`` or ``H x W x C``; uint8 and uint16 are scaled to [0, 1] exactly as
-            :func:`hrinpaint.io.to_float` does, bool gives 0 and 1, floats are taken as they are.
+            :func:`hrinpaint.pixels.to_float` does, bool gives 0 and 1, floats are taken as they are.
         size: ``(h, w)``, at most the input's size.
 
     Returns:

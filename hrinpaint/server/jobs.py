@@ -16,7 +16,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
-import ctypes.util
 import gc
 import logging
 import math
@@ -29,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hrinpaint.errors import JobCancelled, JobTimedOut
+from hrinpaint.memory import trim_heap
 
 logger = logging.getLogger("hrinpaint.server")
 
@@ -343,24 +343,8 @@ def _run_cleanup(job: Job) -> None:
         logger.exception("clean-up of job %s failed", job.id)
 
 
-_libc: Any = None
-
-
 def release_memory() -> None:
-    """Collects garbage and asks glibc to give freed heap pages back to the system (a no-op elsewhere).
-
-    Large numpy arrays are memory-mapped and return on free; the many medium ones of a pipeline run land in
-    malloc's arenas, which keep them unless trimmed, so a long-lived server would otherwise keep its peak.
-    """
-    global _libc
+    """Collects garbage and hands freed heap pages back to the system (:func:`hrinpaint.memory.trim_heap`), so
+    that a long-lived server does not keep the peak of its largest job."""
     gc.collect()
-    if _libc is None:
-        name = ctypes.util.find_library("c")
-        _libc = False
-        if name:
-            with contextlib.suppress(OSError):
-                candidate = ctypes.CDLL(name)
-                if hasattr(candidate, "malloc_trim"):
-                    _libc = candidate
-    if _libc:
-        _libc.malloc_trim(0)
+    trim_heap()

@@ -20,12 +20,12 @@ from PIL import Image, UnidentifiedImageError
 
 from hrinpaint import io
 from hrinpaint.errors import InpaintError, JobCancelled
+from hrinpaint.io.read import TIFF_MAGICS
 from hrinpaint.server.jobs import Job
 
 #: The formats the result can be written in, by Pillow's format name; anything else comes back as PNG.
 OUTPUT_SUFFIXES = {"JPEG": ".jpg", "MPO": ".jpg", "PNG": ".png", "WEBP": ".webp", "TIFF": ".tif"}
 MEDIA_TYPES = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp", ".tif": "image/tiff"}
-_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 # letters and digits of any script are kept (the download name follows RFC 5987); the rest becomes "_"
 _UNSAFE_NAME = re.compile(r"[^\w.-]+")
 _NON_ASCII = re.compile(r"[^A-Za-z0-9._-]+")
@@ -69,7 +69,7 @@ def probe(data: bytes, what: str, max_pixels: int) -> Header:
             raise RequestError(413, f"the {what} has over {max_pixels:,} pixels, the server's limit") from None
         return Header(None, None, None)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        if data[:4] in _TIFF_MAGICS:  # some valid TIFFs only tifffile reads; hrinpaint.io handles them
+        if data[:4] in TIFF_MAGICS:  # some valid TIFFs only tifffile reads; hrinpaint.io handles them
             return Header(None, None, None)
         raise RequestError(415, f"the {what} is not an image that can be read (JPEG, PNG, WebP, TIFF, BMP)") from None
     if width * height > max_pixels:

@@ -44,6 +44,15 @@ class TrainConfig:
         val_masks: validation hole kinds.
         val_limit: use only the first photos of ``val_data``.
         log_every, val_every, checkpoint_every: in steps.
+        pool: draw crops from a fixed pool of this many cases with the default's fill of each cached
+            (:class:`~hrinpaint.train.pool.PrefillPool`; needed for ``prefill = "patchmatch"``); 0 draws fresh
+            crops every step.
+        pool_cache: folder of the pools' files.
+        band: sigma in crop pixels: the loss sees the output as the fillers make it, the prefill plus the
+            network's change below this Gaussian (``band_merge``); 0 sees the network's whole output.
+        init: a ``.safetensors`` file of the same family and config to start the generator from (fine-tuning).
+        time_limit: seconds of training after which the run stops at the end of a step (checkpointed, and
+            resumable like any run); 0 for none.
     """
 
     family: str = "hifill"
@@ -80,6 +89,11 @@ class TrainConfig:
     log_every: int = 10
     val_every: int = 500
     checkpoint_every: int = 100
+    pool: int = 0
+    pool_cache: str = "runs/pools"
+    band: float = 0.0
+    init: str | None = None
+    time_limit: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("betas", "mask_kinds", "val_masks"):
@@ -88,6 +102,8 @@ class TrainConfig:
             raise InputError("crop must be >= 16, batch_size and steps >= 1")
         if self.gan not in ("wgan-gp", "hinge"):
             raise InputError(f"gan must be 'wgan-gp' or 'hinge', got {self.gan!r}")
+        if self.pool < 0 or not self.band >= 0:
+            raise InputError(f"pool and band must be >= 0, got {self.pool} and {self.band}")
         if min(self.log_every, self.val_every, self.checkpoint_every) < 1:
             raise InputError("log_every, val_every and checkpoint_every must be >= 1")
 

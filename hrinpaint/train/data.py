@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -20,6 +21,7 @@ from hrinpaint.io import IMAGE_SUFFIXES, read_image, to_float
 from hrinpaint.masks import generate_mask
 from hrinpaint.masks.schedule import ProgressiveSchedule
 from hrinpaint.ops.resize import fit_long_side
+from hrinpaint.pixels import to_8bit
 
 
 @dataclass
@@ -29,10 +31,18 @@ class Batch:
     Attributes:
         image: ``B x 3 x H x W`` float32 in [0, 1], the ground truth.
         mask: ``B x 1 x H x W`` float32, 1 = hole.
+        prefill: ``B x 3 x H x W`` float32, the default's fill of each hole when the data cached it
+            (:class:`~hrinpaint.train.pool.PrefillPool`); None otherwise.
     """
 
     image: torch.Tensor
     mask: torch.Tensor
+    prefill: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> Batch:
+        """The batch on ``device``."""
+        prefill = None if self.prefill is None else self.prefill.to(device)
+        return Batch(self.image.to(device), self.mask.to(device), prefill)
 
 
 def list_photos(folder: str | Path) -> list[Path]:
@@ -53,8 +63,7 @@ def load_rgb8(path: Path, max_side: int, min_short_side: int = 0) -> np.ndarray:
     if pixels.ndim == 2:
         pixels = np.repeat(pixels[..., None], 3, axis=2)
     pixels = pixels[..., :3]
-    if pixels.dtype != np.uint8:
-        pixels = (pixels.astype(np.float32) / np.iinfo(pixels.dtype).max * 255.0 + 0.5).astype(np.uint8)
+    pixels = to_8bit(pixels)  # uint16 photos: the one 16-to-8 rule (same bytes as the float form it replaced)
     height, width = pixels.shape[:2]
     long_side = max(max_side, round(max(height, width) * min_short_side / min(height, width)))
     new_size = fit_long_side((height, width), long_side)
@@ -178,3 +187,40 @@ def validate_fills(
         scores = {"hole_psnr": psnr(result, truth, hole), "hole_l1": l1(result, truth, hole)}
         per_kind.setdefault(item.name.rsplit("-", 1)[-1], []).append(scores)
     return mean_scores(per_kind)
+
+
+def validate_against_default(
+    items: list[ValidationItem],
+    prefill: str,
+    band: float,
+    generate: Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor],
+    device: torch.device,
+) -> dict[str, float]:
+    """:func:`validate_fills` of a generator ``generate(image, mask, prefill) -> output`` started from its
+    ``prefill`` kind, its output band-merged at ``band`` as the fillers merge it; with a ``patchmatch`` prefill
+    the default's own scores too (``default_hole_psnr``, ``default_hole_l1``) and ``gain_hole_psnr``, the
+    network's over the default's. The default's fills are computed once per case."""
+    from hrinpaint.fillers.network import batch_prefill
+    from hrinpaint.train.losses import band_merged
+
+    fills: dict[tuple[Any, ...], torch.Tensor | None] = {}
+
+    def start(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
+        key = (tuple(image.shape), round(float(image.sum()), 2), float(mask.sum()))  # one case, on any device
+        if key not in fills:
+            fills[key] = batch_prefill(image, mask, prefill)
+        return fills[key]
+
+    def network(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        filled = start(image, mask)
+        output = generate(image, mask, filled)
+        if filled is None or band <= 0:
+            return output
+        return band_merged(output, image * (1.0 - mask) + filled * mask, mask, band)
+
+    scores = validate_fills(items, network, device)
+    if prefill == "patchmatch":
+        default = validate_fills(items, lambda image, mask: image * (1.0 - mask) + start(image, mask) * mask, device)
+        scores.update({f"default_{name}": value for name, value in default.items()})
+        scores["gain_hole_psnr"] = scores["hole_psnr"] - default["hole_psnr"]
+    return scores

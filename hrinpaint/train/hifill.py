@@ -13,7 +13,7 @@ from hrinpaint.nn.discriminator import PatchDiscriminator
 from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator
 from hrinpaint.train import losses
 from hrinpaint.train.config import TrainConfig
-from hrinpaint.train.data import Batch, ValidationItem, validate_fills
+from hrinpaint.train.data import Batch, ValidationItem, validate_against_default
 from hrinpaint.train.init import unit_variance_init
 
 
@@ -138,26 +138,31 @@ class HiFillTrainer(CriticCheckpoint):
     def step(self, batch: Batch, step: int) -> dict[str, float]:
         """One training step at ``step``; returns the named losses (floats) and the learning rate."""
         config = self.config
-        batch = Batch(batch.image.to(self.device), batch.mask.to(self.device))
+        batch = batch.to(self.device)
         self.generator.train()
         lr = self._set_lr(step)
         generator = torch.Generator(self.device).manual_seed(config.seed * 1_000_003 + step)
-        prefill = batch_prefill(batch.image, batch.mask, self.model_config.prefill)
+        prefill = self._prefill(batch)
         out = self.generator(batch.image, batch.mask, prefill)
         mask = batch.mask
+        refined, coarse = out.refined, out.coarse
+        if config.band > 0 and prefill is not None:  # the loss sees what the filler keeps of the output
+            base = batch.image * (1.0 - mask) + prefill * mask
+            refined = losses.band_merged(refined, base, mask, config.band)
+            coarse = losses.band_merged(coarse, base, mask, config.band)
         named: dict[str, float] = {"lr": lr}
 
         if self.discriminator is not None:
             for _ in range(config.critic_steps):
                 named.update(self._critic_step(batch, out.image, generator))
 
-        refine_l1 = losses.masked_l1(out.refined, batch.image, mask, config.hole_weight, config.known_weight)
-        coarse_l1 = losses.masked_l1(out.coarse, batch.image, mask, config.hole_weight, config.known_weight)
+        refine_l1 = losses.masked_l1(refined, batch.image, mask, config.hole_weight, config.known_weight)
+        coarse_l1 = losses.masked_l1(coarse, batch.image, mask, config.hole_weight, config.known_weight)
         total = refine_l1 + config.coarse_weight * coarse_l1
         named["refine_l1"] = refine_l1.item()
         named["coarse_l1"] = coarse_l1.item()
         if config.gradient_weight > 0:
-            gradient = losses.gradient_loss(out.refined, batch.image, mask)
+            gradient = losses.gradient_loss(refined, batch.image, mask)
             total = total + config.gradient_weight * gradient
             named["gradient"] = gradient.item()
         if config.tv_weight > 0:
@@ -179,13 +184,24 @@ class HiFillTrainer(CriticCheckpoint):
         named["total"] = total.item()
         return named
 
+    def _prefill(self, batch: Batch) -> torch.Tensor | None:
+        """The batch's cached prefill when it has one (a pool's), else the model's kind computed here."""
+        if self.model_config.prefill == "none":
+            return None
+        if batch.prefill is not None:
+            return batch.prefill
+        return batch_prefill(batch.image, batch.mask, self.model_config.prefill)
+
     @torch.no_grad()
     def validate(self, items: list[ValidationItem]) -> dict[str, float]:
-        """Hole PSNR and hole L1 of the generator's output on fixed cases, averaged per mask kind and overall."""
+        """Hole PSNR and hole L1 of the generator's output on fixed cases, averaged per mask kind and overall;
+        with a ``patchmatch`` prefill also the default's own (``default_hole_psnr``, ...): what the network must
+        beat."""
         self.generator.eval()
-        prefill = self.model_config.prefill
-        return validate_fills(
+        return validate_against_default(
             items,
-            lambda image, mask: self.generator(image, mask, batch_prefill(image, mask, prefill)).image,
+            self.model_config.prefill,
+            self.config.band,
+            lambda image, mask, prefill: self.generator(image, mask, prefill).image,
             self.device,
         )

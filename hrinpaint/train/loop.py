@@ -41,6 +41,12 @@ def mask_schedule(config: TrainConfig) -> ProgressiveSchedule:
     )
 
 
+def _prefill_pool(crops: PhotoCrops, config: TrainConfig) -> Any:
+    from hrinpaint.train.pool import PrefillPool
+
+    return PrefillPool(crops, config.pool, config.pool_cache, config.seed)
+
+
 def save_checkpoint(run_dir: Path, trainer: Any, step: int, elapsed: float) -> None:
     """Writes ``checkpoint.pt`` atomically: ``step`` is the number of steps done."""
     temporary = run_dir / (CHECKPOINT + ".tmp")
@@ -89,6 +95,7 @@ def train(
             log_every=config.log_every,
             val_every=config.val_every,
             checkpoint_every=config.checkpoint_every,
+            time_limit=config.time_limit,
         )
     elif (run_dir / CHECKPOINT).exists():
         raise InputError(f"{run_dir} already has a checkpoint; resume it or choose another folder")
@@ -101,11 +108,17 @@ def train(
         start, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
     if dataset is None:
         dataset = PhotoCrops(config.data, config.crop, mask_schedule(config), seed=config.seed)
+        if config.pool:
+            dataset = trainer.make_pool(dataset) if hasattr(trainer, "make_pool") else _prefill_pool(dataset, config)
     validation = (
         validation_set(config.val_data, config.val_size, config.val_masks, config.val_limit) if config.val_data else []
     )
 
-    if state is None and hasattr(trainer, "initialise"):
+    if state is None and config.init:
+        from hrinpaint.nn.weights import load_model
+
+        trainer.generator.load_state_dict(load_model(config.init)[0].state_dict())
+    elif state is None and hasattr(trainer, "initialise"):
         trainer.initialise(dataset.batch(INIT_BATCH_STEP, min(config.batch_size, 4)))
     began = time.perf_counter() - elapsed
     for step in range(start, config.steps):
@@ -115,6 +128,13 @@ def train(
             _append_log(run_dir, {"step": done, "seconds": round(time.perf_counter() - began, 1), **named}, on_log)
         if validation and (done % config.val_every == 0 or done == config.steps):
             _append_log(run_dir, {"step": done, "validation": trainer.validate(validation)}, on_log)
-        if done % config.checkpoint_every == 0 or done == config.steps:
+        out_of_time = bool(config.time_limit) and time.perf_counter() - began >= config.time_limit
+        if out_of_time and done % config.log_every:
+            _append_log(run_dir, {"step": done, "seconds": round(time.perf_counter() - began, 1), **named}, on_log)
+        if out_of_time and validation and done % config.val_every and done != config.steps:
+            _append_log(run_dir, {"step": done, "validation": trainer.validate(validation)}, on_log)
+        if done % config.checkpoint_every == 0 or done == config.steps or out_of_time:
             save_checkpoint(run_dir, trainer, done, time.perf_counter() - began)
+        if out_of_time:
+            break
     return trainer

@@ -6,6 +6,7 @@ loss takes separate weights for hole and known pixels (the HiFill paper uses 1.0
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -128,3 +129,20 @@ def hinge_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> t
 def hinge_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
     """Hinge loss for the generator: ``-D(fake)``."""
     return -fake_scores.mean()
+
+
+def band_merged(output: torch.Tensor, base: torch.Tensor, mask: torch.Tensor, sigma: float) -> torch.Tensor:
+    """What a band-split filler makes of a network's ``output`` (see
+    :func:`hrinpaint.fillers.network.band_merge`): ``base`` plus the hole's change below a Gaussian of ``sigma``
+    pixels, known pixels from ``base``; ``output`` itself for ``sigma = 0``.
+
+    Shape:
+        output, base ``B x 3 x H x W``; mask ``B x 1 x H x W`` (1 = hole); returns ``B x 3 x H x W``.
+    """
+    if sigma <= 0:
+        return output
+    from hrinpaint.lifters.refine import gaussian_blur
+
+    change = (output - base) * mask
+    blurred = gaussian_blur(change, sigma, 2 * math.ceil(3 * sigma) + 1)
+    return base + blurred * mask

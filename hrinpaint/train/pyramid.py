@@ -23,7 +23,7 @@ from hrinpaint.nn.discriminator import PatchDiscriminator
 from hrinpaint.nn.pyramid import Prefill, PyramidConfig, PyramidGenerator, image_pyramid
 from hrinpaint.train import losses
 from hrinpaint.train.config import TrainConfig
-from hrinpaint.train.data import Batch, ValidationItem, validate_fills
+from hrinpaint.train.data import Batch, ValidationItem, validate_against_default
 from hrinpaint.train.hifill import CriticCheckpoint, batch_prefill, cosine_lr, resolve_device
 from hrinpaint.train.init import unit_variance_init
 
@@ -152,7 +152,8 @@ class PyramidTrainer(CriticCheckpoint):
         lr = self._set_lr(step)
         image, mask = batch.image.to(self.device), batch.mask.to(self.device)
         labels = image_pyramid(image, mask, self.model_config.levels)
-        out = self.generator(image, mask, self._prefill)
+        prefill = self._prefill if batch.prefill is None else cached_prefill(batch.prefill.to(self.device))
+        out = self.generator(image, mask, prefill)
         named: dict[str, float] = {"lr": lr}
 
         if self.discriminators is not None:
@@ -207,7 +208,19 @@ class PyramidTrainer(CriticCheckpoint):
         size), averaged per mask kind and overall."""
         self.generator.eval()
 
-        def fill(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-            return self.generator(image, mask, self._prefill).image
+        def fill(image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None) -> torch.Tensor:
+            cached = prefill is not None and self.model_config.prefill == "patchmatch"  # else per level, as trained
+            return self.generator(image, mask, cached_prefill(prefill) if cached else self._prefill).image
 
-        return validate_fills(items, fill, self.device)
+        return validate_against_default(items, self.model_config.prefill, 0.0, fill, self.device)
+
+
+def cached_prefill(top: torch.Tensor) -> Prefill:
+    """Every level's prefill from a cached one at the top level's size (a pool's default fill): area-averaged
+    to the level, as the filler brings the default's working fill to each level."""
+
+    def prefill(level_image: torch.Tensor, level_mask: torch.Tensor) -> torch.Tensor:
+        size = tuple(level_image.shape[-2:])
+        return top if size == tuple(top.shape[-2:]) else torch.nn.functional.interpolate(top, size=size, mode="area")
+
+    return prefill

@@ -38,8 +38,9 @@ from hrinpaint.nn.shift import ShiftUNet, ShiftUNetConfig, shifted_stack
 from hrinpaint.ops.resize import area_downsample, downsample_mask, resize_bicubic
 from hrinpaint.train import losses
 from hrinpaint.train.config import TrainConfig
-from hrinpaint.train.data import Batch, ValidationItem, mean_scores
+from hrinpaint.train.data import Batch, PhotoCrops, ValidationItem, mean_scores
 from hrinpaint.train.hifill import cosine_lr, resolve_device
+from hrinpaint.train.pool import Stage1Pool, default_stage1
 from hrinpaint.train.vgg import load_vgg16, vgg_losses
 
 #: The paper's loss weights (after DFNet): L1, total variation, perceptual, style.
@@ -164,8 +165,17 @@ class ShiftTrainer:
         self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
         self.vgg = None if self.options.vgg is None else load_vgg16(self.options.vgg).to(self.device)
 
+    def make_pool(self, crops: PhotoCrops) -> Stage1Pool:
+        """With ``config.pool``: cases cut as the pipeline cuts regions, with the default's output as stage 1."""
+        return Stage1Pool(
+            crops, self.config.pool, self.config.pool_cache, self.config.seed, factors=self.options.factor
+        )
+
     def prepare(self, batch: Batch, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The step's ground truth, mask (fitted to ``hole_range``) and stage-1 image, on the device."""
+        """The step's ground truth, mask (fitted to ``hole_range``) and stage-1 image, on the device; from a pool,
+        its cached stage 1 and its mask as they are (the inference geometry)."""
+        if batch.prefill is not None:
+            return batch.image.to(self.device), batch.mask.to(self.device), batch.prefill.to(self.device)
         rng = np.random.default_rng([self.config.seed, step, 7])
         low, high = self.options.hole_range
         holes = batch.mask.detach().cpu()[:, 0].numpy() > 0.5
@@ -199,6 +209,7 @@ class ShiftTrainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         output = self.generator(shifted_stack(stage1, mask, self.model_config.shift))
+        output = losses.band_merged(output, stage1, mask, self.config.band)  # what the lifter keeps of it
         named = self.losses(output, image, mask)
         self.optimizer.zero_grad(set_to_none=True)
         named["total"].backward()
@@ -208,7 +219,8 @@ class ShiftTrainer:
     @torch.no_grad()
     def validate(self, items: list[ValidationItem]) -> dict[str, float]:
         """Hole PSNR and L1 of the refined output per mask kind and overall, and of its stage-1 input under
-        ``stage1_*`` keys. Item ``i`` uses ``factor[i % len(factor)]``."""
+        ``stage1_*`` keys (after a pool's training: the default's output, so ``stage1_*`` is the default's
+        score). Item ``i`` uses ``factor[i % len(factor)]``."""
         self.generator.eval()
         factors = self.options.factor
         per_kind: dict[str, list[dict[str, float]]] = {}
@@ -217,10 +229,13 @@ class ShiftTrainer:
             if not hole.any():
                 continue
             truth = np.ascontiguousarray(item.image[0].permute(1, 2, 0).numpy())
-            stage1 = stage1_fill(truth, hole, factors[index % len(factors)])
+            factor = factors[index % len(factors)]
+            # the stage 1 it trained on: the default's output (from a pool), or the simulated Telea one
+            stage1 = default_stage1(truth, hole, factor) if self.config.pool else stage1_fill(truth, hole, factor)
             image = torch.from_numpy(stage1.transpose(2, 0, 1).copy())[None].to(self.device)
             mask = torch.from_numpy(hole.astype(np.float32))[None, None].to(self.device)
-            output = self.generator(shifted_stack(image, mask, self.model_config.shift)).clamp(0.0, 1.0)
+            output = self.generator(shifted_stack(image, mask, self.model_config.shift))
+            output = losses.band_merged(output, image, mask, self.config.band).clamp(0.0, 1.0)
             result = output[0].permute(1, 2, 0).cpu().numpy()
             kind = item.name.rsplit("-", 1)[-1]
             scores = {

@@ -34,7 +34,7 @@ from hrinpaint.nn.discriminator import PatchDiscriminator
 from hrinpaint.nn.zoom import SCALE, ZoomConfig, ZoomGenerator, zoom_mask
 from hrinpaint.train import losses
 from hrinpaint.train.config import TrainConfig
-from hrinpaint.train.data import Batch, ValidationItem, validate_fills
+from hrinpaint.train.data import Batch, ValidationItem, validate_against_default
 from hrinpaint.train.hifill import CriticCheckpoint, batch_prefill, cosine_lr, resolve_device
 
 PHASES = ("coarse", "sr", "refine", "joint")
@@ -233,7 +233,16 @@ class ZoomTrainer(CriticCheckpoint):
         label = batch.image.to(self.device)
         image, mask = downsample_pair(label, self.masks(batch, step).to(self.device))
         generator = self.generator
-        prefill = batch_prefill(image, mask, self.model_config.prefill) if phase.name != "sr" else None
+        prefill = None
+        if (
+            phase.name != "sr"
+            and batch.prefill is not None
+            and self.switch is None
+            and self.model_config.prefill != "none"
+        ):
+            prefill = F.interpolate(batch.prefill.to(self.device), size=image.shape[-2:], mode="area")  # a pool's
+        elif phase.name != "sr":
+            prefill = batch_prefill(image, mask, self.model_config.prefill)
         refine_label, refine_mask = (image, mask) if generator.scale == 1 else (label, zoom_mask(mask, SCALE))
         named: dict[str, float] = {"lr": lr}
         terms: dict[str, torch.Tensor] = {}
@@ -269,9 +278,10 @@ class ZoomTrainer(CriticCheckpoint):
         """Hole PSNR and hole L1 of the generator's output (each photo taken as the network's input, at its
         size), averaged per mask kind and overall."""
         self.generator.eval()
-        prefill = self.model_config.prefill
-        return validate_fills(
+        return validate_against_default(
             items,
-            lambda image, mask: self.generator(image, mask, batch_prefill(image, mask, prefill)).image,
+            self.model_config.prefill,
+            0.0,
+            lambda image, mask, prefill: self.generator(image, mask, prefill).image,
             self.device,
         )

@@ -1,0 +1,267 @@
+"""A training pack that travels to a GPU machine, and the timed run of the four families there.
+
+The GPU machine gets only the repository's working tree (64 MiB at most), no ``../shared`` and no network. So
+:func:`build_pack` makes, here, a folder holding everything the run needs: the training photos resized, the pools
+of crops with the default's fill cached (JPEG-compressed, one for the fillers' families and one of regions with
+their stage 1 for ``shift``) and the validation photos. :func:`train_families` runs there: the four families one
+after the other in one process, each fine-tuned from its shipped weights at the papers' resolution and batch size
+for its share of the time, validated against the default on the pack's validation photos, and exported (weights
+and manifest) to the output folder. ``scripts/gpu_pack.sh`` and ``scripts/train_gpu.sh`` call these.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from hrinpaint.train.config import TrainConfig
+from hrinpaint.train.data import PhotoCrops, list_photos, load_rgb8
+from hrinpaint.train.pool import PrefillPool, Stage1Pool
+
+#: The families and what each trains at on the GPU: the papers' resolution (HiFill and the Pyramid Generator
+#: 512 px; Zoom-to-Inpaint's labels 512 px, its input half that, batch 16; shift's crops 512 px) and batch size
+#: (HiFill 8, Zoom-to-Inpaint 16; 8 where the paper gives none), every network prefilled with the default's fill
+#: and, where the trainer has it, its loss on the band the filler keeps (band = 3 px at 512, the fillers' default).
+FAMILIES: dict[str, dict[str, Any]] = {
+    "hifill": {
+        "model": {"width": 16, "prefill": "patchmatch"},
+        "crop": 512,
+        "batch_size": 8,
+        "band": 3.0,
+        "pool": "fill",
+    },
+    "zoom": {
+        "model": {"width": 16, "gate": "pw", "sr_width": 16, "sr_blocks": 4, "zoom": "sr", "prefill": "patchmatch"},
+        "crop": 512,
+        "batch_size": 16,
+        "gradient_weight": 1.0,
+        "pool": "fill",
+    },
+    "pyramid": {
+        "model": {"levels": 3, "width": 16, "gate": "pw", "prefill": "patchmatch"},
+        "options": {"level_weights": [10.0, 1.0, 1.0]},
+        "crop": 512,
+        "batch_size": 8,
+        "pool": "fill",
+    },
+    "shift": {
+        "model": {"width": 16, "depth": 4, "shift": 0.2},
+        "options": {"factor": [2, 4]},
+        "crop": 512,
+        "batch_size": 8,
+        "band": 3.0,
+        "gradient_weight": 0.5,
+        "tv_weight": 0.1,
+        "pool": "stage1",
+    },
+}
+
+
+@dataclass(frozen=True)
+class PackSpec:
+    """What :func:`build_pack` puts in a pack.
+
+    Attributes:
+        photos: training photos kept (the first, by name), resized to long side ``photo_side``.
+        fill_cases, stage1_cases: cases in the fillers' pool and in ``shift``'s.
+        crop: the pools' crop side.
+        val_photos, val_side: validation photos (of the validation folder) and their long side.
+        quality: JPEG quality of the photos and the pools' pixels.
+    """
+
+    photos: int = 200
+    photo_side: int = 768
+    fill_cases: int = 128
+    stage1_cases: int = 64
+    crop: int = 512
+    val_photos: int = 12
+    val_side: int = 256
+    quality: int = 92
+
+
+def _encode(pixels: np.ndarray, quality: int) -> bytes:
+    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(pixels[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return data.tobytes()
+
+
+def _decode(data: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+
+
+def save_pool(pool: PrefillPool, path: Path, quality: int) -> None:
+    """Writes a pool's cases compactly: JPEG-coded photos and fills, bit-packed holes."""
+    blobs = [_encode(array, quality) for pair in zip(pool.images, pool.prefills, strict=True) for array in pair]
+    offsets = np.cumsum([0] + [len(blob) for blob in blobs]).astype(np.int64)
+    np.savez(
+        path,
+        data=np.frombuffer(b"".join(blobs), np.uint8),
+        offsets=offsets,
+        masks=np.packbits(pool.masks, axis=-1),
+        shape=np.array(pool.masks.shape),
+    )
+
+
+class PackedPool(PrefillPool):
+    """A pool read from a pack (:func:`save_pool`); batches as any pool's."""
+
+    def __init__(self, path: str | Path, seed: int = 0) -> None:
+        with np.load(path) as stored:
+            data, offsets, shape = stored["data"], stored["offsets"], tuple(stored["shape"])
+            self.masks = np.unpackbits(stored["masks"], axis=-1, count=shape[-1]).astype(bool)
+        arrays = [_decode(data[start:stop]) for start, stop in zip(offsets[:-1], offsets[1:], strict=True)]
+        self.images, self.prefills = np.stack(arrays[0::2]), np.stack(arrays[1::2])
+        self.size, self.seed, self.path = len(self.masks), seed, Path(path)
+
+
+def build_pack(out: str | Path, data: str | Path, val_data: str | Path, spec: PackSpec, log: Any = print) -> None:
+    """Builds the pack in ``out`` (replacing one there): ``val/`` (validation photos), ``fill.npz`` and
+    ``stage1.npz`` (the pools, cut from the training photos resized to ``photo_side``; the photos themselves stay
+    here: the run reads only the pools)."""
+    from hrinpaint.masks.schedule import ProgressiveSchedule
+
+    out = Path(out)
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "val").mkdir(parents=True)
+    for path in list_photos(val_data)[: spec.val_photos]:
+        cv2.imwrite(str(out / "val" / f"{path.stem}.png"), load_rgb8(path, spec.val_side)[..., ::-1])
+    schedule = ProgressiveSchedule(0.5, 1.0, 300, ("thick", "medium", "deepfill", "box"))
+    with tempfile.TemporaryDirectory() as cache:
+        photos = Path(cache) / "photos"
+        photos.mkdir()
+        for path in list_photos(data)[: spec.photos]:
+            pixels = load_rgb8(path, spec.photo_side, spec.crop)
+            (photos / f"{path.stem}.jpg").write_bytes(_encode(pixels, spec.quality))
+        crops = PhotoCrops(photos, spec.crop, schedule, preload_side=spec.photo_side)
+        for name, kind, cases in (("fill", PrefillPool, spec.fill_cases), ("stage1", Stage1Pool, spec.stage1_cases)):
+            began = time.perf_counter()
+            pool = kind(crops, cases, cache)
+            save_pool(pool, out / f"{name}.npz", spec.quality)
+            log(f"{name}: {cases} cases in {time.perf_counter() - began:.0f} s")
+    (out / "pack.json").write_text(json.dumps({"spec": spec.__dict__, "data": str(data)}, indent=2) + "\n")
+    megabytes = sum(path.stat().st_size for path in out.rglob("*") if path.is_file()) / 2**20
+    log(f"pack {out}: {megabytes:.1f} MB")
+
+
+def family_config(family: str, pack: Path, seconds: float, steps: int, tiny: bool) -> TrainConfig:
+    """The training config of ``family`` on ``pack``: its :data:`FAMILIES` entry, fine-tuned from the shipped
+    weights (``tiny``: a tiny fresh network at 32 px, for the CPU test of the scripts)."""
+    from hrinpaint.fillers.network import shipped_weights
+
+    values = {key: value for key, value in FAMILIES[family].items() if key != "pool"}
+    values.update(
+        family=family,
+        data=str(pack / "val"),  # unused: batches come from the pack's pools
+        val_data=str(pack / "val"),
+        val_size=256,
+        val_masks=("thick",),
+        steps=steps,
+        time_limit=seconds,
+        lr=1e-4,
+        lr_final=1e-5,
+        device="auto",
+        log_every=25,
+        val_every=10**9,
+        checkpoint_every=200,
+        init=str(shipped_weights(f"{family}.safetensors")),
+    )
+    if tiny:
+        small = {"hifill": {"width": 4, "coarse_dilations": [1], "refine_dilations": [2]}, "shift": {"depth": 2}}
+        values.update(crop=32, batch_size=2, val_size=32, init=None, log_every=1)
+        values["model"] = {**values["model"], "width": 4, **small.get(family, {})}
+    return TrainConfig(**values)
+
+
+def train_families(
+    pack: str | Path, out: str | Path, minutes: float = 7.0, steps: int = 10**6, tiny: bool = False, log: Any = print
+) -> dict[str, Any]:
+    """Trains every family on ``pack`` for an equal share of ``minutes`` and exports each to ``out``
+    (``<family>.safetensors`` and its manifest, the validation against the default included)."""
+    from hrinpaint.train.export import export_run
+    from hrinpaint.train.loop import train
+
+    pack, out = Path(pack), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    share = minutes * 60.0 / len(FAMILIES)
+    manifests = {}
+    with tempfile.TemporaryDirectory() as runs:
+        for family, entry in FAMILIES.items():
+            config = family_config(family, pack, share, steps, tiny)
+            pool_path = pack / f"{entry['pool']}.npz"
+            dataset = PackedPool(pool_path, config.seed)
+            if tiny:
+                dataset = _shrunk(dataset, config.crop)
+            began = time.perf_counter()
+            train(config.replace(pool=len(dataset), val_data=None), Path(runs) / family, dataset=dataset)
+            run = Path(runs) / family
+            validation = _validate(run, config)
+            manifests[family] = export_run(run, out / f"{family}.safetensors", validation)
+            log(
+                f"{family}: {manifests[family]['training']['steps']} steps in {time.perf_counter() - began:.0f} s, "
+                f"validation {json.dumps(validation)}"
+            )
+    return manifests
+
+
+def _validate(run: Path, config: TrainConfig) -> dict[str, Any]:
+    """The run's final generator validated on the pack's photos against the default (object-free: thick holes)."""
+    import torch
+
+    from hrinpaint.train.data import validation_set
+    from hrinpaint.train.loop import CHECKPOINT, build_trainer
+
+    trainer = build_trainer(config)
+    trainer.load_state_dict(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)["trainer"])
+    items = validation_set(config.val_data, config.val_size, config.val_masks)
+    return {"data": config.val_data, "masks": list(config.val_masks), **trainer.validate(items)}
+
+
+def _shrunk(pool: PrefillPool, crop: int) -> PrefillPool:
+    """The pool's cases resized to ``crop`` (the CPU test of the scripts trains tiny networks on tiny crops)."""
+
+    def resized(arrays: np.ndarray, interpolation: int) -> np.ndarray:
+        return np.stack([cv2.resize(a, (crop, crop), interpolation=interpolation) for a in arrays])
+
+    pool.images = resized(pool.images, cv2.INTER_AREA)
+    pool.prefills = resized(pool.prefills, cv2.INTER_AREA)
+    pool.masks = resized(pool.masks.astype(np.uint8), cv2.INTER_NEAREST).astype(bool)
+    return pool
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hrinpaint.train.gpu", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    pack = commands.add_parser("pack", help="build a training pack")
+    pack.add_argument("out")
+    pack.add_argument("--data", default="../shared/data/train")
+    pack.add_argument("--val-data", default="../shared/data/eval/kodak")
+    for name, value in PackSpec().__dict__.items():
+        pack.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    run = commands.add_parser("train", help="train the four families on a pack and export them")
+    run.add_argument("pack")
+    run.add_argument("out")
+    run.add_argument("--minutes", type=float, default=7.0)
+    run.add_argument("--steps", type=int, default=10**6)
+    run.add_argument("--tiny", action="store_true", help="tiny networks on tiny crops (the scripts' CPU test)")
+    args = parser.parse_args(argv)
+    if args.command == "pack":
+        spec = PackSpec(**{name: getattr(args, name) for name in PackSpec().__dict__})
+        build_pack(args.out, args.data, args.val_data, spec)
+    else:
+        train_families(args.pack, args.out, args.minutes, args.steps, args.tiny)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

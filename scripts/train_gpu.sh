@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Trains the four families (hifill, zoom, pyramid, shift) on the pack from scripts/gpu_pack.sh, on the GPU when
+# there is one, each fine-tuned from its shipped weights at the papers' resolution and batch size for an equal
+# share of MINUTES (default 7: within 8 minutes of wall time with start-up and validation), and writes
+# <family>.safetensors and its manifest (steps, seconds, data, validation against the default) to OUT_DIR: 8 files.
+# Runs with the project on PYTHONPATH, no install. Options after the folders go to
+# `python -m hrinpaint.train.gpu train` (--steps N, --tiny for the CPU test).
+# Usage: scripts/train_gpu.sh OUT_DIR [PACK_DIR] [options]
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+out="${1:?usage: scripts/train_gpu.sh OUT_DIR [PACK_DIR] [options]}"
+pack="${2:-$repo/pack}"
+shift $(( $# >= 2 ? 2 : 1 ))
+python="${PYTHON:-python3}"
+[ -f "$pack/fill.npz" ] || { echo "no training pack in $pack: build it with scripts/gpu_pack.sh" >&2; exit 1; }
+cd "$repo"
+PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$python" -m hrinpaint.train.gpu train "$pack" "$out" \
+  --minutes "${MINUTES:-7}" "$@"

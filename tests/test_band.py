@@ -1,0 +1,188 @@
+"""Network methods start from the default's fill and change only its low band: untrained, they are the default."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hrinpaint.fillers.network import band_merge  # noqa: E402
+from hrinpaint.lifters.refine import RefineConfig  # noqa: E402
+from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator  # noqa: E402
+from hrinpaint.nn.pyramid import PyramidConfig, PyramidGenerator  # noqa: E402
+from hrinpaint.nn.shift import ShiftUNet, ShiftUNetConfig  # noqa: E402
+from hrinpaint.nn.weights import save_weights  # noqa: E402
+from hrinpaint.pipeline import Inpainter  # noqa: E402
+
+
+def _silenced(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with its output layers zeroed: a prefilled network that changes nothing (as one that learned
+    nothing yet would, at the limit)."""
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "to_rgb" in name:
+                parameter.zero_()
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def silent(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("silent")
+    torch.manual_seed(0)
+    models = {
+        "hifill": HiFillGenerator(HiFillConfig(width=4, coarse_dilations=(1,), refine_dilations=(2,), prefill="telea")),
+        "pyramid": PyramidGenerator(
+            PyramidConfig(width=4, bottom_dilations=(2, 3), upper_dilations=(2,), prefill="telea")
+        ),
+        "shift": ShiftUNet(ShiftUNetConfig(width=4, depth=2)),
+    }
+    paths = {}
+    for name, model in models.items():
+        paths[name] = folder / f"{name}.safetensors"
+        save_weights(_silenced(model), name, paths[name], {"resolution": 32}, {})
+    return paths
+
+
+def _photo(height: int = 90, width: int = 120) -> tuple[np.ndarray, np.ndarray]:
+    """Tiles of random colour with grain over them (edges and texture for PatchMatch to continue), and a box."""
+    rng = np.random.default_rng(5)
+    tiles = rng.random((height // 15 + 1, width // 15 + 1, 3))
+    picture = np.kron(tiles, np.ones((15, 15, 1)))[:height, :width] * 0.7 + rng.random((height, width, 3)) * 0.3
+    hole = np.zeros((height, width), bool)
+    hole[30:62, 40:85] = True
+    return (picture * 255).round().astype(np.uint8), hole
+
+
+def test_band_merge_keeps_the_base_texture_and_takes_the_change_below_the_gaussian():
+    rng = np.random.default_rng(0)
+    base = rng.random((80, 80, 3), dtype=np.float32) * 0.5 + 0.25
+    mask = np.zeros((80, 80), bool)
+    mask[20:60, 20:60] = True
+    checker = (np.indices((80, 80)).sum(axis=0) % 2 * 0.2 - 0.1).astype(np.float32)[..., None]
+    change = np.where(mask[..., None], 0.1 + checker, 0.0).repeat(3, axis=2).astype(np.float32)  # brighter, grain
+    merged = band_merge(base, change, mask, 3.0)
+    assert np.array_equal(merged[~mask], base[~mask])
+    inner = (slice(32, 48), slice(32, 48))
+    np.testing.assert_allclose((merged - base)[inner], 0.1, atol=0.01)  # the low band is taken
+    # a change given at half the size comes back bilinearly, then low-passed the same way
+    half = band_merge(base, change.reshape(40, 2, 40, 2, 3).mean(axis=(1, 3)), mask, 3.0)
+    np.testing.assert_allclose((half - base)[inner], 0.1, atol=0.03)
+    # sigma 0 is refused by the filler's config, not here; a wide Gaussian fades the change near the border
+    assert np.abs(band_merge(base, change, mask, 12.0) - base)[inner].mean() < 0.1
+
+
+@pytest.mark.parametrize(
+    ("method", "filler", "lifter"),
+    [
+        ("hifill", "hifill", {}),
+        ("pyramid", "pyramid", {}),
+        ("shift", None, "shift"),
+        ("hifill+refine", "hifill", {"iterations": 2, "max_side": 0, "min_side": 16}),
+    ],
+)
+def test_a_network_that_changes_nothing_gives_exactly_the_default(silent, method, filler, lifter):
+    image, mask = _photo()
+    default = Inpainter.from_method(None, working_size=32)(image, mask)
+    filler_config = {"weights": str(silent[filler])} if filler else {}
+    lifter_config = {"weights": str(silent["shift"])} if lifter == "shift" else lifter
+    out = Inpainter.from_method(method, filler_config, lifter_config, working_size=32)(image, mask)
+    assert np.array_equal(out, default)
+    # and a network that changes something does change the result, in the hole only
+    if filler == "hifill" and method == "hifill":
+        changed = Inpainter.from_method(method, {**filler_config, "band": 0}, working_size=32)(image, mask)
+        assert np.array_equal(changed[~mask], image[~mask])
+
+
+def test_refine_optimises_at_least_two_levels_on_a_2048_px_photo(silent, tmp_path):
+    torch.manual_seed(0)
+    model = HiFillGenerator(HiFillConfig(width=4, coarse_dilations=(1,), refine_dilations=(2,), prefill="telea"))
+    path = tmp_path / "hifill256.safetensors"
+    save_weights(model.eval(), "hifill", path, {"resolution": 256}, {})
+    rng = np.random.default_rng(1)
+    image = (rng.random((1536, 2048, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((1536, 2048), bool)
+    mask[500:1100, 700:1400] = True
+    assert RefineConfig().max_side == 1024 and RefineConfig().iterations == 15  # the defaults this test relies on
+    inpainter = Inpainter.from_method("hifill+refine", {"weights": str(path)}, {"iterations": 1})
+    steps = []
+    inpainter.lifter.progress = steps.append
+    out = inpainter(image, mask)
+    optimised = sorted({step.shape for step in steps if step.iteration > 0})
+    assert len(optimised) >= 2 and optimised[-1] == (768, 1024)
+    assert np.array_equal(out[~mask], image[~mask])
+
+
+def test_a_level_one_pixel_off_the_working_size_takes_the_working_fill():
+    from hrinpaint.fillers.network import on_hole
+
+    rng = np.random.default_rng(0)
+    fill = rng.random((463, 512, 3), dtype=np.float32)  # the working fill
+    level = rng.random((464, 512, 3), dtype=np.float32)  # a level whose rounding differs by one row
+    mask = np.zeros((464, 512), bool)
+    mask[100:200, 100:200] = True
+    out = on_hole(fill, level, mask)
+    assert out.shape == level.shape and np.array_equal(out[~mask], level[~mask])
+    assert np.abs(out[mask] - fill[100:200, 100:200].reshape(-1, 3)).mean() < 0.3
+
+
+def test_a_fill_correction_is_added_after_lifting_whatever_the_lifter():
+    from hrinpaint.fillers.base import FillResult
+    from hrinpaint.fillers.patchmatch import PatchMatchFiller
+    from hrinpaint.lifters.cra import CraLifter
+    from hrinpaint.lifters.upsample import UpsampleLifter
+    from hrinpaint.pipeline import PipelineOptions
+
+    class Brighter:  # the default's fill, corrected by +0.1 in the hole
+        def fill(self, image, mask):
+            filled = PatchMatchFiller().fill(image, mask)
+            return FillResult(filled.image, filled.attention, np.where(mask[..., None], 0.1, 0.0).astype(np.float32))
+
+    image, mask = _photo()
+    options = PipelineOptions(working_size=32)
+    for lifter in (CraLifter(), UpsampleLifter()):
+        plain = Inpainter(PatchMatchFiller(), lifter, options)(image, mask).astype(np.float64)
+        brighter = Inpainter(Brighter(), lifter, options)(image, mask).astype(np.float64)
+        inner = np.zeros_like(mask)
+        inner[36:56, 48:78] = True  # away from the border, where the bilinear step of the correction fades
+        lifted = (brighter - plain)[inner & (plain.max(axis=2) < 220)]
+        assert np.abs(lifted - 25.5).max() <= 1.0  # +0.1 on every channel, in 8-bit levels
+        assert np.array_equal(brighter[~mask], image[~mask])
+
+
+def test_the_gate_keeps_a_correction_as_far_as_it_helps_on_the_known_ring():
+    from hrinpaint.fillers.network import gate_ring, ring_gain
+
+    rng = np.random.default_rng(0)
+    missing = rng.normal(0, 0.05, (500, 3))
+    assert ring_gain(missing, missing) == pytest.approx(1.0)  # exactly what is missing: kept whole
+    assert ring_gain(0.5 * missing, missing) == 1.0  # too weak a correction is not amplified
+    assert ring_gain(2.0 * missing, missing) == pytest.approx(0.5)
+    assert ring_gain(-missing, missing) == 0.0  # a harmful one is dropped
+    assert ring_gain(rng.normal(0, 0.05, (500, 3)), missing) < 0.2  # one unrelated to the truth nearly so
+    assert ring_gain(np.zeros((5, 3)), missing[:5]) == 0.0
+    mask = np.zeros((100, 100), bool)
+    mask[30:70, 20:80] = True  # inscribed radius 20: a ring of 5
+    ring, grown = gate_ring(mask)
+    assert not (ring & mask).any() and np.array_equal(grown, ring | mask)
+    assert grown[25, 50] and not grown[23, 50]
+    assert not gate_ring(np.ones((10, 10), bool) ^ np.eye(10, dtype=bool))[0].any()  # nothing known would be left
+
+
+def test_a_gated_network_whose_change_does_not_help_gives_the_default(silent, monkeypatch):
+    from hrinpaint.fillers.base import FillResult
+    from hrinpaint.fillers.network import GeneratorFiller
+
+    original = GeneratorFiller.fill_on
+
+    def darker(self, image, mask, base, sigma=None):  # a correction that darkens whatever the truth
+        filled = original(self, image, mask, base, sigma)
+        return FillResult(filled.image, filled.attention, np.where(mask[..., None], -0.2, 0.0).astype(np.float32))
+
+    monkeypatch.setattr(GeneratorFiller, "fill_on", darker)
+    image, mask = _photo()
+    default = Inpainter.from_method(None, working_size=32)(image, mask)
+    gated = Inpainter.from_method("hifill", {"weights": str(silent["hifill"])}, working_size=32)(image, mask)
+    trusted = Inpainter.from_method("hifill", {"weights": str(silent["hifill"]), "gate": False}, working_size=32)
+    assert np.array_equal(gated, default)
+    assert trusted(image, mask)[mask].astype(int).mean() < default[mask].astype(int).mean() - 30
