@@ -27,8 +27,9 @@
   "Install it with 'pip install --user hrinpaint' (or into a virtual environment), then give the full " \
   "path of its 'hrinpaint' program in this filter's dialog, or start GIMP with HRINPAINT=/path/to/hrinpaint."
 
-static const gchar *METHODS[] = {"patchmatch+cra", "telea+cra", "telea+upsample", "pyramid",
-                                 "refine",         "shift",     "hifill+cra",     NULL};
+/* The first is hrinpaint's measured default, shown when no method was chosen before. */
+static const gchar *METHODS[] = {"patchmatch+octave", "patchmatch+cra", "telea+cra", "telea+upsample", "pyramid",
+                                 "refine",            "shift",          "hifill",    NULL};
 
 typedef struct
 {
