@@ -88,10 +88,23 @@ def test_a_network_that_changes_nothing_gives_exactly_the_default(silent, method
     lifter_config = {"weights": str(silent["shift"])} if lifter == "shift" else lifter
     out = Inpainter.from_method(method, filler_config, lifter_config, working_size=32)(image, mask)
     assert np.array_equal(out, default)
-    # and a network that changes something does change the result, in the hole only
-    if filler == "hifill" and method == "hifill":
-        changed = Inpainter.from_method(method, {**filler_config, "band": 0}, working_size=32)(image, mask)
+
+
+def test_a_network_that_changes_something_changes_the_hole_only(tmp_path):
+    image, mask = _photo()
+    default = Inpainter.from_method(None, working_size=32)(image, mask)
+    torch.manual_seed(3)
+    model = HiFillGenerator(HiFillConfig(width=4, coarse_dilations=(1,), refine_dilations=(2,), prefill="telea"))
+    with torch.no_grad():  # a clearly non-zero change: the output layer's bias lifts every channel
+        for name, parameter in model.named_parameters():
+            if "to_rgb" in name and name.endswith("bias"):
+                parameter.fill_(0.5)
+    path = tmp_path / "loud.safetensors"
+    save_weights(model.eval(), "hifill", path, {"resolution": 32}, {})
+    for options in ({"band": 0, "gate": False}, {"gate": False}):
+        changed = Inpainter.from_method("hifill", {"weights": str(path), **options}, working_size=32)(image, mask)
         assert np.array_equal(changed[~mask], image[~mask])
+        assert not np.array_equal(changed[mask], default[mask]), options
 
 
 def test_refine_optimises_at_least_two_levels_on_a_2048_px_photo(silent, tmp_path):
