@@ -121,26 +121,49 @@ write_png (const gchar *path, const guchar *pixels, gint width, gint height, gin
   return TRUE;
 }
 
+/* Reads `drawable`'s pixels in `format` into `out` (width x height pixels of the drawable). */
+static void
+read_pixels (gint32 drawable, const Babl *format, gpointer out)
+{
+  GeglBuffer *buffer = gimp_drawable_get_buffer (drawable);
+
+  gegl_buffer_get (buffer, GEGL_RECTANGLE (0, 0, gimp_drawable_width (drawable), gimp_drawable_height (drawable)),
+                   1.0, format, out, GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
+  g_object_unref (buffer);
+}
+
+/* The selection's coverage (0 to 1) of each pixel of `drawable`: the selection covers the canvas and the layer may
+ * sit anywhere on it (outside the canvas: not selected). */
+static void
+read_coverage (gint32 image, gint32 drawable, gfloat *coverage)
+{
+  gint        offset_x, offset_y;
+  GeglBuffer *buffer = gimp_drawable_get_buffer (gimp_image_get_selection (image));
+
+  gimp_drawable_offsets (drawable, &offset_x, &offset_y);
+  gegl_buffer_get (buffer,
+                   GEGL_RECTANGLE (offset_x, offset_y, gimp_drawable_width (drawable), gimp_drawable_height (drawable)),
+                   1.0, babl_format ("Y float"), coverage, GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
+  g_object_unref (buffer);
+}
+
 /* Writes the layer's pixels (8-bit, or 16-bit for deeper images) and the selection over the layer as a mask
  * (255 = hole where the selection is above one half). Returns the number of hole pixels, or -1 on error. */
 static gint64
 write_inputs (gint32 image, gint32 drawable, const gchar *image_path, const gchar *mask_path, GError **error)
 {
   gint        width = gimp_drawable_width (drawable), height = gimp_drawable_height (drawable);
-  gint        offset_x, offset_y;
   gboolean    alpha = gimp_drawable_has_alpha (drawable);
   gboolean    deep = gimp_image_get_precision (image) != GIMP_PRECISION_U8_GAMMA &&
                   gimp_image_get_precision (image) != GIMP_PRECISION_U8_LINEAR;
   gint        channels = alpha ? 4 : 3, bit_depth = deep ? 16 : 8;
   const Babl *format = babl_format (deep ? (alpha ? "R'G'B'A u16" : "R'G'B' u16")
                                          : (alpha ? "R'G'B'A u8" : "R'G'B' u8"));
-  GeglBuffer *buffer;
   guchar     *pixels, *mask;
   gfloat     *coverage;
   gint64      hole = 0, index, count = (gint64) width * height;
   gboolean    written;
 
-  gimp_drawable_offsets (drawable, &offset_x, &offset_y);
   pixels = g_try_malloc ((gsize) count * channels * (bit_depth / 8));
   coverage = g_try_malloc ((gsize) count * sizeof (gfloat));
   mask = g_try_malloc ((gsize) count);
@@ -150,15 +173,8 @@ write_inputs (gint32 image, gint32 drawable, const gchar *image_path, const gcha
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "not enough memory for a %dx%d layer", width, height);
       return -1;
     }
-  buffer = gimp_drawable_get_buffer (drawable);
-  gegl_buffer_get (buffer, GEGL_RECTANGLE (0, 0, width, height), 1.0, format, pixels, GEGL_AUTO_ROWSTRIDE,
-                   GEGL_ABYSS_NONE);
-  g_object_unref (buffer);
-  /* the selection covers the canvas; the layer may sit anywhere on it (outside the canvas: not selected) */
-  buffer = gimp_drawable_get_buffer (gimp_image_get_selection (image));
-  gegl_buffer_get (buffer, GEGL_RECTANGLE (offset_x, offset_y, width, height), 1.0, babl_format ("Y float"),
-                   coverage, GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
-  g_object_unref (buffer);
+  read_pixels (drawable, format, pixels);
+  read_coverage (image, drawable, coverage);
   for (index = 0; index < count; index++)
     {
       mask[index] = coverage[index] > 0.5f ? 255 : 0;
@@ -389,8 +405,7 @@ remove_folder (const gchar *folder)
 static gint32
 merge_hole (gint32 image, gint32 drawable, gint32 result, GError **error)
 {
-  gint        width = gimp_drawable_width (drawable), height = gimp_drawable_height (drawable);
-  gint        offset_x, offset_y, bpp;
+  gint        width = gimp_drawable_width (drawable), height = gimp_drawable_height (drawable), bpp;
   gint64      index, count = (gint64) width * height;
   gint32      merged = gimp_layer_copy (drawable);
   const Babl *format = gimp_drawable_get_format (merged);
@@ -410,18 +425,10 @@ merge_hole (gint32 image, gint32 drawable, gint32 result, GError **error)
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOMEM, "not enough memory for a %dx%d layer", width, height);
       return -1;
     }
-  gimp_drawable_offsets (drawable, &offset_x, &offset_y);
-  buffer = gimp_drawable_get_buffer (result);
-  gegl_buffer_get (buffer, GEGL_RECTANGLE (0, 0, width, height), 1.0, format, filled, GEGL_AUTO_ROWSTRIDE,
-                   GEGL_ABYSS_NONE);
-  g_object_unref (buffer);
-  buffer = gimp_drawable_get_buffer (gimp_image_get_selection (image));
-  gegl_buffer_get (buffer, GEGL_RECTANGLE (offset_x, offset_y, width, height), 1.0, babl_format ("Y float"),
-                   coverage, GEGL_AUTO_ROWSTRIDE, GEGL_ABYSS_NONE);
-  g_object_unref (buffer);
+  read_pixels (result, format, filled);
+  read_coverage (image, drawable, coverage);
+  read_pixels (merged, format, original);
   buffer = gimp_drawable_get_buffer (merged);
-  gegl_buffer_get (buffer, GEGL_RECTANGLE (0, 0, width, height), 1.0, format, original, GEGL_AUTO_ROWSTRIDE,
-                   GEGL_ABYSS_NONE);
   for (index = 0; index < count; index++)
     if (coverage[index] > 0.5f) /* the same rule as the mask written for the program */
       memcpy (original + index * bpp, filled + index * bpp, bpp);
