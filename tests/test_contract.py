@@ -100,3 +100,24 @@ def test_every_method_keeps_the_contract(filler, lifter, tiny_lama):
     dot[33, 22] = True
     filled = inpainter(image, dot)
     assert np.array_equal(filled[~dot], image[~dot])
+
+
+def test_every_part_config_refuses_bad_values_with_a_config_error():
+    """Built directly (not through the registry), a filler's or lifter's config still raises the one error type that
+    every front end catches (ConfigError is an InpaintError and a ValueError)."""
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.fillers.opencv import TeleaFiller
+    from hrinpaint.fillers.patchmatch import PatchMatchConfig
+    from hrinpaint.lifters.cra import CraConfig
+    from hrinpaint.lifters.octave import OctaveConfig
+    from hrinpaint.lifters.upsample import UpsampleConfig
+
+    for build in (
+        lambda: PatchMatchConfig(patch_size=4),
+        lambda: TeleaFiller.Config(radius=-1),
+        lambda: CraConfig(cells=0),
+        lambda: OctaveConfig(vote="loudest"),
+        lambda: UpsampleConfig(interpolation="nearest-ish"),
+    ):
+        with pytest.raises(ConfigError):
+            build()

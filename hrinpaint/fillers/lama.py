@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hrinpaint.device import check_device_name
+from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import FillResult
 from hrinpaint.fillers.network import fill_at_size, load_cached, to_array, to_tensors, weights_path
 
@@ -40,7 +41,7 @@ class LamaFillerConfig:
 
     def __post_init__(self) -> None:
         if self.size < 0 or self.threads < 0:
-            raise ValueError(f"size and threads must be >= 0, got {self.size} and {self.threads}")
+            raise ConfigError(f"size and threads must be >= 0, got {self.size} and {self.threads}")
         check_device_name(self.device)
 
 

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from hrinpaint.device import MODELS, check_device_name, model_placement, torch_threads
-from hrinpaint.errors import InputError
+from hrinpaint.errors import ConfigError, InputError
 from hrinpaint.fillers.attention import CellAttention
 from hrinpaint.fillers.base import FillResult, check_fill_input
 from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side, resize_bilinear
@@ -70,13 +70,13 @@ class NetworkFillerConfig:
 
     def __post_init__(self) -> None:
         if self.size is not None and self.size < 0:
-            raise ValueError(f"size must be >= 0, got {self.size}")
+            raise ConfigError(f"size must be >= 0, got {self.size}")
         if self.threads < 0:
-            raise ValueError(f"threads must be >= 0, got {self.threads}")
+            raise ConfigError(f"threads must be >= 0, got {self.threads}")
         if self.prefill not in PREFILLS:
-            raise ValueError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
+            raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
         if not self.band >= 0:
-            raise ValueError(f"band must be >= 0, got {self.band}")
+            raise ConfigError(f"band must be >= 0, got {self.band}")
         check_device_name(self.device)
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import FillResult, check_fill_input
 from hrinpaint.io import from_float
 
@@ -23,7 +24,7 @@ class DiffusionConfig:
 
     def __post_init__(self) -> None:
         if self.radius <= 0:
-            raise ValueError(f"radius must be positive, got {self.radius}")
+            raise ConfigError(f"radius must be positive, got {self.radius}")
 
 
 def diffuse(image: np.ndarray, mask: np.ndarray, radius: float, flags: int) -> np.ndarray:

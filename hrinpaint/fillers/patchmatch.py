@@ -18,6 +18,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.fillers import _patchmatch_kernels as kernels
 from hrinpaint.fillers.attention import OffsetField
 from hrinpaint.fillers.base import FillResult, check_fill_input
@@ -83,31 +84,33 @@ class PatchMatchConfig:
 
     def __post_init__(self) -> None:
         if self.patch_size < 3 or self.patch_size % 2 == 0:
-            raise ValueError(f"patch_size must be odd and at least 3, got {self.patch_size}")
+            raise ConfigError(f"patch_size must be odd and at least 3, got {self.patch_size}")
         if self.coarsest_size < self.patch_size:
-            raise ValueError(f"coarsest_size must be at least patch_size ({self.patch_size}), got {self.coarsest_size}")
+            raise ConfigError(
+                f"coarsest_size must be at least patch_size ({self.patch_size}), got {self.coarsest_size}"
+            )
         if self.max_levels < 1:
-            raise ValueError(f"max_levels must be at least 1, got {self.max_levels}")
+            raise ConfigError(f"max_levels must be at least 1, got {self.max_levels}")
         if self.em_iterations_coarsest < 1 or self.em_iterations_finest < 1:
-            raise ValueError("em_iterations_coarsest and em_iterations_finest must be at least 1")
+            raise ConfigError("em_iterations_coarsest and em_iterations_finest must be at least 1")
         if self.pm_iterations < 1:
-            raise ValueError(f"pm_iterations must be at least 1, got {self.pm_iterations}")
+            raise ConfigError(f"pm_iterations must be at least 1, got {self.pm_iterations}")
         if self.fine_search_radius < 1:
-            raise ValueError(f"fine_search_radius must be at least 1, got {self.fine_search_radius}")
+            raise ConfigError(f"fine_search_radius must be at least 1, got {self.fine_search_radius}")
         if self.gradient_weight < 0:
-            raise ValueError(f"gradient_weight must be non-negative, got {self.gradient_weight}")
+            raise ConfigError(f"gradient_weight must be non-negative, got {self.gradient_weight}")
         if self.gamma < 1:
-            raise ValueError(f"gamma must be at least 1, got {self.gamma}")
+            raise ConfigError(f"gamma must be at least 1, got {self.gamma}")
         if not 0 < self.sigma_percentile <= 100:
-            raise ValueError(f"sigma_percentile must be in (0, 100], got {self.sigma_percentile}")
+            raise ConfigError(f"sigma_percentile must be in (0, 100], got {self.sigma_percentile}")
         if not 1 <= self.top_k <= self.patch_size**2:
-            raise ValueError(f"top_k must be in [1, patch_size^2 = {self.patch_size**2}], got {self.top_k}")
+            raise ConfigError(f"top_k must be in [1, patch_size^2 = {self.patch_size**2}], got {self.top_k}")
         if self.vote not in VOTES:
-            raise ValueError(f"vote must be one of {VOTES}, got {self.vote!r}")
+            raise ConfigError(f"vote must be one of {VOTES}, got {self.vote!r}")
         if self.best_levels < 0:
-            raise ValueError(f"best_levels must be non-negative, got {self.best_levels}")
+            raise ConfigError(f"best_levels must be non-negative, got {self.best_levels}")
         if not 0 <= self.seed < 2**31:
-            raise ValueError(f"seed must be in [0, 2^31), got {self.seed}")
+            raise ConfigError(f"seed must be in [0, 2^31), got {self.seed}")
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.network import GeneratorFiller, NetworkFillerConfig, Prefill, shipped_weights
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ class PyramidFillerConfig(NetworkFillerConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.extra_levels < 0:
-            raise ValueError(f"extra_levels must be >= 0, got {self.extra_levels}")
+            raise ConfigError(f"extra_levels must be >= 0, got {self.extra_levels}")
 
 
 def extra_levels_for(long_side: int, top_size: int | None, most: int) -> int:

@@ -30,6 +30,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.attention import CellAttention, OffsetField
 from hrinpaint.fillers.base import FillResult
 from hrinpaint.io import to_float
@@ -114,25 +115,25 @@ class CraConfig:
 
     def __post_init__(self) -> None:
         if self.cells < 1:
-            raise ValueError(f"cells must be >= 1, got {self.cells}")
+            raise ConfigError(f"cells must be >= 1, got {self.cells}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
-            raise ValueError(f"temperature must be a positive finite number, got {self.temperature}")
+            raise ConfigError(f"temperature must be a positive finite number, got {self.temperature}")
         if self.top_k is not None and self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1 or None, got {self.top_k}")
+            raise ConfigError(f"top_k must be >= 1 or None, got {self.top_k}")
         if not 0.0 < self.overlap <= 1.0:
-            raise ValueError(f"overlap must be in (0, 1], got {self.overlap}")
+            raise ConfigError(f"overlap must be in (0, 1], got {self.overlap}")
         for name in ("context_margin", "structure_weight", "proximity"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+                raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
         if self.feature_source not in FEATURE_SOURCES:
-            raise ValueError(f"feature_source must be one of {FEATURE_SOURCES}, got {self.feature_source!r}")
+            raise ConfigError(f"feature_source must be one of {FEATURE_SOURCES}, got {self.feature_source!r}")
         if self.similarity not in SIMILARITIES:
-            raise ValueError(f"similarity must be one of {SIMILARITIES}, got {self.similarity!r}")
+            raise ConfigError(f"similarity must be one of {SIMILARITIES}, got {self.similarity!r}")
         if self.feature_size < 1:
-            raise ValueError(f"feature_size must be >= 1, got {self.feature_size}")
+            raise ConfigError(f"feature_size must be >= 1, got {self.feature_size}")
         if self.chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+            raise ConfigError(f"chunk_size must be >= 1, got {self.chunk_size}")
 
 
 class CraLifter(Lifter):

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.fillers import _patchmatch_kernels as kernels
 from hrinpaint.fillers.attention import OffsetField
 from hrinpaint.fillers.base import FillResult
@@ -101,19 +102,19 @@ class OctaveConfig:
 
     def __post_init__(self) -> None:
         if self.patch_size < 3 or self.patch_size % 2 == 0:
-            raise ValueError(f"patch_size must be odd and at least 3, got {self.patch_size}")
+            raise ConfigError(f"patch_size must be odd and at least 3, got {self.patch_size}")
         if min(self.em_iterations, self.cra_levels) < 0:
-            raise ValueError("em_iterations and cra_levels must be non-negative")
+            raise ConfigError("em_iterations and cra_levels must be non-negative")
         if self.restore_gain < 1 or self.restore_bands < 1:
-            raise ValueError("restore_gain and restore_bands must be at least 1")
+            raise ConfigError("restore_gain and restore_bands must be at least 1")
         if self.pm_iterations < 1 or self.search_radius < 1 or self.search_side < 1:
-            raise ValueError("pm_iterations and search_radius must be at least 1")
+            raise ConfigError("pm_iterations and search_radius must be at least 1")
         if self.vote not in VOTES:
-            raise ValueError(f"vote must be one of {VOTES}, got {self.vote!r}")
+            raise ConfigError(f"vote must be one of {VOTES}, got {self.vote!r}")
         if self.colour not in COLOURS:
-            raise ValueError(f"colour must be one of {COLOURS}, got {self.colour!r}")
+            raise ConfigError(f"colour must be one of {COLOURS}, got {self.colour!r}")
         if self.gamma < 1 or not 0 < self.sigma_percentile <= 100 or self.gradient_weight < 0:
-            raise ValueError("gamma >= 1, 0 < sigma_percentile <= 100 and gradient_weight >= 0 are needed")
+            raise ConfigError("gamma >= 1, 0 < sigma_percentile <= 100 and gradient_weight >= 0 are needed")
 
 
 def level_shapes(full: tuple[int, int], working: tuple[int, int]) -> list[tuple[int, int]]:

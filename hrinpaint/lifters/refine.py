@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hrinpaint.errors import InpaintError
+from hrinpaint.errors import ConfigError, InpaintError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.fillers.network import GeneratorFiller, band_merge, gate_ring, on_hole, ring_gain
 from hrinpaint.io import to_float
@@ -98,15 +98,15 @@ class RefineConfig:
 
     def __post_init__(self) -> None:
         if self.max_scales < 1:
-            raise ValueError(f"max_scales must be >= 1, got {self.max_scales}")
+            raise ConfigError(f"max_scales must be >= 1, got {self.max_scales}")
         if self.pixel_budget < 1:
-            raise ValueError(f"pixel_budget must be positive, got {self.pixel_budget}")
+            raise ConfigError(f"pixel_budget must be positive, got {self.pixel_budget}")
         if self.lr <= 0 or self.iterations < 0 or self.erosion < 0:
-            raise ValueError("lr must be positive, iterations and erosion non-negative")
+            raise ConfigError("lr must be positive, iterations and erosion non-negative")
         if self.max_side < 0 or self.min_side < 1:
-            raise ValueError(f"max_side must be >= 0 and min_side >= 1, got {self.max_side} and {self.min_side}")
+            raise ConfigError(f"max_side must be >= 0 and min_side >= 1, got {self.max_side} and {self.min_side}")
         if self.lift not in ("cra", "upsample"):
-            raise ValueError(f"lift must be 'cra' or 'upsample', got {self.lift!r}")
+            raise ConfigError(f"lift must be 'cra' or 'upsample', got {self.lift!r}")
         object.__setattr__(self, "pixel_budget", int(self.pixel_budget))  # 1.8e6 from a config file is a float
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from hrinpaint.device import check_device_name, model_placement, torch_threads
+from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.fillers.network import band_merge, gate_ring, load_cached, ring_gain, weights_path
 from hrinpaint.io import to_float
@@ -81,11 +82,11 @@ class ShiftConfig:
     def __post_init__(self) -> None:
         check_device_name(self.device)
         if self.stage1 not in STAGE1_LIFTERS:
-            raise ValueError(f"stage1 must be one of {STAGE1_LIFTERS}, got {self.stage1!r}")
+            raise ConfigError(f"stage1 must be one of {STAGE1_LIFTERS}, got {self.stage1!r}")
         if self.shift is not None and not 0.0 <= self.shift < 1.0:
-            raise ValueError(f"shift must be in [0, 1) or None, got {self.shift}")
+            raise ConfigError(f"shift must be in [0, 1) or None, got {self.shift}")
         if self.tile < 1 or self.overlap < 0 or self.max_pixels < 1 or self.threads < 0 or not self.band >= 0:
-            raise ValueError("tile and max_pixels must be positive, overlap, threads and band non-negative")
+            raise ConfigError("tile and max_pixels must be positive, overlap, threads and band non-negative")
         object.__setattr__(self, "max_pixels", int(self.max_pixels))  # 1e6 from a config file is a float
 
 

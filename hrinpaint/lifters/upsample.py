@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import FillResult
 from hrinpaint.lifters.base import Lifter, checked_box
 from hrinpaint.ops.patches import bilinear_window
@@ -23,7 +24,7 @@ class UpsampleConfig:
 
     def __post_init__(self) -> None:
         if self.interpolation not in ("bicubic", "bilinear"):
-            raise ValueError(f"interpolation must be 'bicubic' or 'bilinear', got {self.interpolation!r}")
+            raise ConfigError(f"interpolation must be 'bicubic' or 'bilinear', got {self.interpolation!r}")
 
 
 class UpsampleLifter(Lifter):
