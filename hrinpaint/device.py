@@ -10,6 +10,7 @@ Nothing here imports torch at module import: the core install (no ``nn`` extra) 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -113,6 +114,7 @@ class ModelCache:
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size = size
         self._entries: OrderedDict[tuple[str, str, str, bool], tuple[Any, dict[str, Any]]] = OrderedDict()
+        self._stamps: dict[tuple[str, str, str, bool], tuple[int, int] | None] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -124,6 +126,7 @@ class ModelCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._stamps.clear()
 
     def load(
         self, path: str | Path, model_name: str, device: str = "cpu", half: bool = False
@@ -135,8 +138,9 @@ class ModelCache:
         torch_device = resolve_device(device)
         half = half_precision(torch_device, half)
         key = (str(Path(path).resolve()), model_name, str(torch_device), half)
+        stamp = _file_stamp(path)
         with self._lock:
-            if key in self._entries:
+            if key in self._entries and self._stamps.get(key) == stamp:  # a file rewritten in place is loaded again
                 self._entries.move_to_end(key)
                 return self._entries[key]
         model, manifest = load_model(path)
@@ -147,9 +151,20 @@ class ModelCache:
             model = model.half()
         with self._lock:
             self._entries[key] = model, manifest
+            self._entries.move_to_end(key)
+            self._stamps[key] = stamp
             while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+                self._stamps.pop(self._entries.popitem(last=False)[0], None)
         return model, manifest
+
+
+def _file_stamp(path: str | Path) -> tuple[int, int] | None:
+    """The file's modification time and size: a weights file exported again at the same path differs in them."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_mtime_ns, status.st_size
 
 
 #: The process's model cache, shared by every network filler and lifter.

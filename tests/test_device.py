@@ -110,6 +110,23 @@ def test_cache_loads_once_per_device_and_stays_bounded(tiny_weights):
         cache.load(tiny_weights[0], "zoom", "cpu")
 
 
+def test_cache_loads_a_weights_file_again_when_it_is_rewritten(tiny_weights, tmp_path):
+    import os
+    import shutil
+
+    cache = devices.ModelCache(size=2)
+    path = tmp_path / "exported.safetensors"
+    shutil.copy(tiny_weights[0], path)
+    shutil.copy(tiny_weights[0].with_suffix(".json"), path.with_suffix(".json"))
+    first, _ = cache.load(path, "hifill", "cpu")
+    assert cache.load(path, "hifill", "cpu")[0] is first
+    shutil.copy(tiny_weights[1], path)  # exported again at the same path
+    shutil.copy(tiny_weights[1].with_suffix(".json"), path.with_suffix(".json"))
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    again, _ = cache.load(path, "hifill", "cpu")
+    assert again is not first and len(cache) == 1
+
+
 def test_inpainters_share_the_loaded_network(tiny_weights):
     config = {"weights": str(tiny_weights[0])}
     first = Inpainter.from_method("hifill+upsample", config, device="cpu")
