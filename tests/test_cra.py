@@ -346,18 +346,19 @@ def test_old_hole_content_never_reaches_the_result(method):
 
 @pytest.mark.parametrize("match_energy", [True, False])
 def test_bands_and_kept_sources_do_not_change_the_result(monkeypatch, match_energy):
-    import hrinpaint.lifters.cra as cra
+    import hrinpaint.lifters.cra_cells as cra_cells
+    import hrinpaint.lifters.cra_residual as cra_residual
 
     image = stripes(97, 131, period=3.3)
     mask = np.zeros((97, 131), bool)
     mask[30:62, 45:95] = True
     mask[5:15, 5:20] = True
-    monkeypatch.setattr(cra, "_BAND_PIXELS", 10**9)
+    monkeypatch.setattr(cra_residual, "_BAND_PIXELS", 10**9)
     whole = inpaint(image, mask, match_energy=match_energy)
-    monkeypatch.setattr(cra, "_BAND_PIXELS", 150)  # bands of 2 or 3 rows, each smoothed across its neighbours
+    monkeypatch.setattr(cra_residual, "_BAND_PIXELS", 150)  # bands of 2 or 3 rows, each smoothed across its neighbours
     np.testing.assert_allclose(inpaint(image, mask, match_energy=match_energy), whole, atol=1e-6)
-    monkeypatch.setattr(cra, "_KEPT_SOURCES", 1)
-    monkeypatch.setattr(cra, "_SOURCE_MARGIN", 0)
+    monkeypatch.setattr(cra_cells, "_KEPT_SOURCES", 1)
+    monkeypatch.setattr(cra_cells, "_SOURCE_MARGIN", 0)
     np.testing.assert_allclose(inpaint(image, mask, match_energy=match_energy), whole, atol=1e-6)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from hrinpaint.eval import metrics
+from hrinpaint.eval import metrics, strips
 from hrinpaint.eval.aggregate import MetricAccumulator, format_value
 from hrinpaint.eval.metrics import (
     band_energy,
@@ -77,8 +77,8 @@ def mask() -> np.ndarray:
 def strip_rows(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
     """Runs a test with strips shorter than the image (every strip cut exercised, on three threads whatever
     the machine) and with one strip."""
-    monkeypatch.setattr(metrics, "_STRIP_ROWS", request.param)
-    monkeypatch.setattr(metrics, "_WORKERS", 3)
+    monkeypatch.setattr(strips, "_STRIP_ROWS", request.param)
+    monkeypatch.setattr(strips, "_WORKERS", 3)
     return request.param
 
 

@@ -1,8 +1,9 @@
 """Pure array operations on the canonical forms (image: float32 H x W x 3 in [0, 1]; mask: bool H x W, True = hole).
 
 No state, no torch, no files. Submodules: :mod:`resize`, :mod:`pyramid`, :mod:`morphology`, :mod:`regions`,
-:mod:`patches`. Pasting hole pixels back into the photo is the pipeline's job (:mod:`hrinpaint.pipeline`, band by
-band in the photo's own dtype); pixel dtype conversions are in :mod:`hrinpaint.pixels`.
+:mod:`patches`, :mod:`buffers` (scratch arrays reused across a loop). Pasting hole pixels back into the photo is the
+pipeline's job (:mod:`hrinpaint.pipeline`, band by band in the photo's own dtype); pixel dtype conversions are in
+:mod:`hrinpaint.pixels`.
 """
 
 from hrinpaint.ops.morphology import dilate, erode
