@@ -141,7 +141,7 @@ def band_merged(output: torch.Tensor, base: torch.Tensor, mask: torch.Tensor, si
     """
     if sigma <= 0:
         return output
-    from hrinpaint.lifters.refine import gaussian_blur
+    from hrinpaint.lifters.refine_loop import gaussian_blur
 
     change = (output - base) * mask
     blurred = gaussian_blur(change, sigma, 2 * math.ceil(3 * sigma) + 1)
