@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from hrinpaint.errors import InputError
-from hrinpaint.io import from_float
+from hrinpaint.pixels import from_float
 
 PeerFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 

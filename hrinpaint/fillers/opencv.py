@@ -9,7 +9,7 @@ import numpy as np
 
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import FillResult, check_fill_input
-from hrinpaint.io import from_float
+from hrinpaint.pixels import from_float
 
 
 @dataclass(frozen=True)

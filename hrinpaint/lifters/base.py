@@ -7,9 +7,9 @@ from abc import ABC, abstractmethod
 import numpy as np
 
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.io import to_float
 from hrinpaint.ops.regions import Box, bounding_box
 from hrinpaint.ops.resize import area_downsample_pixels
+from hrinpaint.pixels import to_float
 
 
 class Lifter(ABC):

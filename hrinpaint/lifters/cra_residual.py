@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 
 from hrinpaint.fillers.attention import OffsetField
-from hrinpaint.io import to_float
 from hrinpaint.ops.buffers import Buffers, _smooth, scale_channels, squared_norm
 from hrinpaint.ops.patches import bilinear_columns, bilinear_points, resample_rows
 from hrinpaint.ops.regions import Box
 from hrinpaint.ops.resize import area_downsample, area_downsample_pixels, resize_bilinear
+from hrinpaint.pixels import to_float
 
 # Hole pixels handled per step of the offset-field transfer; bounds its temporaries to a few tens of MB.
 _OFFSET_CHUNK_PIXELS = 1 << 18

@@ -48,12 +48,12 @@ from hrinpaint.fillers.patchmatch import (
     patch_targets,
     vote_weights,
 )
-from hrinpaint.io import to_float
 from hrinpaint.lifters.base import Lifter, checked_box
 from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.ops.pyramid import laplacian_pyramid, reconstruct_laplacian
 from hrinpaint.ops.regions import Box
 from hrinpaint.ops.resize import area_downsample_pixels, downsample_mask, resize_bilinear
+from hrinpaint.pixels import to_float
 
 COLOURS = ("none", "membrane")
 

@@ -27,11 +27,11 @@ from hrinpaint.device import check_device_name, model_placement, torch_threads
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.fillers.network import band_merge, gate_ring, load_cached, ring_gain, weights_path
-from hrinpaint.io import to_float
 from hrinpaint.lifters.base import Lifter, add_correction, checked_box
 from hrinpaint.nn.shift import shift_offsets
 from hrinpaint.ops.regions import Box, bounding_box
 from hrinpaint.ops.resize import downsample_mask
+from hrinpaint.pixels import to_float
 
 #: The weights that ship inside the package (trained with ``configs/shift-cpu.toml``).
 SHIPPED_WEIGHTS = "shift.safetensors"
