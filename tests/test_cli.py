@@ -363,3 +363,14 @@ def test_a_bad_number_answers_before_the_pipeline_is_imported(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert done.stdout.split() == ["2", "False", "False"] and done.stderr.count("\n") == 1
+
+
+def test_a_reader_that_goes_away_is_not_reported_as_a_bug():
+    # `hrinpaint methods | head`: the pipe closes before the listing is written
+    child = subprocess.Popen(
+        [sys.executable, "-m", "hrinpaint.cli", "methods"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    child.stdout.close()
+    stderr = child.stderr.read().decode()
+    child.wait(timeout=60)
+    assert "a bug" not in stderr and "Traceback" not in stderr, stderr

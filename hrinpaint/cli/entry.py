@@ -34,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hrinpaint: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`hrinpaint methods | head`): not an error of ours
+        # Python would report the failed flush of stdout at exit: point stdout at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
     except Exception as error:  # a bug: one line for the user, the traceback on request
         if os.environ.get("HRINPAINT_DEBUG"):
             raise
