@@ -113,8 +113,8 @@ class ModelCache:
 
     def __init__(self, size: int = CACHE_SIZE) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[str, str, str, bool], tuple[Any, dict[str, Any]]] = OrderedDict()
-        self._stamps: dict[tuple[str, str, str, bool], tuple[int, int] | None] = {}
+        # (path, model, device, half) -> (network, manifest, the file's stamp when it was loaded)
+        self._entries: OrderedDict[tuple[str, str, str, bool], tuple[Any, dict[str, Any], Any]] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -126,7 +126,6 @@ class ModelCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-            self._stamps.clear()
 
     def load(
         self, path: str | Path, model_name: str, device: str = "cpu", half: bool = False
@@ -140,9 +139,10 @@ class ModelCache:
         key = (str(Path(path).resolve()), model_name, str(torch_device), half)
         stamp = _file_stamp(path)
         with self._lock:
-            if key in self._entries and self._stamps.get(key) == stamp:  # a file rewritten in place is loaded again
+            entry = self._entries.get(key)
+            if entry is not None and entry[2] == stamp:  # a file rewritten in place is loaded again
                 self._entries.move_to_end(key)
-                return self._entries[key]
+                return entry[0], entry[1]
         model, manifest = load_model(path)
         if manifest["model"] != model_name:
             raise InputError(f"weights {path} hold a {manifest['model']!r} model, not {model_name}")
@@ -150,11 +150,10 @@ class ModelCache:
         if half:
             model = model.half()
         with self._lock:
-            self._entries[key] = model, manifest
+            self._entries[key] = model, manifest, stamp
             self._entries.move_to_end(key)
-            self._stamps[key] = stamp
             while len(self._entries) > self.size:
-                self._stamps.pop(self._entries.popitem(last=False)[0], None)
+                self._entries.popitem(last=False)
         return model, manifest
 
 

@@ -77,11 +77,9 @@ class Registry(Generic[T]):
         if config_class is not None and dataclasses.is_dataclass(config_class):
             check_known(config, (field.name for field in dataclasses.fields(config_class)), f"{self.kind} {name!r}")
             check_bounds(self.kind, name, config, config_class)
-            part = f"{self.kind} {name!r}"
             try:
                 checked = config_class(**config)
             except (ValueError, TypeError) as error:  # the config's own checks (ConfigError), as one line with the part
-                message = " ".join(str(error).split())
-                raise ConfigError(message if message.startswith(part) else f"{part}: {message}") from None
+                raise ConfigError(f"{self.kind} {name!r}: {' '.join(str(error).split())}") from None
             return factory(checked)  # type: ignore[call-arg]
         return factory(**config)

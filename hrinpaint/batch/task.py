@@ -115,9 +115,7 @@ def written_since(location: str, since: float) -> bool:
 
 
 def _same_location(first: str, second: str) -> bool:
-    """True when two locations (paths or fsspec URLs) name the same file."""
-    if not (is_url(first) or is_url(second)):
-        return os.path.realpath(local_path(first)) == os.path.realpath(local_path(second))
+    """True when two locations (fsspec URLs or paths) name the same file on the same filesystem."""
     import fsspec
 
     (fs_a, path_a), (fs_b, path_b) = fsspec.core.url_to_fs(first), fsspec.core.url_to_fs(second)
