@@ -43,36 +43,41 @@ def parse_variant(text: str) -> tuple[str, str, dict, dict]:
     return name, method, filler, lifter
 
 
-parser = argparse.ArgumentParser()
-parser.add_argument("variants", nargs="+")
-parser.add_argument("--data", default="../shared/data/eval/kodak")
-parser.add_argument("--size", type=int, default=512)
-parser.add_argument("--masks", default="medium,thick")
-parser.add_argument("--limit", type=int, default=None)
-parser.add_argument("--seed", type=int, default=0, help="mask seed offset, as hrinpaint bench --seed")
-args = parser.parse_args()
-variants = {"telea": Inpainter.from_method("telea+upsample")}
-for text in args.variants:
-    name, method, filler, lifter = parse_variant(text)
-    variants[name] = Inpainter.from_method(method, filler, lifter)
-scores = {name: [] for name in variants}
-for photo in list_photos(args.data)[: args.limit]:
-    full = read_image(photo).to_float()
-    truth = np.clip(area_downsample(full, fit_long_side(full.shape[:2], args.size)), 0.0, 1.0)
-    for kind in args.masks.split(","):
-        mask = generate_mask(kind, truth.shape[:2], mask_seed(photo, kind, args.size, args.seed))
-        holed = np.where(mask[..., None], 0.0, truth).astype(np.float32)
-        for name, inpainter in variants.items():
-            start = time.perf_counter()
-            out = inpainter(holed, mask)
-            seconds = time.perf_counter() - start
-            sharp = sharpness_ratio(out, truth, mask)
-            scores[name].append((psnr(out, truth, mask), l1(out, truth, mask), seconds, sharp))
-for name, values in scores.items():
-    v = np.array(values)
-    print(
-        f"{name:28s} hole PSNR {v[:, 0].mean():.3f}  hole L1 {v[:, 1].mean():.5f}  "
-        f"sharpness mean {v[:, 3].mean():.3f} median {np.median(v[:, 3]):.3f} max {v[:, 3].max():.2f}  "
-        f"median s {np.median(v[:, 2]):.2f}",
-        flush=True,
-    )
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("variants", nargs="+")
+    parser.add_argument("--data", default="../shared/data/eval/kodak")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--masks", default="medium,thick")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0, help="mask seed offset, as hrinpaint bench --seed")
+    args = parser.parse_args()
+    variants = {"telea": Inpainter.from_method("telea+upsample")}
+    for text in args.variants:
+        name, method, filler, lifter = parse_variant(text)
+        variants[name] = Inpainter.from_method(method, filler, lifter)
+    scores = {name: [] for name in variants}
+    for photo in list_photos(args.data)[: args.limit]:
+        full = read_image(photo).to_float()
+        truth = np.clip(area_downsample(full, fit_long_side(full.shape[:2], args.size)), 0.0, 1.0)
+        for kind in args.masks.split(","):
+            mask = generate_mask(kind, truth.shape[:2], mask_seed(photo, kind, args.size, args.seed))
+            holed = np.where(mask[..., None], 0.0, truth).astype(np.float32)
+            for name, inpainter in variants.items():
+                start = time.perf_counter()
+                out = inpainter(holed, mask)
+                seconds = time.perf_counter() - start
+                sharp = sharpness_ratio(out, truth, mask)
+                scores[name].append((psnr(out, truth, mask), l1(out, truth, mask), seconds, sharp))
+    for name, values in scores.items():
+        v = np.array(values)
+        print(
+            f"{name:28s} hole PSNR {v[:, 0].mean():.3f}  hole L1 {v[:, 1].mean():.5f}  "
+            f"sharpness mean {v[:, 3].mean():.3f} median {np.median(v[:, 3]):.3f} max {v[:, 3].max():.2f}  "
+            f"median s {np.median(v[:, 2]):.2f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -72,6 +72,7 @@ def test_band_merge_keeps_the_base_texture_and_takes_the_change_below_the_gaussi
     assert np.abs(band_merge(base, change, mask, 12.0) - base)[inner].mean() < 0.1
 
 
+@pytest.mark.parametrize("route", [{"low_band": "change"}, {"prefill": "patchmatch"}, {"gate": False, "weight": 0.0}])
 @pytest.mark.parametrize(
     ("method", "filler", "lifter"),
     [
@@ -81,13 +82,68 @@ def test_band_merge_keeps_the_base_texture_and_takes_the_change_below_the_gaussi
         ("hifill+refine", "hifill", {"iterations": 2, "max_side": 0, "min_side": 16}),
     ],
 )
-def test_a_network_that_changes_nothing_gives_exactly_the_default(silent, method, filler, lifter):
+def test_a_network_that_changes_nothing_gives_exactly_the_default(silent, method, filler, lifter, route):
+    """Zero correction is the default, pixel for pixel: a silent network measured against its own prefill, a
+    silent network on the default's fill, or any network at weight 0."""
     image, mask = _photo()
     default = Inpainter.from_method(None, working_size=32)(image, mask)
-    filler_config = {"weights": str(silent[filler])} if filler else {}
-    lifter_config = {"weights": str(silent["shift"])} if lifter == "shift" else lifter
+    if lifter == "shift":
+        if "prefill" in route:
+            route = {"network_stage1": "stage1"}
+        filler_config, lifter_config = {}, {"weights": str(silent["shift"]), **route}
+        if "weight" in route:  # the lifter has no weight option: its gate closes on a silent network instead
+            lifter_config = {"weights": str(silent["shift"]), "low_band": "change"}
+    else:
+        filler_config, lifter_config = {"weights": str(silent[filler]), **route}, lifter
     out = Inpainter.from_method(method, filler_config, lifter_config, working_size=32)(image, mask)
     assert np.array_equal(out, default)
+
+
+def test_the_network_runs_on_the_prefill_its_weights_were_trained_on_and_its_low_band_replaces_the_default(silent):
+    from hrinpaint.fillers.hifill import HiFillFiller, HiFillFillerConfig
+    from hrinpaint.fillers.network import default_fill, low_band
+    from hrinpaint.fillers.opencv import telea_prefill
+    from hrinpaint.pixels import to_float
+
+    picture, hole = _photo(48, 64)
+    hole[:] = False
+    hole[14:34, 20:44] = True
+    image = np.where(hole[..., None], 0.0, to_float(picture)).astype(np.float32)
+    config = {"weights": str(silent["hifill"]), "size": 0, "gate": False}
+    filler = HiFillFiller(HiFillFillerConfig(**config))
+    assert filler.prefill == "telea"  # the manifest's model config: what the weights were trained on
+    assert HiFillFiller(HiFillFillerConfig(**config, prefill="patchmatch")).prefill == "patchmatch"
+    filled = filler.fill(image, hole)
+    base = default_fill(image, hole).image
+    assert np.array_equal(filled.image, base)  # the default's fill is the base, lifted as the default lifts it
+    # a silent network returns its Telea prefill, whose low band then replaces the default's
+    expected = low_band(np.where(hole[..., None], telea_prefill(image, hole) - base, 0.0), hole, 3.0)
+    np.testing.assert_allclose(filled.correction, expected, atol=1e-5)
+    assert np.abs(expected).max() > 0.01
+    halved = HiFillFiller(HiFillFillerConfig(**config, weight=0.5)).fill(image, hole).correction
+    np.testing.assert_allclose(halved, 0.5 * expected, atol=1e-5)
+    changed = HiFillFiller(HiFillFillerConfig(**config, low_band="change")).fill(image, hole).correction
+    assert np.abs(changed).max() < 1e-6, np.abs(changed).max()  # against its own prefill: nothing changed
+
+
+def test_shift_refines_the_stage1_its_weights_were_trained_on(silent, tmp_path):
+    import json
+
+    from hrinpaint.lifters.shift import ShiftConfig, ShiftLifter
+
+    assert ShiftLifter(ShiftConfig(weights=str(silent["shift"]))).network_stage1 == "telea"  # no record: Telea's
+    manifest = json.loads(silent["shift"].with_suffix(".json").read_text())
+    manifest["training"]["prefill"] = "default"
+    (tmp_path / "shift.json").write_text(json.dumps(manifest))
+    (tmp_path / "shift.safetensors").write_bytes(silent["shift"].read_bytes())
+    assert ShiftLifter(ShiftConfig(weights=str(tmp_path / "shift.safetensors"))).network_stage1 == "stage1"
+    overridden = ShiftConfig(weights=str(silent["shift"]), network_stage1="stage1")
+    assert ShiftLifter(overridden).network_stage1 == "stage1"
+    image, mask = _photo()
+    default = Inpainter.from_method(None, working_size=32)(image, mask)
+    replaced = Inpainter.from_method("shift", None, {"weights": str(silent["shift"]), "gate": False}, working_size=32)
+    out = replaced(image, mask)  # the silent network returns Telea's stage 1, whose low band replaces the default's
+    assert np.array_equal(out[~mask], image[~mask]) and not np.array_equal(out, default)
 
 
 def test_a_network_that_changes_something_changes_the_hole_only(tmp_path):

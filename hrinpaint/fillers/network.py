@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 #: so it follows whatever the default becomes), ``telea`` a diffusion fill, ``none`` the paper's zeroed hole.
 PREFILLS = ("patchmatch", "telea", "none")
 
+#: What the network's low band is measured against (:attr:`NetworkFillerConfig.low_band`).
+LOW_BANDS = ("network", "change")
+
 
 @dataclass(frozen=True)
 class NetworkFillerConfig:
@@ -37,7 +40,8 @@ class NetworkFillerConfig:
         threads: torch CPU threads during a fill (put back afterwards); 0 keeps torch's setting.
         device: where the network runs: ``auto`` (CUDA, then MPS, then the CPU), ``cpu``, ``cuda`` or ``mps``.
         half: run the network in float16 on a GPU (ignored on the CPU).
-        prefill: what a prefilled network gets in its hole: ``patchmatch`` (the default method's fill of the
+        prefill: what a prefilled network gets in its hole: None (the default) for the prefill its weights were
+            trained with (their manifest's ``config.prefill``), ``patchmatch`` (the default method's fill of the
             working image, area-downsampled to the network's size), ``telea`` (Telea's fill at the network's size)
             or ``none`` (nothing: only for weights trained without a prefill). A network without a prefill in its
             config gets none whatever this says.
@@ -45,6 +49,11 @@ class NetworkFillerConfig:
             :func:`band_merge`): the output is the default method's fill with the network's change below it only,
             so the default's texture passes through and the network corrects structure, colour and illumination.
             An untrained network (no change) then gives exactly the default. 0 takes the network's whole fill.
+        low_band: what the network's fill is compared with before the low-pass: ``network`` (the default's fill:
+            the network's low band replaces the default's, its structure estimate in place of PatchMatch's) or
+            ``change`` (the network's own prefill: only what it changed is added to the default's fill, so a
+            network that changes nothing gives the default whatever its prefill).
+        weight: the scale of the band-split correction when ``gate`` is off (1: the network's low band whole).
         residual_lift: with ``band = 0``, for a prefilled network that runs below the working size, bring back
             only what it changed: the working image's own prefill plus the upsampled difference between the
             network's fill and its prefill at the network's size (False: the network's fill upsampled).
@@ -60,8 +69,10 @@ class NetworkFillerConfig:
     weights: str | None = None
     size: int | None = None
     threads: int = 0
-    prefill: str = "patchmatch"
+    prefill: str | None = None
     band: float = 3.0
+    low_band: str = "network"
+    weight: float = 1.0
     device: str = "auto"
     half: bool = False
     residual_lift: bool = True
@@ -73,10 +84,14 @@ class NetworkFillerConfig:
             raise ConfigError(f"size must be >= 0, got {self.size}")
         if self.threads < 0:
             raise ConfigError(f"threads must be >= 0, got {self.threads}")
-        if self.prefill not in PREFILLS:
+        if self.prefill is not None and self.prefill not in PREFILLS:
             raise ConfigError(f"prefill must be one of {', '.join(PREFILLS)}, got {self.prefill!r}")
         if not self.band >= 0:
             raise ConfigError(f"band must be >= 0, got {self.band}")
+        if self.low_band not in LOW_BANDS:
+            raise ConfigError(f"low_band must be one of {', '.join(LOW_BANDS)}, got {self.low_band!r}")
+        if not 0.0 <= self.weight <= 1.0:
+            raise ConfigError(f"weight must be in [0, 1], got {self.weight}")
         check_device_name(self.device)
 
 
@@ -350,8 +365,9 @@ class GeneratorFiller:
 
     @property
     def prefill(self) -> str:
-        """What the network gets in its hole: the config's prefill for a prefilled network, else ``none``."""
-        return "none" if self.model.config.prefill == "none" else self.config.prefill
+        """What the network gets in its hole: for a prefilled network the config's prefill, or the one its weights
+        were trained with; else ``none``."""
+        return "none" if self.model.config.prefill == "none" else self.config.prefill or self.model.config.prefill
 
     def network_call(
         self, shape: tuple[int, int], prefill: Prefill | None
@@ -366,9 +382,9 @@ class GeneratorFiller:
             return FillResult(image.copy())
         needs_base = self.config.band > 0 or self.prefill == "patchmatch"
         filled = self.fill_on(image, mask, default_fill(image, mask) if needs_base else None)
-        if filled.correction is None or not self.config.gate:
+        if filled.correction is None:
             return filled
-        gain = self.gate_gain(image, mask)
+        gain = self.gate_gain(image, mask) if self.config.gate else self.config.weight
         return FillResult(filled.image, filled.attention, filled.correction * np.float32(gain))
 
     def gate_gain(self, image: np.ndarray, mask: np.ndarray, sigma: float | None = None) -> float:
@@ -398,15 +414,21 @@ class GeneratorFiller:
         check_fill_input(image, mask)
         if not mask.any():
             return FillResult(image.copy())
-        size, call = self.network_call(image.shape[:2], tensor_prefill(self.prefill, base and base.image))
+        prefill = tensor_prefill(self.prefill, base and base.image)
+        size, call = self.network_call(image.shape[:2], prefill)
         net_image, net_mask, back = network_scale(image, mask, size)
+        tensors = to_tensors(net_image, net_mask, self.model)
         with torch_threads(self.config.threads), torch.inference_mode():
-            output = call(*to_tensors(net_image, net_mask, self.model))
+            output = call(*tensors)
         net_fill = to_array(output.image)
         attention = cell_attention(output, image.shape[:2]) if self.config.attention else None
         if self.config.band > 0:
             assert base is not None
-            change = np.where(net_mask[..., None], net_fill - on_hole(base.image, net_image, net_mask), 0.0)
+            if self.config.low_band == "change" and prefill is not None:
+                reference = on_hole(to_array(prefill(*tensors)), net_image, net_mask)
+            else:
+                reference = on_hole(base.image, net_image, net_mask)
+            change = np.where(net_mask[..., None], net_fill - reference, 0.0)
             # the base itself is lifted as the default lifts it; the correction is added after lifting
             correction = low_band(change, mask, sigma or self.config.band)
             return FillResult(base.image, attention or base.attention, correction)

@@ -208,8 +208,8 @@ class RefineLifter(Lifter):
         box = checked_box(box, mask)
         if isinstance(filler, GeneratorFiller) and filler.config.band > 0:
             hole, default, correction = self._banded(image, mask, filler, model, levels, working_mask)
-            if filler.config.gate:
-                correction = correction * np.float32(self._gate_gain(image, mask, filler, model, working_mask))
+            gain = self._gate_gain(image, mask, filler, model, working_mask) if filler.config.gate else None
+            correction = correction * np.float32(filler.config.weight if gain is None else gain)
             filled = to_float(image[box.slices])
             inner = filled[hole.top - box.top : hole.bottom - box.top, hole.left - box.left : hole.right - box.left]
             np.copyto(inner, np.clip(default + correction, 0.0, 1.0), where=mask[hole.slices][..., None])

@@ -27,7 +27,9 @@ from hrinpaint.device import check_device_name, model_placement, torch_threads
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.fillers.network import band_merge, gate_ring, load_cached, ring_gain, weights_path
+from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.lifters.base import Lifter, add_correction, checked_box
+from hrinpaint.lifters.upsample import UpsampleLifter
 from hrinpaint.nn.shift import shift_offsets
 from hrinpaint.ops.regions import Box, bounding_box
 from hrinpaint.ops.resize import downsample_mask
@@ -36,6 +38,9 @@ from hrinpaint.pixels import to_float
 #: The weights that ship inside the package (trained with ``configs/shift-cpu.toml``).
 SHIPPED_WEIGHTS = "shift.safetensors"
 STAGE1_LIFTERS = ("default", "upsample", "cra", "octave")
+#: What the network refines (:attr:`ShiftConfig.network_stage1`): the stage-1 image, or Telea's fill brought up
+#: bicubically (the stage 1 the shipped weights were trained on).
+NETWORK_STAGE1 = ("stage1", "telea")
 _TRAIN_HINT = "train them with `hrinpaint train configs/shift-cpu.toml --run RUN --export shift.safetensors`"
 
 
@@ -65,6 +70,13 @@ class ShiftConfig:
         gate: scale the network's change by how much it helps on a ring of known pixels around the hole (the
             hole grown, filled and refined the same way; :meth:`ShiftLifter.gate_gain`). Costs a second stage 1
             and network pass, and a pass of stage 1 alone for each.
+        network_stage1: what the network refines: None for what its weights were trained on (their manifest's
+            ``training.prefill``; ``telea`` for weights without one), ``stage1`` (the stage-1 image) or ``telea``
+            (Telea's fill of the working image brought up bicubically, pasted into the hole). The stage-1 image
+            stays the base: only the network's output below ``band`` replaces its low band.
+        low_band: what the network's output is compared with before the low-pass (as the network fillers'
+            option): ``network`` (the stage-1 image: the network's low band replaces it) or ``change`` (what the
+            network refined: only its change is added, so a network that changes nothing gives stage 1).
     """
 
     weights: str | None = None
@@ -78,9 +90,15 @@ class ShiftConfig:
     gate: bool = True
     device: str = "auto"
     half: bool = False
+    network_stage1: str | None = None
+    low_band: str = "network"
 
     def __post_init__(self) -> None:
         check_device_name(self.device)
+        if self.network_stage1 is not None and self.network_stage1 not in NETWORK_STAGE1:
+            raise ConfigError(f"network_stage1 must be one of {NETWORK_STAGE1}, got {self.network_stage1!r}")
+        if self.low_band not in ("network", "change"):
+            raise ConfigError(f"low_band must be 'network' or 'change', got {self.low_band!r}")
         if self.stage1 not in STAGE1_LIFTERS:
             raise ConfigError(f"stage1 must be one of {STAGE1_LIFTERS}, got {self.stage1!r}")
         if self.shift is not None and not 0.0 <= self.shift < 1.0:
@@ -212,6 +230,12 @@ class ShiftLifter(Lifter):
         self.stage1 = stage1_lifter(self.config.stage1)
 
     @property
+    def network_stage1(self) -> str:
+        """What the network refines: the config's choice, else what the weights were trained on."""
+        trained = str(self.manifest.get("training", {}).get("prefill", "telea+upsample"))
+        return self.config.network_stage1 or ("telea" if trained.startswith("telea") else "stage1")
+
+    @property
     def fraction(self) -> float:
         return self.model.config.shift if self.config.shift is None else self.config.shift
 
@@ -274,10 +298,17 @@ class ShiftLifter(Lifter):
         source = Stage1(image, mask, hole, lifted)
         result, _ = source.read(box.top, box.bottom, box.left, box.right)
         inner = (slice(hole.top - box.top, hole.bottom - box.top), slice(hole.left - box.left, hole.right - box.left))
-        refined = self.refine(source, hole)
+        network_input = lifted
+        if self.network_stage1 == "telea" and self.config.band > 0:
+            telea = FillResult(telea_prefill(filled.image, working_mask))
+            network_input = UpsampleLifter().lift(image, mask, telea, working_mask, hole, working_image)
+            refined = self.refine(Stage1(image, mask, hole, network_input), hole)
+        else:
+            refined = self.refine(source, hole)
         if self.config.band > 0:
             sigma = self.config.band * max(mask.shape) / max(working_mask.shape)
-            change = np.where(mask[hole.slices][..., None], refined - lifted, 0.0)
+            reference = network_input if self.config.low_band == "change" else lifted
+            change = np.where(mask[hole.slices][..., None], refined - reference, 0.0)
             refined = band_merge(lifted, change, mask[hole.slices], sigma, cv2.BORDER_CONSTANT)
         result[inner] = refined
         return result
