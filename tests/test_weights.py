@@ -160,6 +160,7 @@ def test_train_export_and_models_commands(tmp_path, capsys):
     assert "step 2" in printed and "validation" in printed
     manifest = read_manifest(weights)
     assert manifest["training"]["steps"] == 2 and "hole_psnr" in manifest["validation"]
+    assert manifest["training"]["prefill"] == manifest["config"]["prefill"] == "none"  # what the fillers run it on
     assert main(["train", str(config), "--run", str(run), "--steps", "3", "--resume", "-q"]) == 0
     assert main(["export", str(run), "-o", str(weights), "-q"]) == 0
     assert read_manifest(weights)["training"]["steps"] == 3
@@ -239,3 +240,14 @@ def test_residual_lift_brings_back_only_the_change_a_prefilled_network_makes(tmp
     plain = HiFillFiller(HiFillFiller.Config(**options, residual_lift=False)).fill(holed, mask).image
     telea_full = telea_prefill(holed, mask)
     assert np.abs(default - telea_full)[mask].mean() < np.abs(plain - telea_full)[mask].mean() / 2
+
+
+def test_an_exported_manifest_records_the_prefill_the_network_was_trained_on():
+    from types import SimpleNamespace
+
+    from hrinpaint.train.export import trained_prefill
+
+    assert trained_prefill(SimpleNamespace(pool=0), SimpleNamespace(config=SimpleNamespace(prefill="telea"))) == "telea"
+    shift = SimpleNamespace(config=SimpleNamespace(width=4))  # no prefill of its own: its stage 1
+    assert trained_prefill(SimpleNamespace(pool=0), shift) == "telea+upsample"
+    assert trained_prefill(SimpleNamespace(pool=64), shift) == "default"

@@ -34,6 +34,16 @@ def last_losses(run_dir: Path, window: int = 20) -> dict[str, float]:
     return {k: sum(r[k] for r in records if k in r) / max(1, sum(k in r for r in records)) for k in keys}
 
 
+def trained_prefill(config: TrainConfig, generator: Any) -> str:
+    """What the network found in its hole in training (the fillers and the ``shift`` lifter run it on the same by
+    default): a generator's ``config.prefill``; for ``shift`` (no prefill of its own) its stage 1, the default's
+    output from a pool or a bicubic Telea fill."""
+    prefill = getattr(getattr(generator, "config", None), "prefill", None)
+    if prefill is not None:
+        return str(prefill)
+    return "default" if config.pool else "telea+upsample"
+
+
 def export_run(run_dir: str | Path, output: str | Path, validation: dict[str, Any] | None = None) -> dict[str, Any]:
     """Writes the run's latest generator to ``output`` and returns the manifest.
 
@@ -50,6 +60,7 @@ def export_run(run_dir: str | Path, output: str | Path, validation: dict[str, An
         "batch_size": config.batch_size,
         "seconds": round(float(state.get("elapsed", 0.0)), 1),
         "data": config.data,
+        "prefill": trained_prefill(config, trainer.generator),
         "final_losses": last_losses(run_dir),
         "config": config.to_dict(),
     }
