@@ -16,13 +16,14 @@ from hrinpaint.nn.attention import (
     context_cells,
 )
 from hrinpaint.nn.discriminator import PatchDiscriminator
-from hrinpaint.nn.hifill import PAD_MULTIPLE, HiFillConfig, HiFillGenerator, parameter_count
+from hrinpaint.nn.hifill import PAD_MULTIPLE, HiFillConfig, HiFillGenerator
 from hrinpaint.nn.layers import (
     GATE_KINDS,
     GatedConv2d,
     gate_parameter_count,
     gated,
     pad_to_multiple,
+    parameter_count,
     same_padding,
     upsample2x,
 )

@@ -21,11 +21,13 @@ from torch import nn
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
 from hrinpaint.nn.layers import (
     GATE_KINDS,
-    RESIDUAL_INIT_SCALE,
     GatedConv2d,
     GateKind,
-    pad_to_multiple,
+    check_image_mask,
+    network_input,
+    scale_init,
     upsample2x,
+    with_prefill,
 )
 from hrinpaint.nn.split import FrontFeatures, checkpointed
 
@@ -211,12 +213,8 @@ class HiFillGenerator(nn.Module):
         self.coarse = CoarseNet(self.config)
         self.refine = RefineNet(self.config)
         if self.residual:
-            # Small, not zero: a zero output layer passes no gradient back, and its own gradient (random features
-            # against the sign of an L1 error) averages out, so the network would stay at its prefill.
-            with torch.no_grad():
-                for layer in (self.coarse.to_rgb.conv, self.refine.to_rgb.conv):
-                    layer.weight.mul_(RESIDUAL_INIT_SCALE)
-                    layer.bias.zero_()
+            scale_init(self.coarse.to_rgb.conv)
+            scale_init(self.refine.to_rgb.conv)
 
     @property
     def residual(self) -> bool:
@@ -241,29 +239,20 @@ class HiFillGenerator(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pads, runs the coarse branch; returns the binary mask, the coarse output, the refine branch's input
         and the padded mask."""
-        if image.ndim != 4 or image.shape[1] != 3 or mask.shape != (image.shape[0], 1, *image.shape[2:]):
-            raise ValueError(f"expected B x 3 x H x W image and B x 1 x H x W mask, got {image.shape} and {mask.shape}")
+        check_image_mask(image, mask)
         mask = (mask > 0.5).to(image.dtype)
-        known = 1.0 - mask
         if self.residual:
-            if prefill is None or prefill.shape != image.shape:
-                raise ValueError(f"a {self.config.prefill!r}-prefilled generator needs a prefill of {image.shape}")
-            image = image * known + prefill * mask
-        padded_image, _ = pad_to_multiple(image if self.residual else image * known, self.pad_multiple)
-        padded_mask, _ = pad_to_multiple(mask, self.pad_multiple)
-        padded_mask = (padded_mask > 0.5).to(image.dtype)
-        padded_known = 1.0 - padded_mask
-        ones = torch.ones_like(padded_mask)
-        signed = padded_image * 2.0 - 1.0
-        if not self.residual:
-            signed = signed * padded_known
-
-        coarse = self.coarse(torch.cat([signed, padded_mask, ones], 1))
+            image = with_prefill(image, mask, prefill, self.config.prefill)
+        else:  # the hole enters as zero on the signed scale (grey)
+            image = image * (1.0 - mask)
+        x, padded_mask = network_input(image, mask, self.pad_multiple, grey_hole=not self.residual)
+        signed, ones = x[:, :3], x[:, 4:]
+        coarse = self.coarse(x)
         if self.residual:
             # the residual acts in the hole only: known pixels are pasted back anyway, and a loss there would
             # only teach the network to output zero everywhere
             coarse = signed + coarse * padded_mask
-        blended = signed * padded_known + coarse.clamp(-1.0, 1.0) * padded_mask
+        blended = signed * (1.0 - padded_mask) + coarse.clamp(-1.0, 1.0) * padded_mask
         return mask, coarse, torch.cat([blended, padded_mask, ones], 1), padded_mask
 
     def front(self, image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None = None) -> FrontFeatures:
@@ -282,8 +271,3 @@ class HiFillGenerator(nn.Module):
         if "base" in features.context:
             refined = features.context["base"] + refined * features.context["hole_mask"]
         return ((refined + 1.0) * 0.5)[..., :height, :width]
-
-
-def parameter_count(module: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
