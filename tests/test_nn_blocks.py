@@ -8,14 +8,14 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from hrinpaint.nn import blocks  # noqa: E402
+from hrinpaint.nn.generator import check_image_mask, with_prefill  # noqa: E402
 from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator  # noqa: E402
 from hrinpaint.nn.layers import (  # noqa: E402
     RESIDUAL_INIT_SCALE,
-    check_image_mask,
+    GatedConv2d,
     network_input,
     parameter_count,
     scale_init,
-    with_prefill,
 )
 from hrinpaint.nn.pyramid import CoarseStage as PyramidCoarse  # noqa: E402
 from hrinpaint.nn.pyramid import PyramidConfig, PyramidGenerator  # noqa: E402
@@ -128,3 +128,33 @@ def test_zoom_and_pyramid_coarse_stages_are_one_stage(residual):
             stage.to_rgb.conv.bias.fill_(0.2)
             moved = stage(image, mask)
         assert torch.allclose(moved, out + 0.1)  # half the signed output, on [0, 1] scale
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: HiFillConfig(prefill="lama"), "unknown prefill 'lama'; known: none, telea, patchmatch"),
+        (lambda: HiFillConfig(refine_gate="lstm"), "unknown gate 'lstm'"),
+        (lambda: ZoomConfig(gate="lstm"), "unknown gate 'lstm'"),
+        (lambda: ZoomConfig(zoom="x4"), "unknown zoom 'x4'; known: sr, bicubic, none"),
+        (lambda: ZoomConfig(refine_dilations=(1, 0)), "dilations must be >= 1"),
+        (lambda: PyramidConfig(upper_dilations=[2, -1]), "dilations must be >= 1"),
+        (lambda: PyramidConfig(prefill="blur"), "unknown prefill 'blur'"),
+        (lambda: PyramidConfig(width=0), "width must be positive"),
+        (lambda: ShiftUNetConfig(depth=9), "depth must be in"),
+        (lambda: GatedConv2d(3, 4, gate="lstm"), "unknown gate 'lstm'"),
+    ],
+)
+def test_every_network_config_refuses_bad_values_with_a_config_error(build, message):
+    from hrinpaint.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        build()
+
+
+def test_dilations_from_json_lists_become_tuples_whatever_mix_arrives():
+    config = HiFillConfig(width=4, coarse_dilations=[1, 2], refine_dilations=(2,))  # a list beside a tuple
+    assert config.coarse_dilations == (1, 2) and hash(config) == hash(HiFillConfig(4, (1, 2), (2,)))
+    pyramid = PyramidConfig(bottom_dilations=[2, 4], upper_dilations=[2])
+    assert pyramid.dilations(0) == (2, 4) and pyramid.dilations(1) == (2,)
+    assert ZoomConfig(coarse_dilations=[1]).coarse_dilations == (1,)

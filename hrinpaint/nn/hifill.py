@@ -18,24 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
-from hrinpaint.nn.layers import (
-    GATE_KINDS,
-    GatedConv2d,
-    GateKind,
-    check_image_mask,
-    network_input,
-    scale_init,
-    upsample2x,
-    with_prefill,
-)
+from hrinpaint.nn.generator import PrefilledGenerator, check_generator_config, check_image_mask, with_prefill
+from hrinpaint.nn.layers import GatedConv2d, GateKind, network_input, scale_init, upsample2x
 from hrinpaint.nn.split import FrontFeatures, checkpointed
 
 #: Coarse dilations after the second stride-2 layer: the paper's 6 x 1, 6 x 2, 5 x 4, 2 x 8, 4 x 1.
 PAPER_COARSE_DILATIONS = (1,) * 6 + (2,) * 6 + (4,) * 5 + (8,) * 2 + (1,) * 4
-
-#: What a hole holds when it enters the network (see ``HiFillConfig.prefill``).
-PREFILLS = ("none", "telea", "patchmatch")
 
 
 #: The input is padded to a multiple of this: three stride-2 layers and the attention map's extra halving.
@@ -69,18 +59,9 @@ class HiFillConfig:
     prefill: str = "none"
 
     def __post_init__(self) -> None:
-        if self.prefill not in PREFILLS:
-            raise ValueError(f"unknown prefill {self.prefill!r}; known: {', '.join(PREFILLS)}")
         if self.width < 1:
-            raise ValueError(f"width must be positive, got {self.width}")
-        for gate in (self.coarse_gate, self.refine_gate):
-            if gate not in GATE_KINDS:
-                raise ValueError(f"unknown gate {gate!r}; known: {', '.join(GATE_KINDS)}")
-        if any(d < 1 for d in self.coarse_dilations + self.refine_dilations):
-            raise ValueError("dilations must be >= 1")
-        # JSON round trips give lists; keep the dataclass hashable and comparable.
-        object.__setattr__(self, "coarse_dilations", tuple(self.coarse_dilations))
-        object.__setattr__(self, "refine_dilations", tuple(self.refine_dilations))
+            raise ConfigError(f"width must be positive, got {self.width}")
+        check_generator_config(self, ("coarse_gate", "refine_gate"), ("coarse_dilations", "refine_dilations"))
 
 
 @dataclass
@@ -196,7 +177,7 @@ class RefineNet(nn.Module):
         return x
 
 
-class HiFillGenerator(nn.Module):
+class HiFillGenerator(PrefilledGenerator):
     """Coarse-to-fine inpainting generator with shared contextual attention.
 
     Shape:
@@ -208,18 +189,12 @@ class HiFillGenerator(nn.Module):
     pad_multiple = PAD_MULTIPLE
 
     def __init__(self, config: HiFillConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or HiFillConfig()
+        super().__init__(config)
         self.coarse = CoarseNet(self.config)
         self.refine = RefineNet(self.config)
         if self.residual:
             scale_init(self.coarse.to_rgb.conv)
             scale_init(self.refine.to_rgb.conv)
-
-    @property
-    def residual(self) -> bool:
-        """Whether the branches predict a residual on a prefilled hole."""
-        return self.config.prefill != "none"
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None = None) -> HiFillOutput:
         """Fills the hole of ``image``; ``prefill`` (``B x 3 x H x W``, used in the hole only) is required when

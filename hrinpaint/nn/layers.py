@@ -16,14 +16,24 @@ Every layer uses "same" padding (for odd kernels and any dilation), ELU and no n
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrinpaint.errors import ConfigError
+
 GateKind = Literal["full", "ds", "pw", "sc", "none"]
 GATE_KINDS: tuple[str, ...] = ("full", "ds", "pw", "sc", "none")
+
+
+def check_choice(label: str, value: Any, known: Iterable[str]) -> None:
+    """A :class:`~hrinpaint.errors.ConfigError` (a ValueError) naming the known values unless ``value`` is one."""
+    known = tuple(known)
+    if value not in known:
+        raise ConfigError(f"unknown {label} {value!r}; known: {', '.join(known)}")
 
 
 def same_padding(kernel_size: int, dilation: int = 1) -> int:
@@ -75,8 +85,7 @@ class GatedConv2d(nn.Module):
         activation: bool = True,
     ) -> None:
         super().__init__()
-        if gate not in GATE_KINDS:
-            raise ValueError(f"unknown gate {gate!r}; known: {', '.join(GATE_KINDS)}")
+        check_choice("gate", gate, GATE_KINDS)
         self.kind = gate
         self.activation = activation
         padding = same_padding(kernel_size, dilation)
@@ -174,17 +183,3 @@ class ShuffleOut(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shuffle(self.conv(x))
-
-
-def check_image_mask(image: torch.Tensor, mask: torch.Tensor) -> None:
-    """Raises a ValueError unless ``image`` is ``B x 3 x H x W`` and ``mask`` ``B x 1 x H x W``."""
-    if image.ndim != 4 or image.shape[1] != 3 or mask.shape != (image.shape[0], 1, *image.shape[2:]):
-        raise ValueError(f"expected B x 3 x H x W image and B x 1 x H x W mask, got {image.shape} and {mask.shape}")
-
-
-def with_prefill(image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None, kind: str) -> torch.Tensor:
-    """``image``'s known pixels and ``prefill``'s in the hole (``mask`` binary, 1 = hole): the input of a generator
-    that predicts a residual on a ``kind``-prefilled hole. A missing or wrongly shaped prefill is a ValueError."""
-    if prefill is None or prefill.shape != image.shape:
-        raise ValueError(f"a {kind!r}-prefilled generator needs a prefill of {image.shape}")
-    return image * (1.0 - mask) + prefill * mask

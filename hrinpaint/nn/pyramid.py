@@ -35,11 +35,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.nn import blocks
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
 from hrinpaint.nn.blocks import REFINE_PAD_MULTIPLE, ShuffleOutStage, dilated_layers, gated_encoder
-from hrinpaint.nn.hifill import PREFILLS
-from hrinpaint.nn.layers import GATE_KINDS, GatedConv2d, GateKind, check_image_mask, network_input
+from hrinpaint.nn.generator import PrefilledGenerator, check_generator_config, check_image_mask
+from hrinpaint.nn.layers import GatedConv2d, GateKind, network_input
 
 #: The paper's adaptive dilation: the bottom sub-generator's and the upper ones' dilated layers.
 BOTTOM_DILATIONS = (2, 4, 8, 12)
@@ -85,18 +86,10 @@ class PyramidConfig:
 
     def __post_init__(self) -> None:
         if self.levels < 1:
-            raise ValueError(f"levels must be >= 1, got {self.levels}")
+            raise ConfigError(f"levels must be >= 1, got {self.levels}")
         if self.width < 1:
-            raise ValueError(f"width must be positive, got {self.width}")
-        if self.prefill not in PREFILLS:
-            raise ValueError(f"unknown prefill {self.prefill!r}; known: {', '.join(PREFILLS)}")
-        if self.gate not in GATE_KINDS:
-            raise ValueError(f"unknown gate {self.gate!r}; known: {', '.join(GATE_KINDS)}")
-        if any(d < 1 for d in (*self.bottom_dilations, *self.upper_dilations)):
-            raise ValueError("dilations must be >= 1")
-        # JSON round trips give lists; keep the dataclass hashable and comparable.
-        object.__setattr__(self, "bottom_dilations", tuple(self.bottom_dilations))
-        object.__setattr__(self, "upper_dilations", tuple(self.upper_dilations))
+            raise ConfigError(f"width must be positive, got {self.width}")
+        check_generator_config(self, ("gate",), ("bottom_dilations", "upper_dilations"))
 
     def dilations(self, level: int) -> tuple[int, ...]:
         """The dilation rates of level ``level`` (0 = bottom)."""
@@ -259,7 +252,7 @@ class SubGenerator(nn.Module):
         )
 
 
-class PyramidGenerator(nn.Module):
+class PyramidGenerator(PrefilledGenerator):
     """``levels`` sub-generators fused bottom-up (see the module docstring).
 
     Shape:
@@ -272,14 +265,8 @@ class PyramidGenerator(nn.Module):
     pad_multiple = REFINE_PAD_MULTIPLE
 
     def __init__(self, config: PyramidConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or PyramidConfig()
+        super().__init__(config)
         self.generators = nn.ModuleList(SubGenerator(self.config, level) for level in range(self.config.levels))
-
-    @property
-    def residual(self) -> bool:
-        """Whether the stages predict residuals on a prefilled hole (``PyramidConfig.prefill``)."""
-        return self.config.prefill != "none"
 
     def depth(self, extra_levels: int = 0) -> int:
         """Levels a forward pass with ``extra_levels`` runs."""

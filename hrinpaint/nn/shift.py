@@ -20,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrinpaint.nn.layers import check_image_mask, pad_to_multiple, scale_init
+from hrinpaint.errors import ConfigError
+from hrinpaint.nn.generator import check_image_mask
+from hrinpaint.nn.layers import pad_to_multiple, scale_init
 
 #: Copies in the stack: the stage-1 image, then shifted up, down, left and right.
 COPIES = 5
@@ -45,11 +47,11 @@ class ShiftUNetConfig:
 
     def __post_init__(self) -> None:
         if self.width < 1:
-            raise ValueError(f"width must be >= 1, got {self.width}")
+            raise ConfigError(f"width must be >= 1, got {self.width}")
         if not 1 <= self.depth <= 8:
-            raise ValueError(f"depth must be in [1, 8], got {self.depth}")
+            raise ConfigError(f"depth must be in [1, 8], got {self.depth}")
         if not (math.isfinite(self.shift) and 0.0 <= self.shift < 1.0):
-            raise ValueError(f"shift must be in [0, 1), got {self.shift}")
+            raise ConfigError(f"shift must be in [0, 1), got {self.shift}")
 
 
 def shift_amount(side: int, fraction: float) -> int:

@@ -22,19 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
 from hrinpaint.nn.blocks import REFINE_PAD_MULTIPLE, CoarseStage, ShuffleOutStage, gated_encoder
-from hrinpaint.nn.hifill import PREFILLS
-from hrinpaint.nn.layers import (
-    GATE_KINDS,
-    GatedConv2d,
-    GateKind,
-    check_image_mask,
-    network_input,
-    scale_init,
-    upsample2x,
-    with_prefill,
-)
+from hrinpaint.nn.generator import PrefilledGenerator, check_generator_config, check_image_mask, with_prefill
+from hrinpaint.nn.layers import GatedConv2d, GateKind, check_choice, network_input, scale_init, upsample2x
 
 #: ``ZoomConfig.zoom``: how the coarse fill is brought to the refiner's resolution.
 ZOOM_MODES = ("sr", "bicubic", "none")
@@ -87,21 +79,11 @@ class ZoomConfig:
     prefill: str = "none"
 
     def __post_init__(self) -> None:
-        if self.zoom not in ZOOM_MODES:
-            raise ValueError(f"unknown zoom {self.zoom!r}; known: {', '.join(ZOOM_MODES)}")
-        if self.downscale not in DOWNSCALES:
-            raise ValueError(f"unknown downscale {self.downscale!r}; known: {', '.join(DOWNSCALES)}")
-        if self.prefill not in PREFILLS:
-            raise ValueError(f"unknown prefill {self.prefill!r}; known: {', '.join(PREFILLS)}")
-        if self.gate not in GATE_KINDS:
-            raise ValueError(f"unknown gate {self.gate!r}; known: {', '.join(GATE_KINDS)}")
+        check_choice("zoom", self.zoom, ZOOM_MODES)
+        check_choice("downscale", self.downscale, DOWNSCALES)
         if self.width < 1 or self.sr_width < 1 or self.sr_blocks < 0:
-            raise ValueError("width and sr_width must be positive, sr_blocks non-negative")
-        if any(d < 1 for d in (*self.coarse_dilations, *self.refine_dilations)):
-            raise ValueError("dilations must be >= 1")
-        # JSON round trips give lists; keep the dataclass hashable and comparable.
-        object.__setattr__(self, "coarse_dilations", tuple(self.coarse_dilations))
-        object.__setattr__(self, "refine_dilations", tuple(self.refine_dilations))
+            raise ConfigError("width and sr_width must be positive, sr_blocks non-negative")
+        check_generator_config(self, ("gate",), ("coarse_dilations", "refine_dilations"))
 
     @property
     def scale(self) -> int:
@@ -255,7 +237,7 @@ def zoom_out(image: torch.Tensor, size: tuple[int, int], method: str = "area") -
     return F.interpolate(image, size=size, mode="bicubic", antialias=True, align_corners=False)
 
 
-class ZoomGenerator(nn.Module):
+class ZoomGenerator(PrefilledGenerator):
     """Coarse network, zoom (SR network, bicubic or none) and refinement network, composed as in the paper.
 
     Shape:
@@ -268,8 +250,7 @@ class ZoomGenerator(nn.Module):
     pad_multiple = REFINE_PAD_MULTIPLE
 
     def __init__(self, config: ZoomConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or ZoomConfig()
+        super().__init__(config)
         self.coarse = CoarseNet(self.config)
         self.sr = SRNet(self.config) if self.config.zoom == "sr" else None
         self.refine = RefineNet(self.config)
@@ -277,11 +258,6 @@ class ZoomGenerator(nn.Module):
     @property
     def scale(self) -> int:
         return self.config.scale
-
-    @property
-    def residual(self) -> bool:
-        """Whether the networks predict residuals on a prefilled hole (``ZoomConfig.prefill``)."""
-        return self.config.prefill != "none"
 
     def coarse_fill(
         self, image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None = None
