@@ -22,9 +22,12 @@ PREFILLS = ("none", "telea", "patchmatch")
 
 
 def check_generator_config(config: Any, gates: tuple[str, ...], dilations: tuple[str, ...]) -> None:
-    """The checks every prefilled generator's config makes: ``config.prefill`` in :data:`PREFILLS`, each field named
-    in ``gates`` a gate kind, every rate in the fields named in ``dilations`` at least 1. Those fields become tuples
-    (a JSON manifest gives lists), so that the frozen config stays hashable and comparable."""
+    """The checks every prefilled generator's config makes: ``config.width`` at least 1, ``config.prefill`` in
+    :data:`PREFILLS`, each field named in ``gates`` a gate kind, every rate in the fields named in ``dilations`` at
+    least 1. Those fields become tuples (a JSON manifest gives lists), so that the frozen config stays hashable and
+    comparable."""
+    if config.width < 1:
+        raise ConfigError(f"width must be positive, got {config.width}")
     check_choice("prefill", config.prefill, PREFILLS)
     for name in gates:
         check_choice("gate", getattr(config, name), GATE_KINDS)

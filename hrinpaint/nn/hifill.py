@@ -18,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrinpaint.errors import ConfigError
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
 from hrinpaint.nn.generator import PrefilledGenerator, check_generator_config, check_image_mask, with_prefill
 from hrinpaint.nn.layers import GatedConv2d, GateKind, network_input, scale_init, upsample2x
@@ -59,8 +58,6 @@ class HiFillConfig:
     prefill: str = "none"
 
     def __post_init__(self) -> None:
-        if self.width < 1:
-            raise ConfigError(f"width must be positive, got {self.width}")
         check_generator_config(self, ("coarse_gate", "refine_gate"), ("coarse_dilations", "refine_dilations"))
 
 

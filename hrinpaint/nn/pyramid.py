@@ -87,8 +87,6 @@ class PyramidConfig:
     def __post_init__(self) -> None:
         if self.levels < 1:
             raise ConfigError(f"levels must be >= 1, got {self.levels}")
-        if self.width < 1:
-            raise ConfigError(f"width must be positive, got {self.width}")
         check_generator_config(self, ("gate",), ("bottom_dilations", "upper_dilations"))
 
     def dilations(self, level: int) -> tuple[int, ...]:

@@ -81,8 +81,8 @@ class ZoomConfig:
     def __post_init__(self) -> None:
         check_choice("zoom", self.zoom, ZOOM_MODES)
         check_choice("downscale", self.downscale, DOWNSCALES)
-        if self.width < 1 or self.sr_width < 1 or self.sr_blocks < 0:
-            raise ConfigError("width and sr_width must be positive, sr_blocks non-negative")
+        if self.sr_width < 1 or self.sr_blocks < 0:
+            raise ConfigError(f"sr_width must be positive and sr_blocks >= 0, got {self.sr_width}, {self.sr_blocks}")
         check_generator_config(self, ("gate",), ("coarse_dilations", "refine_dilations"))
 
     @property
