@@ -11,6 +11,7 @@ from hrinpaint.nn import blocks  # noqa: E402
 from hrinpaint.nn.generator import check_image_mask, with_prefill  # noqa: E402
 from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator  # noqa: E402
 from hrinpaint.nn.layers import (  # noqa: E402
+    INPUT_CHANNELS,
     RESIDUAL_INIT_SCALE,
     GatedConv2d,
     network_input,
@@ -104,7 +105,7 @@ def test_every_generator_refuses_badly_shaped_input_with_one_message(image_shape
 @pytest.mark.parametrize(("eighth", "factor"), [(False, 4), (True, 8)])
 def test_gated_encoder_reaches_four_times_the_width_at_a_quarter_or_an_eighth(eighth, factor):
     encoder = torch.nn.Sequential(*blocks.gated_encoder(3, "pw", eighth=eighth))
-    out = encoder(torch.rand(2, blocks.INPUT_CHANNELS, 32, 48))
+    out = encoder(torch.rand(2, INPUT_CHANNELS, 32, 48))
     assert out.shape == (2, 12, 32 // factor, 48 // factor)
     assert parameter_count(encoder) == sum(p.numel() for p in encoder.parameters())
 

@@ -16,10 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hrinpaint.nn.layers import GatedConv2d, GateKind, ShuffleOut, network_input, upsample2x
-
-#: Channels of every stage's input: signed image, mask and a plane of ones.
-INPUT_CHANNELS = 5
+from hrinpaint.nn.layers import INPUT_CHANNELS, GatedConv2d, GateKind, ShuffleOut, network_input, upsample2x
 
 #: A coarse stage halves twice; a refine stage's attention cells are ``8 x 8`` pixels.
 COARSE_PAD_MULTIPLE = 4

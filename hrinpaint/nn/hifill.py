@@ -20,7 +20,7 @@ from torch import nn
 
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
 from hrinpaint.nn.generator import PrefilledGenerator, check_generator_config, check_image_mask, with_prefill
-from hrinpaint.nn.layers import GatedConv2d, GateKind, network_input, scale_init, upsample2x
+from hrinpaint.nn.layers import INPUT_CHANNELS, GatedConv2d, GateKind, network_input, scale_init, upsample2x
 from hrinpaint.nn.split import FrontFeatures, checkpointed
 
 #: Coarse dilations after the second stride-2 layer: the paper's 6 x 1, 6 x 2, 5 x 4, 2 x 8, 4 x 1.
@@ -94,7 +94,7 @@ class CoarseNet(nn.Module):
         super().__init__()
         c, gate = config.width, config.coarse_gate
         self.encoder = nn.Sequential(
-            GatedConv2d(5, c, 5, 2, gate=gate),
+            GatedConv2d(INPUT_CHANNELS, c, 5, 2, gate=gate),
             GatedConv2d(c, c, 3, gate=gate),
             GatedConv2d(c, 2 * c, 3, 2, gate=gate),
             *[GatedConv2d(2 * c, 2 * c, 3, dilation=d, gate=gate) for d in config.coarse_dilations],
@@ -117,7 +117,7 @@ class RefineNet(nn.Module):
     def __init__(self, config: HiFillConfig) -> None:
         super().__init__()
         c, gate = config.width, config.refine_gate
-        self.enc1 = nn.Sequential(GatedConv2d(5, c, 5, 2, gate=gate), GatedConv2d(c, c, 3, gate=gate))
+        self.enc1 = nn.Sequential(GatedConv2d(INPUT_CHANNELS, c, 5, 2, gate=gate), GatedConv2d(c, c, 3, gate=gate))
         self.enc2 = nn.Sequential(GatedConv2d(c, 2 * c, 3, 2, gate=gate), GatedConv2d(2 * c, 2 * c, 3, gate=gate))
         self.enc3 = nn.Sequential(
             GatedConv2d(2 * c, 4 * c, 3, 2, gate=gate),

@@ -123,6 +123,10 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tu
 RESIDUAL_INIT_SCALE = 0.1
 
 
+#: Channels of :func:`network_input`: the signed image, the mask and a plane of ones.
+INPUT_CHANNELS = 5
+
+
 def network_input(
     image: torch.Tensor, mask: torch.Tensor, multiple: int, grey_hole: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor]:
