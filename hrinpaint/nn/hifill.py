@@ -8,6 +8,12 @@
 
 The network works at any size: the input is padded (reflected) to a multiple of 16 and the output cropped back.
 Values are [0, 1] RGB and a 1 = hole mask at the edges of :meth:`HiFillGenerator.forward`, ``[-1, 1]`` inside.
+
+The input is :func:`~hrinpaint.nn.layers.network_input`'s, with the hole grey (zero on the signed scale) unless
+the network is prefilled. The two output layers are the paper's: a plain 3x3 convolution after a nearest
+upsampling (the coarse branch's at ``1/2``, the refine branch's at full size), not the pixel-shuffle output of
+zoom and pyramid (:class:`~hrinpaint.nn.layers.ShuffleOut`, a different layer with other weights); they share its
+residual start (:func:`~hrinpaint.nn.layers.scale_init`).
 """
 
 from __future__ import annotations
