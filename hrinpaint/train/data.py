@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from hrinpaint.errors import InputError
-from hrinpaint.io import IMAGE_SUFFIXES, read_image, to_float
+from hrinpaint.io import find_photos, read_image, to_float
 from hrinpaint.masks import generate_mask
 from hrinpaint.masks.schedule import ProgressiveSchedule
 from hrinpaint.ops.resize import fit_long_side
@@ -45,25 +45,10 @@ class Batch:
         return Batch(self.image.to(device), self.mask.to(device), prefill)
 
 
-def list_photos(folder: str | Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name; an empty or missing folder is an error."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"training folder {folder} does not exist")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise InputError(f"no images in {folder}")
-    return paths
-
-
 def load_rgb8(path: Path, max_side: int, min_short_side: int = 0) -> np.ndarray:
     """Decodes a photo to ``H x W x 3`` uint8 RGB, downscaled (area) so that its long side is at most ``max_side``
     but its short side stays at least ``min_short_side`` (a panorama keeps enough height for a crop)."""
-    pixels = read_image(path).pixels
-    if pixels.ndim == 2:
-        pixels = np.repeat(pixels[..., None], 3, axis=2)
-    pixels = pixels[..., :3]
-    pixels = to_8bit(pixels)  # uint16 photos: the one 16-to-8 rule (same bytes as the float form it replaced)
+    pixels = to_8bit(read_image(path).pixels)  # always H x W x 3; uint16 photos: the one 16-to-8 rule
     height, width = pixels.shape[:2]
     long_side = max(max_side, round(max(height, width) * min_short_side / min(height, width)))
     new_size = fit_long_side((height, width), long_side)
@@ -89,7 +74,7 @@ class PhotoCrops:
         preload_side: int = 768,
         limit: int | None = None,
     ) -> None:
-        paths = list_photos(folder)[:limit]
+        paths = find_photos(folder)[:limit]
         self.photos = [load_rgb8(path, preload_side, crop) for path in paths]
         small = [p for p, photo in zip(paths, self.photos, strict=True) if min(photo.shape[:2]) < crop]
         if small:
@@ -140,7 +125,7 @@ def validation_set(
 ) -> list[ValidationItem]:
     """Every photo of ``folder`` resized to long side ``size`` (aspect kept), once per mask kind, fixed masks."""
     items = []
-    for index, path in enumerate(list_photos(folder)[:limit]):
+    for index, path in enumerate(find_photos(folder)[:limit]):
         image = to_float(load_rgb8(path, size))
         for kind_index, kind in enumerate(mask_kinds):
             mask = generate_mask(kind, image.shape[:2], seed=seed + 1000 * kind_index + index)
