@@ -18,13 +18,13 @@ from typing import Any
 import torch
 
 from hrinpaint.errors import ConfigError
+from hrinpaint.fillers.network import batch_prefill
 from hrinpaint.nn.discriminator import PatchDiscriminator
 from hrinpaint.nn.pyramid import Prefill, PyramidConfig, PyramidGenerator, image_pyramid
 from hrinpaint.train import losses
 from hrinpaint.train.base import Trainer
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch
-from hrinpaint.train.hifill import batch_prefill
 from hrinpaint.train.init import unit_variance_init
 
 #: The paper's weight of the bottom level's loss (its error back-propagates through every level above).

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from hrinpaint.errors import ConfigError, InpaintError
+from hrinpaint.fillers.network import batch_prefill
 from hrinpaint.masks.schedule import ProgressiveSchedule
 from hrinpaint.nn.discriminator import PatchDiscriminator
 from hrinpaint.nn.zoom import SCALE, ZoomConfig, ZoomGenerator, zoom_mask
@@ -35,7 +36,6 @@ from hrinpaint.train import losses
 from hrinpaint.train.base import Trainer
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch
-from hrinpaint.train.hifill import batch_prefill
 
 PHASES = ("coarse", "sr", "refine", "joint")
 
