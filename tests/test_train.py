@@ -271,6 +271,47 @@ def test_every_shipped_config_loads_and_builds_its_trainer():
     assert load_config(REPO / "configs" / "hifill-cpu.toml").critic.weight == 0.0
 
 
+def test_checked_builds_any_option_dataclass_with_types_checked():
+    from dataclasses import dataclass, field
+    from typing import Literal
+
+    from hrinpaint.train.typed import checked
+
+    @dataclass(frozen=True)
+    class Inner:
+        size: int = 1
+
+    @dataclass(frozen=True)
+    class Options:
+        scale: float = 1.0
+        kind: Literal["a", "b"] = "a"
+        factor: float | tuple[float, ...] = 2.0
+        path: str | None = None
+        inner: Inner = field(default_factory=Inner)
+
+        def __post_init__(self) -> None:
+            if self.scale < 0:
+                raise ValueError("scale must be >= 0")
+
+    made = checked(Options, {"scale": 3, "kind": "b", "factor": [2, 4], "inner": {"size": 5}}, "test options")
+    assert made == Options(3.0, "b", (2.0, 4.0), None, Inner(5)) and isinstance(made.scale, float)
+    assert checked(Options, {"factor": 3, "path": None}, "test options").factor == 3.0
+    for values, words in [
+        ({"kind": "c"}, "test options: kind must be one of 'a', 'b', got 'c'"),
+        ({"scale": True}, "scale must be a number, got True"),
+        ({"factor": "2"}, "factor must be a number or a list of numbers"),
+        ({"path": 3}, "path must be a string or none"),
+        ({"inner": {"size": 1.5}}, r"test options \[inner\]: size must be a whole number"),
+        ({"inner": {"sise": 1}}, r"test options \[inner\] has no option sise; options: size"),
+        ({"scale": -1}, "test options: scale must be >= 0"),
+        ({"sclae": 1}, "test options has no option sclae; options: factor, inner, kind, path, scale"),
+    ]:
+        with pytest.raises(ConfigError, match=words):
+            checked(Options, values, "test options")
+    with pytest.raises(ConfigError, match="must be a table"):
+        checked(Options, [1], "test options")
+
+
 def test_replace_changes_fields_of_a_section():
     config = tiny_config()
     changed = config.replace(steps=9, data={"pool": 2, "val_folder": None}, losses={"band": 1.5})
