@@ -199,13 +199,21 @@ def test_load_config_reads_sectioned_toml_and_the_json_a_run_saves(tmp_path):
     assert isinstance(json.loads(saved.read_text())["data"], dict)  # a run saves the sectioned form
 
 
-def test_the_flat_form_older_runs_saved_is_still_read():
+def test_the_flat_form_older_runs_saved_is_still_read(tmp_path):
     flat = json.loads((REPO / "checkpoints" / "hifill-pm" / "config.json").read_text())
     assert isinstance(flat["data"], str) and "crop" in flat  # the committed run predates the sections
     config = read_saved(REPO / "checkpoints" / "hifill-pm" / "config.json")
     assert config == load_config(REPO / "configs" / "hifill-patchmatch-cpu.toml")  # the config it was trained from
     assert (config.data.folder, config.data.pool, config.losses.band) == (flat["data"], flat["pool"], flat["band"])
     assert config.critic.width == flat["discriminator_width"] and config.critic.weight == flat["adversarial_weight"]
+    # the committed run's generator and optimizer load into today's trainer (export does what a resume does first)
+    import shutil
+
+    from hrinpaint.train.export import export_run
+
+    shutil.copytree(REPO / "checkpoints" / "hifill-pm", tmp_path / "hifill-pm")
+    manifest = export_run(tmp_path / "hifill-pm", tmp_path / "hifill-pm.safetensors")
+    assert manifest["training"]["steps"] == 275 and manifest["config"]["prefill"] == "patchmatch"
 
 
 def test_load_config_rejects_unknown_keys_anywhere_and_bad_values(tmp_path):
