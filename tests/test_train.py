@@ -245,6 +245,9 @@ def test_load_config_rejects_unknown_keys_anywhere_and_bad_values(tmp_path):
         load_config(path)
     with pytest.raises(InputError):
         load_config(tmp_path / "missing.toml")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match="not a training config: it holds a list"):
+        load_config(tmp_path / "list.json")
 
 
 def test_base_includes_merge_section_by_section_relative_to_the_including_file(tmp_path):

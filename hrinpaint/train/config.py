@@ -210,11 +210,7 @@ class TrainConfig:
 FLAT_NAMES: dict[str, tuple[str, str]] = {
     "data": ("data", "folder"),
     "val_data": ("data", "val_folder"),
-    **{
-        name: ("data", name)
-        for name in ("crop", "mask_kinds", "mask_start_scale", "mask_end_scale", "mask_ramp_steps", "val_size")
-    },
-    **{name: ("data", name) for name in ("val_masks", "val_limit", "pool", "pool_cache")},
+    **{item.name: ("data", item.name) for item in dataclasses.fields(DataConfig) if "folder" not in item.name},
     **{item.name: ("losses", item.name) for item in dataclasses.fields(LossConfig)},
     "adversarial_weight": ("critic", "weight"),
     "gan": ("critic", "gan"),
@@ -273,6 +269,9 @@ def _parse(path: Path) -> dict[str, Any]:
     except OSError as error:
         raise InputError(f"cannot read training config {path}: {error.strerror}") from error
     try:
-        return json.loads(text) if kind == "JSON" else tomllib.loads(text)
+        values = json.loads(text) if kind == "JSON" else tomllib.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:
         raise InputError(f"{path} is not valid {kind}: {error}") from error
+    if not isinstance(values, dict):
+        raise InputError(f"{path} is not a training config: it holds a {type(values).__name__}, not a table")
+    return values
