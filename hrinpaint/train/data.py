@@ -155,21 +155,29 @@ def mean_scores(per_kind: dict[str, list[dict[str, float]]]) -> dict[str, float]
     return summary
 
 
-def validate_fills(
-    items: list[ValidationItem], fill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], device: torch.device
-) -> dict[str, float]:
-    """Hole PSNR and hole L1 of ``fill(image, mask)`` (``1 x 3 x H x W`` tensors on ``device``) over the
-    validation cases that have a hole, as :func:`mean_scores` gives them."""
+#: A validation fill: ``fill(image, mask, index)`` for the case at ``index`` of the items (``1 x 3 x H x W`` and
+#: ``1 x 1 x H x W`` on the device) returns its output, or several outputs by the prefix of their scores' names.
+ValidationFill = Callable[[torch.Tensor, torch.Tensor, int], "torch.Tensor | dict[str, torch.Tensor]"]
+
+
+def validate_fills(items: list[ValidationItem], fill: ValidationFill, device: torch.device) -> dict[str, float]:
+    """Hole PSNR and hole L1 (``hole_psnr``, ``hole_l1``; ``{prefix}hole_psnr``... for each output of a fill
+    that returns several) over the validation cases that have a hole, as :func:`mean_scores` gives them."""
     from hrinpaint.eval.metrics import l1, psnr
 
     per_kind: dict[str, list[dict[str, float]]] = {}
-    for item in items:
+    for index, item in enumerate(items):
         hole = item.mask[0, 0].numpy() > 0.5
         if not hole.any():
             continue
-        result = fill(item.image.to(device), item.mask.to(device))[0].permute(1, 2, 0).cpu().numpy()
+        outputs = fill(item.image.to(device), item.mask.to(device), index)
         truth = item.image[0].permute(1, 2, 0).numpy()
-        scores = {"hole_psnr": psnr(result, truth, hole), "hole_l1": l1(result, truth, hole)}
+        scores = {}
+        for prefix, output in (outputs if isinstance(outputs, dict) else {"": outputs}).items():
+            result = output[0].permute(1, 2, 0).cpu().numpy()
+            scores.update(
+                {f"{prefix}hole_psnr": psnr(result, truth, hole), f"{prefix}hole_l1": l1(result, truth, hole)}
+            )
         per_kind.setdefault(item.name.rsplit("-", 1)[-1], []).append(scores)
     return mean_scores(per_kind)
 
@@ -196,7 +204,7 @@ def validate_against_default(
             fills[key] = batch_prefill(image, mask, prefill)
         return fills[key]
 
-    def network(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def network(image: torch.Tensor, mask: torch.Tensor, _index: int) -> torch.Tensor:
         filled = start(image, mask)
         output = generate(image, mask, filled)
         if filled is None or band <= 0:
@@ -205,7 +213,7 @@ def validate_against_default(
 
     scores = validate_fills(items, network, device)
     if prefill == "patchmatch":
-        default = validate_fills(items, lambda image, mask: image * (1.0 - mask) + start(image, mask) * mask, device)
+        default = validate_fills(items, lambda image, mask, _: image * (1.0 - mask) + start(image, mask) * mask, device)
         scores.update({f"default_{name}": value for name, value in default.items()})
         scores["gain_hole_psnr"] = scores["hole_psnr"] - default["hole_psnr"]
     return scores

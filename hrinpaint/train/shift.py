@@ -31,14 +31,13 @@ import numpy as np
 import torch
 
 from hrinpaint.errors import ConfigError
-from hrinpaint.eval.metrics import l1, psnr
 from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.nn.shift import ShiftUNet, ShiftUNetConfig, shifted_stack
 from hrinpaint.ops.resize import area_downsample, downsample_mask, resize_bicubic
 from hrinpaint.train import losses
 from hrinpaint.train.base import Trainer
 from hrinpaint.train.config import TrainConfig
-from hrinpaint.train.data import Batch, PhotoCrops, ValidationItem, mean_scores
+from hrinpaint.train.data import Batch, PhotoCrops, ValidationItem, validate_fills
 from hrinpaint.train.pool import Stage1Pool, default_stage1
 from hrinpaint.train.vgg import load_vgg16, vgg_losses
 
@@ -207,26 +206,16 @@ class ShiftTrainer(Trainer):
         score). Item ``i`` uses ``factor[i % len(factor)]``."""
         self.generator.eval()
         factors = self.options.factor
-        per_kind: dict[str, list[dict[str, float]]] = {}
-        for index, item in enumerate(items):
-            hole = item.mask[0, 0].numpy() > 0.5
-            if not hole.any():
-                continue
-            truth = np.ascontiguousarray(item.image[0].permute(1, 2, 0).numpy())
+
+        def refine(image: torch.Tensor, mask: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
+            truth = np.ascontiguousarray(image[0].permute(1, 2, 0).cpu().numpy())
+            hole = mask[0, 0].cpu().numpy() > 0.5
             factor = factors[index % len(factors)]
             # the stage 1 it trained on: the default's output (from a pool), or the simulated Telea one
             stage1 = default_stage1(truth, hole, factor) if self.config.data.pool else stage1_fill(truth, hole, factor)
-            image = torch.from_numpy(stage1.transpose(2, 0, 1).copy())[None].to(self.device)
-            mask = torch.from_numpy(hole.astype(np.float32))[None, None].to(self.device)
-            output = self.generator(shifted_stack(image, mask, self.model_config.shift))
-            output = losses.band_merged(output, image, mask, self.config.losses.band).clamp(0.0, 1.0)
-            result = output[0].permute(1, 2, 0).cpu().numpy()
-            kind = item.name.rsplit("-", 1)[-1]
-            scores = {
-                "hole_psnr": psnr(result, truth, hole),
-                "hole_l1": l1(result, truth, hole),
-                "stage1_hole_psnr": psnr(stage1, truth, hole),
-                "stage1_hole_l1": l1(stage1, truth, hole),
-            }
-            per_kind.setdefault(kind, []).append(scores)
-        return mean_scores(per_kind)
+            start = torch.from_numpy(stage1.transpose(2, 0, 1).copy())[None].to(self.device)
+            output = self.generator(shifted_stack(start, mask, self.model_config.shift))
+            output = losses.band_merged(output, start, mask, self.config.losses.band).clamp(0.0, 1.0)
+            return {"": output, "stage1_": start}
+
+        return validate_fills(items, refine, self.device)
