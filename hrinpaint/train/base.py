@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -56,7 +57,7 @@ def check_unused(config: TrainConfig, unused: tuple[str, ...], family: str) -> N
             raise ConfigError(f"the {family} trainer does not use {settings}: leave it out")
 
 
-class Trainer:
+class Trainer(ABC):
     """A family's trainer: one generator step at a time, validation, and its checkpoint state.
 
     Class attributes a family sets: ``model_name`` (its registry and weights name), ``ModelConfig`` (its
@@ -108,10 +109,11 @@ class Trainer:
     def initialise(self, dataset: Any) -> None:
         """Before the first step of a new run (not a resume, not from ``init`` weights); ``dataset`` draws
         batches. Nothing by default."""
+        return None
 
+    @abstractmethod
     def step(self, batch: Batch, step: int) -> dict[str, float]:
         """One training step at ``step``; returns the named losses (floats), their total and the learning rate."""
-        raise NotImplementedError
 
     @torch.no_grad()
     def validate(self, items: list[ValidationItem]) -> dict[str, float]:
