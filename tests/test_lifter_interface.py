@@ -52,7 +52,7 @@ def test_every_registered_lifter_runs_with_the_protocols_signature():
 
 def test_two_step_lifters_write_lift_only():
     two_step = [LIFTERS.get(name) for name in LIFTERS.names() if issubclass(LIFTERS.get(name), TwoStepLifter)]
-    assert {cls.__name__ for cls in two_step} == {"UpsampleLifter", "CraLifter", "OctaveLifter"}
+    assert {cls.__name__ for cls in two_step} >= {"UpsampleLifter", "CraLifter", "OctaveLifter"}
     for cls in two_step:
         assert cls.run is TwoStepLifter.run, f"{cls.__name__} overrides the two-step run"
         assert "lift" in vars(cls), cls.__name__
