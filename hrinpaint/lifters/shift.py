@@ -247,9 +247,11 @@ class ShiftLifter:
     def _run(
         self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None
     ) -> np.ndarray:
-        """The refined fill over ``box``, ungated. At the working size the fill's correction is added to stage 1
-        (in :meth:`lift`) and then once more to the refined result, as it was before the lifter interface was
-        split; whether twice is meant is an open question (the lead's notes, issue 20)."""
+        """The refined fill over ``box``, ungated.
+
+        The fill's correction: at the native size it is folded into the fill (added once); at the working size it
+        is added to stage 1 (in :meth:`lift`) and again to the refined result (twice; about 2/255 in the hole
+        with ``hifill`` ungated). Kept as it was; whether twice is meant is open."""
         if working_mask.shape == mask.shape:
             filled = fill_at_native_size(image, mask, filler)
             return self.lift(image, mask, FillResult(filled.corrected(), filled.attention), working_mask, box)
