@@ -33,18 +33,6 @@ def same_padding(kernel_size: int, dilation: int = 1) -> int:
     return dilation * (kernel_size - 1) // 2
 
 
-def gate_parameter_count(kind: GateKind, in_channels: int, out_channels: int, kernel_size: int) -> int:
-    """Weights (without biases) spent on the gate branch: the paper's Table 1."""
-    k2 = kernel_size * kernel_size
-    return {
-        "full": k2 * in_channels * out_channels,
-        "ds": k2 * in_channels + in_channels * out_channels,
-        "pw": in_channels * out_channels,
-        "sc": k2 * in_channels,
-        "none": 0,
-    }[kind]
-
-
 def gated(features: torch.Tensor, gate: torch.Tensor | None, activation: bool = True) -> torch.Tensor:
     """The functional form of a gated convolution's output: ``elu(features) * sigmoid(gate)``.
 
