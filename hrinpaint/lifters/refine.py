@@ -373,7 +373,8 @@ class DefaultOutput:
         kept = _KeptFill(FILLERS.build(resolve_method(DEFAULT_METHOD).filler))
         self.output = self.lifter.run(image, mask, kept, working_mask, hole)
         assert kept.result is not None
-        self.fill, self.working_mask, self.hole, self.full_shape = kept.result, working_mask, hole, mask.shape
+        self.fill: FillResult = kept.result
+        self.working_mask, self.hole, self.full_shape = working_mask, hole, mask.shape
 
     def at(self, level_image: np.ndarray, level_mask: np.ndarray) -> np.ndarray:
         """The default's output at a level (``level_image`` and ``level_mask`` at its size, hole cleared): its
@@ -392,8 +393,9 @@ class _KeptFill:
     """A filler that keeps what the filler it wraps returned."""
 
     def __init__(self, filler: Filler) -> None:
-        self.filler, self.result = filler, None
+        self.filler = filler
+        self.result: FillResult | None = None
 
     def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
-        self.result = self.filler.fill(image, mask)
-        return self.result
+        result = self.result = self.filler.fill(image, mask)
+        return result
