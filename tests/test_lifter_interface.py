@@ -50,6 +50,17 @@ def test_every_registered_lifter_runs_with_the_protocols_signature():
         assert list(inspect.signature(run).parameters) == expected, name
 
 
+def test_every_registered_filler_fills_with_the_protocols_signature():
+    from hrinpaint.fillers import FILLERS
+    from hrinpaint.fillers.base import Filler
+
+    expected = list(inspect.signature(Filler.fill).parameters)
+    for name in FILLERS.names():
+        fill = getattr(FILLERS.get(name), "fill", None)
+        assert callable(fill), name
+        assert list(inspect.signature(fill).parameters) == expected, name
+
+
 def test_two_step_lifters_write_lift_only():
     two_step = [LIFTERS.get(name) for name in LIFTERS.names() if issubclass(LIFTERS.get(name), TwoStepLifter)]
     assert {cls.__name__ for cls in two_step} >= {"UpsampleLifter", "CraLifter", "OctaveLifter"}
