@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.attention import CellAttention, OffsetField
 from hrinpaint.fillers.base import FillResult
 from hrinpaint.fillers.opencv import TeleaFiller
@@ -132,7 +133,7 @@ def test_fill_helpers_clear_the_hole_and_leave_the_working_image_to_the_lifter()
 def test_a_lifter_built_on_another_lift_gets_a_two_step_one():
     assert isinstance(registered_two_step("default"), TwoStepLifter)
     assert isinstance(registered_two_step("cra"), CraLifter)
-    with pytest.raises(ValueError, match="two-step"):
+    with pytest.raises(ConfigError, match="two-step"):
         registered_two_step("refine")
 
 

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.ops.regions import Box, bounding_box
 from hrinpaint.ops.resize import area_downsample_pixels
@@ -128,7 +129,7 @@ def registered_two_step(name: str) -> TwoStepLifter:
 
     lifter = LIFTERS.build(DEFAULT_METHOD.partition("+")[2] if name == "default" else name)
     if not isinstance(lifter, TwoStepLifter):
-        raise ValueError(f"lifter {name!r} does not lift a given working fill; a two-step lifter is needed here")
+        raise ConfigError(f"lifter {name!r} does not lift a given working fill; a two-step lifter is needed here")
     return lifter
 
 
