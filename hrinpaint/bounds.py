@@ -59,9 +59,15 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "seed": (0, 2**32 - 1),
         "best_levels": (0, 16),
     },
-    ("filler", "hifill"): {"size": (0, 4096), "threads": _THREADS, "band": (0.0, 64.0)},
-    ("filler", "zoom"): {"size": (0, 4096), "threads": _THREADS, "band": (0.0, 64.0)},
-    ("filler", "pyramid"): {"size": (0, 4096), "threads": _THREADS, "extra_levels": (0, 4), "band": (0.0, 64.0)},
+    ("filler", "hifill"): {"size": (0, 4096), "threads": _THREADS, "band": (0.0, 64.0), "weight": (0.0, 1.0)},
+    ("filler", "zoom"): {"size": (0, 4096), "threads": _THREADS, "band": (0.0, 64.0), "weight": (0.0, 1.0)},
+    ("filler", "pyramid"): {
+        "size": (0, 4096),
+        "threads": _THREADS,
+        "extra_levels": (0, 4),
+        "band": (0.0, 64.0),
+        "weight": (0.0, 1.0),
+    },
     ("filler", "lama"): {"size": (0, 4096), "threads": _THREADS},
     ("lifter", "upsample"): {},
     ("lifter", "cra"): {
