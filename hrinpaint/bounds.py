@@ -23,6 +23,14 @@ from hrinpaint.errors import ConfigError
 Bounds = tuple[float, float]
 
 _THREADS: Bounds = (0, 256)
+#: The options every network filler shares (``fillers/network.NetworkFillerConfig``).
+_NETWORK_FILLER: dict[str, Bounds] = {
+    "size": (0, 4096),
+    "threads": _THREADS,
+    "band": (0.0, 64.0),
+    "weight": (0.0, 1.0),
+    "gate_sigma": (0.0, 256.0),
+}
 
 #: The largest image accepted by default, in pixels: the CLI's ``--max-pixels``, :class:`PipelineOptions` and
 #: :mod:`hrinpaint.io`'s readers start from it (here, not in ``io``, so that the CLI need not load numpy for it).
@@ -59,9 +67,9 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "seed": (0, 2**32 - 1),
         "best_levels": (0, 16),
     },
-    ("filler", "hifill"): {"size": (0, 4096), "threads": _THREADS, "band": (0.0, 64.0)},
-    ("filler", "zoom"): {"size": (0, 4096), "threads": _THREADS, "band": (0.0, 64.0)},
-    ("filler", "pyramid"): {"size": (0, 4096), "threads": _THREADS, "extra_levels": (0, 4), "band": (0.0, 64.0)},
+    ("filler", "hifill"): _NETWORK_FILLER,
+    ("filler", "zoom"): _NETWORK_FILLER,
+    ("filler", "pyramid"): {**_NETWORK_FILLER, "extra_levels": (0, 4)},
     ("filler", "lama"): {"size": (0, 4096), "threads": _THREADS},
     ("lifter", "upsample"): {},
     ("lifter", "cra"): {

@@ -257,3 +257,34 @@ def test_a_gated_network_whose_change_does_not_help_gives_the_default(silent, mo
     trusted = Inpainter.from_method("hifill", {"weights": str(silent["hifill"]), "gate": False}, working_size=32)
     assert np.array_equal(gated, default)
     assert trusted(image, mask)[mask].astype(int).mean() < default[mask].astype(int).mean() - 30
+
+
+def test_a_gain_field_keeps_a_correction_only_near_the_side_of_the_ring_where_it_helps():
+    from hrinpaint.fillers.gate import gain_field, gate_ring
+
+    mask = np.zeros((60, 120), bool)
+    mask[20:40, 20:100] = True
+    ring, _ = gate_ring(mask)
+    missing = np.full((60, 120, 3), 0.1, np.float32)  # the default's fill is 0.1 too dark everywhere
+    correction = np.where((np.arange(120) < 60)[None, :, None], 0.1, -0.1).astype(np.float32)  # right on the left only
+    correction = np.broadcast_to(correction, (60, 120, 3))
+    field = gain_field(correction, missing, ring, 8.0)
+    assert field.shape == mask.shape and field.dtype == np.float32
+    assert field[30, 25] > 0.95 and field[30, 95] == 0.0  # kept where it helps, dropped where it hurts
+    assert 0.0 <= field.min() and field.max() <= 1.0
+    assert not gain_field(np.zeros_like(correction), missing, ring, 8.0).any()  # no correction: nothing kept
+
+
+def test_the_gate_sigma_option_gives_a_gain_field_and_zero_correction_stays_the_default(silent):
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.fillers.hifill import HiFillFillerConfig
+
+    with pytest.raises(ConfigError, match="gate_sigma"):
+        HiFillFillerConfig(gate_sigma=-1)
+    image, mask = _photo()
+    default = Inpainter.from_method(None, working_size=32)(image, mask)
+    options = {"weights": str(silent["hifill"]), "gate_sigma": 8.0}
+    changed = Inpainter.from_method("hifill", {**options, "low_band": "change"}, working_size=32)(image, mask)
+    assert np.array_equal(changed, default)
+    replaced = Inpainter.from_method("hifill", options, working_size=32)(image, mask)
+    assert np.array_equal(replaced[~mask], image[~mask])

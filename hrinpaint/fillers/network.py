@@ -15,6 +15,7 @@ from hrinpaint.device import MODELS, check_device_name, model_placement, torch_t
 from hrinpaint.errors import ConfigError, InputError
 from hrinpaint.fillers.attention import CellAttention
 from hrinpaint.fillers.base import FillResult, check_fill_input
+from hrinpaint.fillers.gate import gain_field, gate_ring, ring_gain
 from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side, resize_bilinear
 
 if TYPE_CHECKING:
@@ -54,6 +55,10 @@ class NetworkFillerConfig:
             ``change`` (the network's own prefill: only what it changed is added to the default's fill, so a
             network that changes nothing gives the default whatever its prefill).
         weight: the scale of the band-split correction when ``gate`` is off (1: the network's low band whole).
+        gate_sigma: 0 for one gate gain for the whole region; above 0 a gain field instead: the ring's fit made
+            around each hole pixel with the ring weighted by a Gaussian of this many working pixels
+            (:func:`~hrinpaint.fillers.gate.gain_field`), so a correction that helps on one side of the hole and
+            hurts on the other is kept only on the first.
         residual_lift: with ``band = 0``, for a prefilled network that runs below the working size, bring back
             only what it changed: the working image's own prefill plus the upsampled difference between the
             network's fill and its prefill at the network's size (False: the network's fill upsampled).
@@ -73,6 +78,7 @@ class NetworkFillerConfig:
     band: float = 3.0
     low_band: str = "network"
     weight: float = 1.0
+    gate_sigma: float = 0.0
     device: str = "auto"
     half: bool = False
     residual_lift: bool = True
@@ -92,6 +98,8 @@ class NetworkFillerConfig:
             raise ConfigError(f"low_band must be one of {', '.join(LOW_BANDS)}, got {self.low_band!r}")
         if not 0.0 <= self.weight <= 1.0:
             raise ConfigError(f"weight must be in [0, 1], got {self.weight}")
+        if not self.gate_sigma >= 0:
+            raise ConfigError(f"gate_sigma must be >= 0, got {self.gate_sigma}")
         check_device_name(self.device)
 
 
@@ -187,36 +195,6 @@ def on_hole(fill: np.ndarray, image: np.ndarray, mask: np.ndarray) -> np.ndarray
     if fill.shape[:2] != mask.shape:
         fill = cv2.resize(fill, mask.shape[::-1], interpolation=cv2.INTER_AREA)
     return np.where(mask[..., None], fill, image).astype(np.float32)
-
-
-def gate_ring(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The ring of known pixels a network's correction is checked on, and the hole grown by it: a quarter of the
-    hole's largest inscribed radius (3 to 16 pixels), so the grown hole is of the same kind as the hole. No ring
-    when the grown hole would leave no known pixel."""
-    from hrinpaint.ops.morphology import dilate
-
-    inside = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
-    radius = int(np.clip(round(0.25 * float(inside.max())), 3, 16))
-    grown = dilate(mask, radius)
-    if grown.all():
-        return np.zeros_like(mask), mask
-    return grown & ~mask, grown
-
-
-def ring_gain(correction: np.ndarray, missing: np.ndarray) -> float:
-    """How much of a correction to keep, from the ring (both ``n x 3``: the correction on the ring and what the
-    default's fill lacks there, truth minus fill): the least-squares scale in [0, 1], shrunk by the share of the
-    missing energy the correction explains (``cos^2`` of the angle between the two). The scale alone is fitted on
-    the ring and so optimistic: a correction that explains little of what is missing there is mostly noise inside
-    the hole too. 0 for a correction or a miss of no energy."""
-    correction, missing = correction.astype(np.float64), missing.astype(np.float64)
-    energy, missed = float(np.sum(correction**2)), float(np.sum(missing**2))
-    if energy <= 1e-12 or missed <= 1e-12:
-        return 0.0
-    dot = float(np.sum(correction * missing))
-    if dot <= 0.0:
-        return 0.0
-    return float(min(dot / energy, 1.0) * dot * dot / (energy * missed))
 
 
 def low_pass(image: np.ndarray, sigma: float, border: int = cv2.BORDER_REFLECT) -> np.ndarray:
@@ -385,9 +363,10 @@ class GeneratorFiller:
         if filled.correction is None:
             return filled
         gain = self.gate_gain(image, mask) if self.config.gate else self.config.weight
-        return FillResult(filled.image, filled.attention, filled.correction * np.float32(gain))
+        scale = gain[..., None] if isinstance(gain, np.ndarray) else np.float32(gain)
+        return FillResult(filled.image, filled.attention, filled.correction * scale)
 
-    def gate_gain(self, image: np.ndarray, mask: np.ndarray, sigma: float | None = None) -> float:
+    def gate_gain(self, image: np.ndarray, mask: np.ndarray, sigma: float | None = None) -> float | np.ndarray:
         """How much of the network's correction to keep, in [0, 1], measured where the truth is known: the hole
         is grown by a ring (:func:`gate_ring`), the default fills the grown hole and the network corrects that
         fill, and the gain is the least-squares scale of the correction that best moves the default's fill
@@ -401,6 +380,8 @@ class GeneratorFiller:
         correction = self.fill_on(holed, grown, base, sigma).correction
         if correction is None:
             return 1.0
+        if self.config.gate_sigma > 0:
+            return gain_field(correction, image - base.image, ring, self.config.gate_sigma)
         return ring_gain(correction[ring], image[ring] - base.image[ring])
 
     def fill_on(

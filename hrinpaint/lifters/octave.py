@@ -38,8 +38,8 @@ import numpy as np
 
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers import _patchmatch_kernels as kernels
-from hrinpaint.fillers.attention import OffsetField
-from hrinpaint.fillers.base import FillResult
+from hrinpaint.fillers.attention import CellAttention, OffsetField
+from hrinpaint.fillers.base import FillResult, unknown_attention
 from hrinpaint.fillers.patchmatch import (
     VOTES,
     LevelSets,
@@ -48,7 +48,7 @@ from hrinpaint.fillers.patchmatch import (
     patch_targets,
     vote_weights,
 )
-from hrinpaint.lifters.base import Lifter, checked_box
+from hrinpaint.lifters.base import TwoStepLifter, checked_box
 from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.ops.pyramid import laplacian_pyramid, reconstruct_laplacian
 from hrinpaint.ops.regions import Box
@@ -143,6 +143,19 @@ def displacements(field: OffsetField, hole: np.ndarray) -> np.ndarray:
     return moves[hole_ys[nearest], hole_xs[nearest]]
 
 
+def start_displacements(filled: FillResult, hole: np.ndarray) -> np.ndarray | None:
+    """Where the first level's search starts, by the kind of the fill's attention: a PatchMatch field's
+    :func:`displacements`; None (a random field searched over the whole level) for a network's cell attention,
+    which places cells rather than pixels, and for a fill without attention."""
+    match filled.attention:
+        case OffsetField() as field:
+            return displacements(field, hole)
+        case CellAttention() | None:
+            return None
+        case other:
+            unknown_attention(other)
+
+
 def carry_displacements(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Each fine pixel takes its parent's displacement scaled by the size ratio (about 2)."""
     height, width = shape
@@ -155,7 +168,7 @@ def carry_displacements(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarra
     return np.rint(parents).astype(np.int32)
 
 
-class OctaveLifter(Lifter):
+class OctaveLifter(TwoStepLifter):
     """PatchMatch refinement at every octave from the working size to full resolution; see the module docstring.
 
     With a filler that returns an :class:`OffsetField` (``patchmatch``) the field is carried up from the working
@@ -183,8 +196,7 @@ class OctaveLifter(Lifter):
         fill = np.clip(filled.image, 0.0, 1.0).astype(np.float32)
         if working_shape == full_shape or not mask.any():
             return fill[box.slices] if working_shape == full_shape else resize_bilinear(fill, full_shape)[box.slices]
-        field = filled.attention
-        moves = displacements(field, working_mask) if isinstance(field, OffsetField) else None
+        moves = start_displacements(filled, working_mask)
         shapes = level_shapes(full_shape, working_shape)
         searched = [
             shape

@@ -1,0 +1,61 @@
+"""The gate of a network's correction: how much of it to keep, fitted where the truth is known (a ring of known
+pixels around the hole), as one gain for the region or as a gain field over the hole."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def gate_ring(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ring of known pixels a network's correction is checked on, and the hole grown by it: a quarter of the
+    hole's largest inscribed radius (3 to 16 pixels), so the grown hole is of the same kind as the hole. No ring
+    when the grown hole would leave no known pixel."""
+    from hrinpaint.ops.morphology import dilate
+
+    inside = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
+    radius = int(np.clip(round(0.25 * float(inside.max())), 3, 16))
+    grown = dilate(mask, radius)
+    if grown.all():
+        return np.zeros_like(mask), mask
+    return grown & ~mask, grown
+
+
+def ring_gain(correction: np.ndarray, missing: np.ndarray) -> float:
+    """How much of a correction to keep, from the ring (both ``n x 3``: the correction on the ring and what the
+    default's fill lacks there, truth minus fill): the least-squares scale in [0, 1], shrunk by the share of the
+    missing energy the correction explains (``cos^2`` of the angle between the two). The scale alone is fitted on
+    the ring and so optimistic: a correction that explains little of what is missing there is mostly noise inside
+    the hole too. 0 for a correction or a miss of no energy."""
+    correction, missing = correction.astype(np.float64), missing.astype(np.float64)
+    energy, missed = float(np.sum(correction**2)), float(np.sum(missing**2))
+    if energy <= 1e-12 or missed <= 1e-12:
+        return 0.0
+    dot = float(np.sum(correction * missing))
+    if dot <= 0.0:
+        return 0.0
+    return float(min(dot / energy, 1.0) * dot * dot / (energy * missed))
+
+
+def gain_field(correction: np.ndarray, missing: np.ndarray, ring: np.ndarray, sigma: float) -> np.ndarray:
+    """:func:`ring_gain` made around every pixel: the sums over the ring (correction times miss, correction and miss
+    squared) weighted by a Gaussian of ``sigma`` pixels centred on the pixel, then the same scale and shrink. A
+    correction that helps on one side of the hole and hurts on the other is kept near the first side only.
+
+    Shape:
+        correction, missing ``H x W x 3`` (read on the ring only), ring ``H x W`` bool; returns ``H x W`` float32
+        in [0, 1] (0 where the ring is out of the Gaussian's reach or the correction or miss has no energy).
+    """
+    on_ring = ring[..., None]
+    c = np.where(on_ring, correction, 0.0).astype(np.float64)
+    m = np.where(on_ring, missing, 0.0).astype(np.float64)
+
+    def near(values: np.ndarray) -> np.ndarray:
+        blurred = cv2.GaussianBlur(values.astype(np.float32), (0, 0), sigma, borderType=cv2.BORDER_CONSTANT)
+        return blurred.astype(np.float64)
+
+    dot, energy, missed = near((c * m).sum(axis=2)), near((c * c).sum(axis=2)), near((m * m).sum(axis=2))
+    valid = (energy > 1e-12) & (missed > 1e-12) & (dot > 0)
+    energy, missed = np.maximum(energy, 1e-12), np.maximum(missed, 1e-12)
+    gain = np.clip(dot / energy, 0.0, 1.0) * np.clip(dot * dot / (energy * missed), 0.0, 1.0)
+    return np.where(valid, gain, 0.0).astype(np.float32)
