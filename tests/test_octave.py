@@ -13,6 +13,7 @@ from hrinpaint.lifters.octave import (
     displacements,
     level_shapes,
     membrane,
+    mix_low_band,
     push_pull,
     restore_bands,
 )
@@ -109,9 +110,47 @@ def test_restore_bands_amplifies_a_flattened_fill_and_never_attenuates():
     assert np.abs(sharp - image).max() < 0.05  # already as detailed as its context: left (almost) alone
 
 
+def test_restore_bands_coarse_gain_bounds_only_the_coarser_bands():
+    image = weave(128, 128, seed=4)
+    mask = hole((128, 128), 32, 32, 64, 64)
+    mean = image[mask].mean(axis=0)
+    flat = np.where(mask[:, :, None], mean + 0.3 * (image - mean), image).astype(np.float32)
+    same = band_energy(restore_bands(flat, mask, bands=4, max_gain=1.5), image, mask)
+    coarse = band_energy(restore_bands(flat, mask, bands=4, max_gain=1.5, coarse_gain=3.0), image, mask)
+    assert np.allclose(same[:2], coarse[:2], atol=0.02), (same, coarse)  # the two finest bands: bounded alike
+    assert coarse[2] >= same[2] and coarse[3] > same[3] + 0.2, (same, coarse)  # more gain allowed there
+
+
+def test_mix_low_band_moves_the_low_band_only_and_keeps_known_pixels():
+    rng = np.random.default_rng(5)
+    height, width = 96, 96
+    mask = hole((height, width), 24, 24, 48, 48)
+    detail = (0.1 * rng.standard_normal((height, width, 1))).astype(np.float32)
+    fill = np.clip(0.3 + detail, 0, 1).astype(np.float32) * np.ones((1, 1, 3), np.float32)
+    smooth = np.full((height, width, 3), 0.7, np.float32)  # a brighter smooth estimate
+    mixed = mix_low_band(fill, smooth, mask, sigma=4.0, weight=0.25)
+    assert np.array_equal(mixed[~mask], fill[~mask])
+    core = np.zeros_like(mask)
+    core[40:56, 40:56] = True  # far from the border, the low band is three quarters of the smooth estimate's
+    assert abs(float(mixed[core].mean()) - (0.25 * 0.3 + 0.75 * 0.7)) < 0.03
+    assert np.allclose(np.std(mixed[core] - fill[core]), 0.0, atol=0.01)  # the fine detail is the fill's
+    assert mix_low_band(fill, smooth, mask, sigma=4.0, weight=1.0) is fill
+    assert mix_low_band(fill, smooth, mask, sigma=0.0, weight=0.5) is fill
+
+
 @pytest.mark.parametrize(
     "options",
-    [{"patch_size": 4}, {"vote": "mode"}, {"colour": "poisson"}, {"cra_levels": -1}, {"restore_gain": 0.5}],
+    [
+        {"patch_size": 4},
+        {"vote": "mode"},
+        {"colour": "poisson"},
+        {"cra_levels": -1},
+        {"restore_gain": 0.5},
+        {"coarse_gain": 0.9},
+        {"restore_context": 0},
+        {"low_sigma": -1},
+        {"low_weight": 1.5},
+    ],
 )
 def test_config_validation(options):
     with pytest.raises(ValueError):
