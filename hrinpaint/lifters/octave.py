@@ -88,7 +88,8 @@ class OctaveConfig:
             hole's box.
         low_sigma: the fill's low band, below a Gaussian of this many full-resolution pixels, is mixed with a
             smooth estimate's (Telea's fill at the working size; :func:`mix_low_band`); 0 = no mix.
-        low_weight: the exemplar fill's share of that low band (1 = no mix).
+        low_weight: the exemplar fill's share of that low band; 1 (the default) = no mix. 0.5 measured 0.3 dB more
+            hole PSNR but left dark halos where the exemplar fill has an edge that Telea's has not.
         search_side: levels whose long side is larger than this are not searched: ``cra`` lifts them (the
             context's residual moved along the field of the last searched level, far cheaper than a search over
             the most pixels). The first level above the working size is always searched.
@@ -113,7 +114,7 @@ class OctaveConfig:
     restore_bands: int = 4
     restore_context: int = 16
     low_sigma: float = 12.0
-    low_weight: float = 0.5
+    low_weight: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
