@@ -1,5 +1,6 @@
 """The octave lifter: the PatchMatch field carried up octave by octave, its colour and band-energy steps."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -77,6 +78,24 @@ def test_default_octave_with_cra_and_restoration_also_keeps_the_texture():
     assert np.array_equal(result[~mask], image[~mask])
     energies = band_energy(result, image, mask)
     assert all(0.5 < value < 1.6 for value in energies[:3]), energies
+
+
+def test_low_band_mix_option_moves_the_hole_towards_telea_and_keeps_known_pixels():
+    image = weave(160, 224, seed=3)
+    image[:, 112:] *= 0.5  # a dark right half: an exemplar fill and a diffusion fill disagree in the low band
+    mask = hole((160, 224), 40, 90, 70, 50)
+    holed = np.where(mask[:, :, None], np.float32(0), image)
+    plain = Inpainter.from_method("patchmatch+octave", working_size=40)(holed, mask)
+    mixed = Inpainter.from_method("patchmatch+octave", lifter={"low_weight": 0.0}, working_size=40)(holed, mask)
+    assert np.array_equal(mixed[~mask], image[~mask])
+    telea = Inpainter.from_method("telea+upsample", working_size=40)(holed, mask)
+
+    def low_band_gap(result):
+        return float(np.abs(cv2.GaussianBlur(result - telea, (0, 0), 12.0))[mask].mean())
+
+    assert low_band_gap(mixed) < 0.5 * low_band_gap(plain)
+    energies = band_energy(mixed, image, mask)
+    assert all(value > 0.5 for value in energies[:2]), energies  # the fine bands are still the exemplar's
 
 
 def test_membrane_brings_a_darker_fill_to_its_surroundings_level():
