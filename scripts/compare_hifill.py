@@ -13,10 +13,9 @@ import time
 import numpy as np
 
 from hrinpaint.eval.metrics import l1, psnr
-from hrinpaint.io import read_image, to_float
+from hrinpaint.io import find_photos, read_image, to_float
 from hrinpaint.masks import generate_mask
 from hrinpaint.pipeline import Inpainter
-from hrinpaint.train.data import list_photos
 
 
 def main() -> None:
@@ -34,7 +33,7 @@ def main() -> None:
         ),
     }
     scores: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
-    for index, path in enumerate(list_photos(args.data)[: args.limit]):
+    for index, path in enumerate(find_photos(args.data)[: args.limit]):
         truth = read_image(path).pixels
         for kind_index, kind in enumerate(("medium", "thick")):
             mask = generate_mask(kind, truth.shape[:2], seed=1000 * kind_index + index)

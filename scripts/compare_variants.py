@@ -19,11 +19,10 @@ import numpy as np
 
 from hrinpaint.eval.bench import mask_seed
 from hrinpaint.eval.metrics import l1, psnr, sharpness_ratio
-from hrinpaint.io import read_image
+from hrinpaint.io import find_photos, read_image
 from hrinpaint.masks import generate_mask
 from hrinpaint.ops.resize import area_downsample, fit_long_side
 from hrinpaint.pipeline import Inpainter
-from hrinpaint.train.data import list_photos
 
 
 def parse_variant(text: str) -> tuple[str, str, dict, dict]:
@@ -56,7 +55,7 @@ for text in args.variants:
     name, method, filler, lifter = parse_variant(text)
     variants[name] = Inpainter.from_method(method, filler, lifter)
 scores = {name: [] for name in variants}
-for photo in list_photos(args.data)[: args.limit]:
+for photo in find_photos(args.data)[: args.limit]:
     full = read_image(photo).to_float()
     truth = np.clip(area_downsample(full, fit_long_side(full.shape[:2], args.size)), 0.0, 1.0)
     for kind in args.masks.split(","):

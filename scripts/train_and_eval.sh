@@ -9,7 +9,8 @@ hr=${HRINPAINT:-.venv/bin/hrinpaint}
 python=${PYTHON:-.venv/bin/python}
 # Idle OpenMP threads sleep instead of spinning: on a shared 2-core machine spinning made steps several times slower.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
-family=$("$python" -c 'import sys, tomllib; print(tomllib.load(open(sys.argv[1], "rb")).get("family", "hifill"))' "$config")
+# the family as the config resolves it (a config may take it from its base)
+family=$("$python" -c 'import sys; from hrinpaint.train.config import load_config; print(load_config(sys.argv[1]).family)' "$config")
 weights=hrinpaint/weights/$family.safetensors
 case $family in
   shift) method=patchmatch+shift ;;  # a lifter: measured after the filler it follows

@@ -7,8 +7,9 @@ import pytest
 
 from hrinpaint.errors import InputError
 from hrinpaint.eval.aggregate import MetricAccumulator
-from hrinpaint.eval.bench import REDUCTIONS, BenchConfig, crop_box, find_photos, mask_seed, render_report, side_by_side
+from hrinpaint.eval.bench import REDUCTIONS, BenchConfig, crop_box, mask_seed, render_report, side_by_side
 from hrinpaint.eval.worker import Worker
+from hrinpaint.io import find_photos
 
 
 def test_mask_seed_is_stable_and_distinct():
@@ -18,14 +19,23 @@ def test_mask_seed_is_stable_and_distinct():
     assert mask_seed(photo, "thick", 512, 1) == mask_seed(photo, "thick", 512, 0) + 1
 
 
-def test_find_photos_is_recursive_sorted_and_limited(tmp_path):
+def test_find_photos_is_sorted_limited_and_recursive_when_asked(tmp_path):
+    # the one photo finder: the benchmark walks folders below, the training data reads one folder
     (tmp_path / "b").mkdir()
-    for name in ("b/2.png", "1.jpg", "notes.txt"):
+    (tmp_path / "c.png").mkdir()  # a folder named like a photo is not one
+    for name in ("b/2.png", "1.jpg", "3.TIF", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
-    assert [p.name for p in find_photos(str(tmp_path))] == ["1.jpg", "2.png"]
-    assert len(find_photos(str(tmp_path), limit=1)) == 1
-    with pytest.raises(InputError, match="no photos"):
+    assert [p.relative_to(tmp_path).as_posix() for p in find_photos(tmp_path, recursive=True)] == [
+        "1.jpg",
+        "3.TIF",
+        "b/2.png",
+    ]
+    assert [p.name for p in find_photos(tmp_path)] == ["1.jpg", "3.TIF"]
+    assert len(find_photos(str(tmp_path), recursive=True, limit=1)) == 1
+    with pytest.raises(InputError, match="no photos under .*missing.*not a folder"):
         find_photos(str(tmp_path / "b" / "missing"))
+    with pytest.raises(InputError, match="no photos under"):
+        find_photos(tmp_path / "c.png")
 
 
 def test_config_rejects_unknown_peers_and_masks(tmp_path):

@@ -277,7 +277,6 @@ def test_options_change_the_result_but_stay_exact_outside():
         {"proximity": -0.5},
         {"structure_weight": float("nan")},
         {"similarity": "euclid"},
-        {"feature_source": "network"},
     ],
 )
 def test_config_is_validated(config):

@@ -42,7 +42,7 @@ def _config(folder: Path, cache: Path, **changes) -> TrainConfig:
         checkpoint_every=1,
     )
     values.update(changes)
-    return TrainConfig(**values)
+    return TrainConfig.from_flat(values)
 
 
 @pytest.fixture(scope="module")
@@ -113,5 +113,5 @@ def test_shift_trains_on_the_default_output_of_regions_cut_as_the_pipeline_cuts_
     stage1 = Inpainter.from_method(None, working_size=18, context=0.0, min_margin=36)(holed, mask)
     assert np.abs(pool.prefills[0].astype(np.float64) - np.round(stage1 * 255)).max() <= 1
     assert PrefillPool(crops, 2, tmp_path, seed=1).path != pool.path
-    trainer = train(config.replace(pool=2, options={"factor": [2]}, val_data=None), tmp_path / "shift")
+    trainer = train(config.replace(data={"pool": 2, "val_folder": None}, options={"factor": [2]}), tmp_path / "shift")
     assert trainer.generator is not None and (tmp_path / "shift" / LOG).exists()

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hrinpaint.errors import InputError  # noqa: E402
+from hrinpaint.errors import ConfigError, InputError  # noqa: E402
 from hrinpaint.fillers.attention import CellAttention  # noqa: E402
 from hrinpaint.methods import resolve_method  # noqa: E402
 from hrinpaint.nn import MODELS  # noqa: E402
@@ -28,6 +28,7 @@ from hrinpaint.train import TRAINERS  # noqa: E402
 from hrinpaint.train.config import TrainConfig  # noqa: E402
 from hrinpaint.train.data import Batch  # noqa: E402
 from hrinpaint.train.pyramid import PyramidTrainer, PyramidTrainOptions, default_level_weights  # noqa: E402
+from hrinpaint.train.typed import checked  # noqa: E402
 
 TINY = {"width": 4, "bottom_dilations": [2, 3], "upper_dilations": [2]}
 
@@ -52,7 +53,7 @@ def tiny_config(**changes) -> TrainConfig:
         discriminator_width=4,
     )
     values.update(changes)
-    return TrainConfig(**values)
+    return TrainConfig.from_flat(values)
 
 
 def fixed_batch() -> Batch:
@@ -230,20 +231,22 @@ def test_a_few_steps_on_a_fixed_batch_reduce_each_level_loss(prefill):
 
 
 def test_options_are_checked():
-    assert PyramidTrainOptions.from_dict({"level_weights": [4, 1, 1]}).level_weights == (4.0, 1.0, 1.0)
+    assert checked(PyramidTrainOptions, {"level_weights": [4, 1, 1]}, "pyramid").level_weights == (4.0, 1.0, 1.0)
     assert default_level_weights(3) == (10.0, 1.0, 1.0) and default_level_weights(1) == (1.0,)
     assert PyramidTrainer(tiny_config(options={"level_weights": [2, 1, 0.5]})).level_weights == (2.0, 1.0, 0.5)
     for bad in ({"warmup": 1}, {"level_weights": "10,1,1"}, {"level_weights": [1, True, 1]}, {"level_weights": [-1]}):
-        with pytest.raises(InputError):
+        with pytest.raises(ConfigError, match="pyramid trainer options"):
             PyramidTrainer(tiny_config(options=bad))
-    with pytest.raises(InputError, match="2 entries for 3 levels"):
+    with pytest.raises(ConfigError, match="2 entries for 3 levels"):
         PyramidTrainer(tiny_config(options={"level_weights": [10, 1]}))
-    with pytest.raises(InputError, match="hinge"):
+    with pytest.raises(ConfigError, match="hinge"):
         PyramidTrainer(tiny_config(adversarial_weight=0.5))
-    with pytest.raises(InputError, match="pyramid model"):
+    with pytest.raises(ConfigError, match="pyramid model"):
         PyramidTrainer(tiny_config(model={**TINY, "levels": 0}))
-    with pytest.raises(InputError, match="pyramid model"):
+    with pytest.raises(ConfigError, match="pyramid model has no option depth"):
         PyramidTrainer(tiny_config(model={**TINY, "depth": 2}))
+    with pytest.raises(ConfigError, match=r"the pyramid trainer does not use \[losses\] band = 2.0"):
+        PyramidTrainer(tiny_config(band=2.0))
     assert TRAINERS.get("pyramid") is PyramidTrainer
 
 
@@ -323,13 +326,13 @@ def test_shipped_configs_build_and_the_ablation_differs_only_in_levels_and_steps
 
     configs = Path(__file__).resolve().parents[1] / "configs"
     full = load_config(configs / "pyramid-cpu.toml")
-    assert full.family == "pyramid" and full.crop == 256 and full.gan == "hinge"
-    assert full.model["prefill"] == "telea" and full.val_size == 256
+    assert full.family == "pyramid" and full.data.crop == 256 and full.critic.gan == "hinge"
+    assert full.model["prefill"] == "telea" and full.data.val_size == 256
     three, one = full, load_config(configs / "pyramid-ablation-1.toml")  # the shipped run is the three-level arm
     assert (three.model.get("levels", 3), one.model["levels"]) == (3, 1)
     assert one.steps > three.steps  # the same wall time: one level steps faster
     same = one.replace(model={**one.model, "levels": 3}, steps=three.steps, options={})
     assert same == three.replace(options={})
     for config in (three, one):
-        trainer = PyramidTrainer(config.replace(val_data=None))
+        trainer = PyramidTrainer(config.replace(data={"val_folder": None}))
         assert len(trainer.generator.generators) == config.model.get("levels", 3)

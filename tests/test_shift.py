@@ -7,7 +7,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hrinpaint.errors import InpaintError, InputError  # noqa: E402
+from hrinpaint.errors import ConfigError, InpaintError, InputError  # noqa: E402
 from hrinpaint.fillers.base import FillResult  # noqa: E402
 from hrinpaint.lifters import LIFTERS  # noqa: E402
 from hrinpaint.lifters.shift import ShiftConfig, ShiftLifter, Stage1, gather_stack, tile_windows  # noqa: E402
@@ -212,17 +212,18 @@ def test_shift_alone_is_the_default_stage1_with_the_shipped_network():
 
 
 def _config(**options) -> TrainConfig:
-    return TrainConfig(
-        family="shift",
-        model={"width": 4, "depth": 2},
-        options={"factor": [2], **options},
-        crop=32,
-        batch_size=2,
-        steps=1000,
-        lr=1e-2,
-        lr_final=1e-2,
-        gradient_weight=0.5,
-        tv_weight=0.1,
+    return TrainConfig.from_dict(
+        {
+            "family": "shift",
+            "model": {"width": 4, "depth": 2},
+            "options": {"factor": [2], **options},
+            "data": {"crop": 32},
+            "batch_size": 2,
+            "steps": 1000,
+            "lr": 1e-2,
+            "lr_final": 1e-2,
+            "losses": {"gradient_weight": 0.5, "tv_weight": 0.1},
+        }
     )
 
 
@@ -259,11 +260,24 @@ def test_trainer_steps_reduce_the_loss_and_validate_reports_stage1():
 
 def test_trainer_options_are_checked():
     for options in ({"colour": 1}, {"factor": 0.5}, {"factor": []}, {"hole_range": [0.5, 0.2]}, {"vgg": 3}):
-        with pytest.raises(InputError):
+        with pytest.raises(ConfigError, match="shift trainer options"):
             ShiftTrainer(_config(**options))
     with pytest.raises(InputError, match="do not exist"):
         ShiftTrainer(_config(vgg="/no/such/vgg16.pth"))
     assert ShiftTrainer(_config(factor=3, hole_range=[0.2, 0.5])).options.factor == (3.0,)
+
+
+def test_trainer_refuses_the_settings_it_would_ignore():
+    # no critic and no coarse branch: these were silently ignored before the sections
+    for section, values in [
+        ("critic", {"weight": 0.1}),
+        ("critic", {"gan": "hinge"}),
+        ("losses", {"coarse_weight": 2.0}),
+    ]:
+        name, value = next(iter(values.items()))
+        with pytest.raises(ConfigError, match=rf"the shift trainer does not use \[{section}\] {name} = {value!r}"):
+            ShiftTrainer(_config().replace(**{section: values}))
+    ShiftTrainer(_config().replace(losses={"band": 1.0, "hole_weight": 2.0}))  # what it reads is accepted
 
 
 def test_fit_hole_range_and_stage1():

@@ -8,12 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-from hrinpaint.errors import InputError
+from hrinpaint.errors import ConfigError, InputError
 from hrinpaint.nn.hifill import HiFillConfig, HiFillGenerator
 from hrinpaint.train import TRAINERS, losses
-from hrinpaint.train.config import TrainConfig, load_config
+from hrinpaint.train.base import cosine_lr
+from hrinpaint.train.config import TrainConfig, load_config, read_saved
 from hrinpaint.train.data import Batch, PhotoCrops, validation_set
-from hrinpaint.train.hifill import HiFillTrainer, cosine_lr
+from hrinpaint.train.hifill import HiFillTrainer
 from hrinpaint.train.loop import CHECKPOINT, CONFIG, LOG, build_trainer, mask_schedule, train
 
 TINY_MODEL = {"width": 4, "coarse_dilations": [1, 2], "refine_dilations": [2]}
@@ -37,7 +38,7 @@ def tiny_config(**changes) -> TrainConfig:
         checkpoint_every=1,
     )
     values.update(changes)
-    return TrainConfig(**values)
+    return TrainConfig.from_flat(values)
 
 
 def fixed_batch() -> Batch:
@@ -178,41 +179,155 @@ def test_gan_loss_signs():
 # --- config -------------------------------------------------------------------------------------------------------
 
 
-def test_load_config_reads_toml_and_json(tmp_path):
+def test_load_config_reads_sectioned_toml_and_the_json_a_run_saves(tmp_path):
     toml = tmp_path / "run.toml"
     toml.write_text(
-        'family = "hifill"\nmodel = { width = 4, coarse_dilations = [1, 2] }\ncrop = 48\n'
-        'mask_kinds = ["box", "thick"]\nbetas = [0.5, 0.9]\nval_data = "kodak"\n'
+        'family = "hifill"\nbetas = [0.5, 0.9]\nlr = 1\n'
+        "[model]\nwidth = 4\ncoarse_dilations = [1, 2]\n"
+        '[data]\ncrop = 48\nmask_kinds = ["box", "thick"]\nval_folder = "kodak"\n'
+        '[critic]\nweight = 0.5\ngan = "hinge"\n'
     )
     config = load_config(toml)
-    assert config.crop == 48 and config.model == {"width": 4, "coarse_dilations": [1, 2]}
-    assert config.mask_kinds == ("box", "thick") and config.betas == (0.5, 0.9)
-    assert config.steps == TrainConfig().steps
+    assert config.data.crop == 48 and config.model == {"width": 4, "coarse_dilations": [1, 2]}
+    assert config.data.mask_kinds == ("box", "thick") and config.betas == (0.5, 0.9)
+    assert config.lr == 1.0 and isinstance(config.lr, float)  # an int where a float is declared
+    assert (config.critic.weight, config.critic.gan, config.critic.steps) == (0.5, "hinge", 1)
+    assert config.steps == TrainConfig().steps and config.losses == TrainConfig().losses
     saved = tmp_path / "config.json"
     saved.write_text(json.dumps(config.to_dict()))
-    assert load_config(saved) == config
+    assert load_config(saved) == config == read_saved(saved)
+    assert isinstance(json.loads(saved.read_text())["data"], dict)  # a run saves the sectioned form
 
 
-def test_load_config_rejects_unknown_keys_and_bad_files(tmp_path):
+def test_the_flat_form_older_runs_saved_is_still_read(tmp_path):
+    flat = json.loads((REPO / "checkpoints" / "hifill-pm" / "config.json").read_text())
+    assert isinstance(flat["data"], str) and "crop" in flat  # the committed run predates the sections
+    config = read_saved(REPO / "checkpoints" / "hifill-pm" / "config.json")
+    assert config == load_config(REPO / "configs" / "hifill-patchmatch-cpu.toml")  # the config it was trained from
+    assert (config.data.folder, config.data.pool, config.losses.band) == (flat["data"], flat["pool"], flat["band"])
+    assert config.critic.width == flat["discriminator_width"] and config.critic.weight == flat["adversarial_weight"]
+    # the committed run's generator and optimizer load into today's trainer (export does what a resume does first)
+    import shutil
+
+    from hrinpaint.train.export import export_run
+
+    shutil.copytree(REPO / "checkpoints" / "hifill-pm", tmp_path / "hifill-pm")
+    manifest = export_run(tmp_path / "hifill-pm", tmp_path / "hifill-pm.safetensors")
+    assert manifest["training"]["steps"] == 275 and manifest["config"]["prefill"] == "patchmatch"
+
+
+def test_load_config_rejects_unknown_keys_anywhere_and_bad_values(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text("crop = 32\nlearning_rate = 0.1\n")
-    with pytest.raises(InputError, match="learning_rate"):
+    path.write_text("steps = 3\nlearning_rate = 0.1\n")
+    with pytest.raises(ConfigError, match="training config has no option learning_rate; options: .*batch_size"):
         load_config(path)
+    for section in ("data", "losses", "critic"):
+        path.write_text(f"[{section}]\nwidht = 3\n")
+        with pytest.raises(ConfigError, match=rf"training config \[{section}\] has no option widht"):
+            load_config(path)
+    path.write_text("crop = 32\n")  # the flat form is read from a saved run, not from a config file
+    with pytest.raises(ConfigError, match=r"crop \(as \[data\] crop\)"):
+        load_config(path)
+    for text, words in [
+        ("steps = 2.5\n", "steps must be a whole number, got 2.5"),
+        ("betas = [0.9]\n", "betas must be a list of 2 numbers"),
+        ('[data]\nmask_kinds = "box"\n', r"\[data\]: mask_kinds must be a list of strings"),
+        ("[critic]\nweight = true\n", "weight must be a number, got True"),
+        ("data = 3\n", "data must be a table"),
+        ('[critic]\ngan = "lsgan"\n', "gan must be 'wgan-gp' or 'hinge'"),
+        ("[data]\ncrop = 8\n", "crop must be >= 16"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=words):
+            load_config(path)
     path.write_text("crop = \n")
     with pytest.raises(InputError, match="TOML"):
         load_config(path)
     with pytest.raises(InputError):
         load_config(tmp_path / "missing.toml")
-    with pytest.raises(InputError):
-        TrainConfig(gan="lsgan")
-    with pytest.raises(InputError):
-        TrainConfig(crop=8)
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(InputError, match="not a training config: it holds a list"):
+        load_config(tmp_path / "list.json")
 
 
-def test_shipped_config_loads():
-    config = load_config(REPO / "configs" / "hifill-cpu.toml")
-    assert config.family in TRAINERS.names()
-    assert config.adversarial_weight == 0.0
+def test_base_includes_merge_section_by_section_relative_to_the_including_file(tmp_path):
+    (tmp_path / "common").mkdir()
+    (tmp_path / "common" / "root.toml").write_text(
+        'family = "zoom"\nsteps = 10\n[model]\nwidth = 8\nzoom = "sr"\n[data]\ncrop = 64\nval_size = 32\n'
+    )
+    (tmp_path / "common" / "middle.toml").write_text('base = "root.toml"\nsteps = 20\n[data]\ncrop = 96\n')
+    (tmp_path / "arm.toml").write_text('base = "common/middle.toml"\n[model]\nzoom = "none"\n')
+    config = load_config(tmp_path / "arm.toml")
+    assert (config.family, config.steps) == ("zoom", 20)  # top level: the nearer file wins
+    assert config.model == {"width": 8, "zoom": "none"}  # a table: key by key
+    assert (config.data.crop, config.data.val_size) == (96, 32)
+    (tmp_path / "common" / "root.toml").write_text('base = "../arm.toml"\n')
+    with pytest.raises(ConfigError, match="includes itself: arm.toml -> middle.toml -> root.toml -> arm.toml"):
+        load_config(tmp_path / "arm.toml")
+    (tmp_path / "arm.toml").write_text('base = "nowhere.toml"\n')
+    with pytest.raises(InputError, match="nowhere.toml"):
+        load_config(tmp_path / "arm.toml")
+    (tmp_path / "arm.toml").write_text("base = 3\n")
+    with pytest.raises(ConfigError, match="base must be a file name"):
+        load_config(tmp_path / "arm.toml")
+
+
+def test_every_shipped_config_loads_and_builds_its_trainer():
+    configs = sorted((REPO / "configs").glob("*.toml"))
+    assert len(configs) >= 10
+    for path in configs:
+        config = load_config(path)
+        assert config.family in TRAINERS.names()
+        TRAINERS.get(config.family)(config.replace(device="cpu"))  # options, model and sections all accepted
+    assert load_config(REPO / "configs" / "hifill-cpu.toml").critic.weight == 0.0
+
+
+def test_checked_builds_any_option_dataclass_with_types_checked():
+    from dataclasses import dataclass, field
+    from typing import Literal
+
+    from hrinpaint.train.typed import checked
+
+    @dataclass(frozen=True)
+    class Inner:
+        size: int = 1
+
+    @dataclass(frozen=True)
+    class Options:
+        scale: float = 1.0
+        kind: Literal["a", "b"] = "a"
+        factor: float | tuple[float, ...] = 2.0
+        path: str | None = None
+        inner: Inner = field(default_factory=Inner)
+
+        def __post_init__(self) -> None:
+            if self.scale < 0:
+                raise ValueError("scale must be >= 0")
+
+    made = checked(Options, {"scale": 3, "kind": "b", "factor": [2, 4], "inner": {"size": 5}}, "test options")
+    assert made == Options(3.0, "b", (2.0, 4.0), None, Inner(5)) and isinstance(made.scale, float)
+    assert checked(Options, {"factor": 3, "path": None}, "test options").factor == 3.0
+    for values, words in [
+        ({"kind": "c"}, "test options: kind must be one of 'a', 'b', got 'c'"),
+        ({"scale": True}, "scale must be a number, got True"),
+        ({"factor": "2"}, "factor must be a number or a list of numbers"),
+        ({"path": 3}, "path must be a string or none"),
+        ({"inner": {"size": 1.5}}, r"test options \[inner\]: size must be a whole number"),
+        ({"inner": {"sise": 1}}, r"test options \[inner\] has no option sise; options: size"),
+        ({"scale": -1}, "test options: scale must be >= 0"),
+        ({"sclae": 1}, "test options has no option sclae; options: factor, inner, kind, path, scale"),
+    ]:
+        with pytest.raises(ConfigError, match=words):
+            checked(Options, values, "test options")
+    with pytest.raises(ConfigError, match="must be a table"):
+        checked(Options, [1], "test options")
+
+
+def test_replace_changes_fields_of_a_section():
+    config = tiny_config()
+    changed = config.replace(steps=9, data={"pool": 2, "val_folder": None}, losses={"band": 1.5})
+    assert (changed.steps, changed.data.pool, changed.data.val_folder, changed.losses.band) == (9, 2, None, 1.5)
+    assert changed.data.crop == config.data.crop and config.data.pool == 0
 
 
 # --- data ---------------------------------------------------------------------------------------------------------
@@ -261,8 +376,10 @@ def test_trainer_is_registered_and_seeded():
 
 
 def test_hifill_trainer_rejects_options_it_does_not_have():
-    with pytest.raises(InputError, match="no options; got zoom"):
+    with pytest.raises(ConfigError, match="hifill trainer options: there are none; got zoom"):
         HiFillTrainer(tiny_config(options={"zoom": "sr"}))
+    with pytest.raises(ConfigError, match="hifill model has no option depth; options: .*width"):
+        HiFillTrainer(tiny_config(model={"depth": 3}))
 
 
 def test_steps_on_a_fixed_batch_reduce_the_loss():
@@ -337,17 +454,36 @@ def test_resume_after_a_crash_matches_uninterrupted_run(tmp_path, crops):
     config = tiny_config(steps=4, lr_final=1e-4, adversarial_weight=0.1)
     straight = train(config, tmp_path / "straight", dataset=crops)
 
-    def crash(record):
-        if record["step"] == 3:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "crashed", on_log=crash, dataset=crops)
+        train(config, tmp_path / "crashed", on_log=_crash_at_step_3, dataset=crops)
     assert torch.load(tmp_path / "crashed" / CHECKPOINT, weights_only=False)["step"] == 2
     resumed = train(config, tmp_path / "crashed", resume=True, dataset=crops)
     _assert_same_parameters(straight, resumed)
     for a, b in zip(straight.discriminator.parameters(), resumed.discriminator.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_run_saved_in_the_flat_form_resumes_exactly(tmp_path, crops):
+    from hrinpaint.train.config import FLAT_NAMES, SECTIONS
+
+    config = tiny_config(steps=4, lr_final=1e-4)
+    straight = train(config, tmp_path / "straight", dataset=crops)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "old", on_log=_crash_at_step_3, dataset=crops)
+    # what runs saved before the sections: every option at the top, under its old name
+    flat = {name: value for name, value in config.to_dict().items() if name not in SECTIONS}
+    flat.update({old: getattr(getattr(config, section), name) for old, (section, name) in FLAT_NAMES.items()})
+    (tmp_path / "old" / CONFIG).write_text(json.dumps(flat))
+    resumed = train(config, tmp_path / "old", resume=True, dataset=crops)
+    _assert_same_parameters(straight, resumed)
+    assert read_saved(tmp_path / "old" / CONFIG) == config  # rewritten in the sectioned form
+    assert isinstance(json.loads((tmp_path / "old" / CONFIG).read_text())["data"], dict)
+
+
+def _crash_at_step_3(record):
+    if record["step"] == 3:
+        raise KeyboardInterrupt
 
 
 def test_train_refuses_to_overwrite_or_resume_nothing(tmp_path, crops):
@@ -383,19 +519,30 @@ def test_unit_variance_init_gives_every_gated_layer_unit_spread():
 def test_a_new_prefilled_run_is_initialised_from_data(tmp_path):
     from hrinpaint.train.hifill import batch_prefill
 
-    config = TrainConfig(
-        model={"width": 4, "coarse_dilations": (1,), "refine_dilations": (2,), "prefill": "telea"},
-        val_data=None,
-        crop=32,
-        batch_size=2,
-        steps=1,
+    config = TrainConfig.from_dict(
+        {
+            "model": {"width": 4, "coarse_dilations": (1,), "refine_dilations": (2,), "prefill": "telea"},
+            "data": {"val_folder": None, "crop": 32},
+            "batch_size": 2,
+            "steps": 1,
+        }
     )
     trainer = HiFillTrainer(config)
     image, mask = torch.rand(2, 3, 32, 32), (torch.rand(2, 1, 32, 32) > 0.7).float()
     prefill = batch_prefill(image, mask, "telea")
     with torch.no_grad():
         start = (trainer.generator(image, mask, prefill).refined - prefill).abs().mean()
-    trainer.initialise(Batch(image, mask))
+    trainer.initialise(_Fixed(Batch(image, mask)))
     with torch.no_grad():
         after = (trainer.generator(image, mask, prefill).refined - prefill).abs().mean()
     assert after > 3 * start  # the residual now carries signal
+
+
+class _Fixed:
+    """A dataset that gives one batch whatever is asked (for :meth:`Trainer.initialise`)."""
+
+    def __init__(self, batch: Batch) -> None:
+        self.fixed = batch
+
+    def batch(self, step: int, size: int) -> Batch:
+        return self.fixed

@@ -141,16 +141,13 @@ def test_train_export_and_models_commands(tmp_path, capsys):
     config.write_text(
         "\n".join(
             [
-                "model = { width = 4, coarse_dilations = [1], refine_dilations = [2] }",
-                f'data = "{data}"',
-                f'val_data = "{data}"',
-                "crop = 32",
                 "batch_size = 2",
                 "steps = 2",
                 "val_every = 2",
                 "checkpoint_every = 1",
                 "threads = 1",
-                "val_size = 32",
+                "model = { width = 4, coarse_dilations = [1], refine_dilations = [2] }",
+                f'data = {{ folder = "{data}", val_folder = "{data}", crop = 32, val_size = 32 }}',
             ]
         )
     )
@@ -167,6 +164,13 @@ def test_train_export_and_models_commands(tmp_path, capsys):
     assert "3 steps" in capsys.readouterr().out
     # a second fresh run into the same folder would overwrite the checkpoint: refused
     assert main(["train", str(config), "--run", str(run), "-q"]) == 1
+    # an unknown key in any section: one line and exit 2, before any work
+    config.write_text(config.read_text() + "\n[losses]\nhole_wieght = 2.0\n")
+    capsys.readouterr()
+    assert main(["train", str(config), "--run", str(tmp_path / "other"), "-q"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "training config [losses] has no option hole_wieght; options:" in error
+    assert not (tmp_path / "other").exists()
 
 
 def test_prefilled_generator_starts_as_the_diffusion_fill_and_needs_its_prefill(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from hrinpaint.errors import InputError  # noqa: E402
+from hrinpaint.errors import ConfigError, InputError  # noqa: E402
 from hrinpaint.fillers.attention import CellAttention  # noqa: E402
 from hrinpaint.masks import MASKS  # noqa: E402
 from hrinpaint.methods import resolve_method  # noqa: E402
@@ -44,7 +44,7 @@ def tiny_config(**changes) -> TrainConfig:
         discriminator_width=4,
     )
     values.update(changes)
-    return TrainConfig(**values)
+    return TrainConfig.from_flat(values)
 
 
 def fixed_batch() -> Batch:
@@ -125,18 +125,26 @@ def test_squared_gradient_loss_matches_a_float64_reference():
 
 
 def test_options_are_checked():
-    assert ZoomTrainOptions.from_dict({"switch_step": 3, "small_mask_scale": 1}).small_mask_scale == 1.0
+    assert ZoomTrainer(tiny_config(options={"switch_step": 3, "small_mask_scale": 1})).options.small_mask_scale == 1.0
     for bad in ({"warmup": 1}, {"coarse_steps": -1}, {"switch_step": "3"}, {"vgg": 1}, {"coarse_steps": True}):
-        with pytest.raises(InputError):
+        with pytest.raises(ConfigError, match="zoom trainer options"):
             ZoomTrainer(tiny_config(options=bad))
-    with pytest.raises(InputError, match="no SR"):
+    with pytest.raises(ConfigError, match="no SR"):
         ZoomTrainer(tiny_config(model={**TINY, "zoom": "bicubic"}, options={"sr_steps": 2}))
-    with pytest.raises(InputError, match="hinge"):
+    with pytest.raises(ConfigError, match="hinge"):
         ZoomTrainer(tiny_config(adversarial_weight=0.5))
-    with pytest.raises(InputError, match="odd"):
+    with pytest.raises(ConfigError, match="odd"):
         ZoomTrainer(tiny_config(crop=33))
-    with pytest.raises(InputError, match="zoom model"):
+    with pytest.raises(ConfigError, match="zoom model"):
         ZoomTrainer(tiny_config(model={**TINY, "zoom": "x4"}))
+    # settings the trainer would ignore are refused, not dropped
+    for unused, words in [
+        ({"tv_weight": 0.1}, r"\[losses\] tv_weight = 0.1"),
+        ({"band": 1.0}, r"\[losses\] band = 1.0"),
+        ({"gp_weight": 5.0}, r"\[critic\] gp_weight = 5.0"),
+    ]:
+        with pytest.raises(ConfigError, match=f"the zoom trainer does not use {words}"):
+            ZoomTrainer(tiny_config(**unused))
     assert TRAINERS.get("zoom") is ZoomTrainer
 
 
@@ -336,13 +344,13 @@ def test_shipped_configs_build_and_the_ablations_differ_only_in_what_they_ablate
 
     configs = Path(__file__).resolve().parents[1] / "configs"
     full = load_config(configs / "zoom-cpu.toml")
-    assert full.crop == 256 and full.options["vgg"] == "" and full.gan == "hinge"
+    assert full.data.crop == 256 and full.options["vgg"] == "" and full.critic.gan == "hinge"
     ablations = {name: load_config(configs / f"zoom-ablation-{name}.toml") for name in ("none", "bicubic", "sr")}
     ablations["sr-gradient"] = load_config(configs / "zoom-ablation-sr-gradient.toml")
     expected = {"none": ("none", 0.0), "bicubic": ("bicubic", 0.0), "sr": ("sr", 0.0), "sr-gradient": ("sr", 1.0)}
     for name, config in ablations.items():
-        assert (config.model["zoom"], config.gradient_weight) == expected[name]
-        same = config.replace(model={**config.model, "zoom": "sr"}, gradient_weight=0.0, options={})
+        assert (config.model["zoom"], config.losses.gradient_weight) == expected[name]
+        same = config.replace(model={**config.model, "zoom": "sr"}, losses={"gradient_weight": 0.0}, options={})
         assert same == ablations["sr"].replace(options={})
-        trainer = ZoomTrainer(config.replace(val_data=None))
+        trainer = ZoomTrainer(config.replace(data={"val_folder": None}))
         assert sum(phase.length for phase in trainer.phases) == config.steps == 400

@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from hrinpaint.bounds import DEFAULT_MAX_PIXELS
 from hrinpaint.errors import InputError
 
 
@@ -25,7 +26,7 @@ class BatchOptions:
     invert_mask: bool = False
     mask_threshold: float = 0.0
     grow: int = 0
-    max_pixels: int = 400_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = 95
     overwrite: bool = False
     resume: bool = False

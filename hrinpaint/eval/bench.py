@@ -28,7 +28,7 @@ from hrinpaint.eval.aggregate import MetricAccumulator
 from hrinpaint.eval.metrics import ENERGY_BANDS, evaluate, mask_area_bin
 from hrinpaint.eval.peers import DEFAULT_PEERS, PEERS
 from hrinpaint.eval.worker import Worker
-from hrinpaint.io import IMAGE_SUFFIXES, read_image, write_image
+from hrinpaint.io import find_photos, read_image, write_image
 from hrinpaint.masks import generate_mask
 from hrinpaint.methods import resolve_method
 from hrinpaint.ops.resize import area_downsample, fit_long_side
@@ -101,14 +101,6 @@ class BenchConfig:
             raise InputError(f"unknown mask kind {', '.join(unknown)}; known: {', '.join(mask_kinds())}")
 
 
-def find_photos(data: str, limit: int | None = None) -> list[Path]:
-    """Photos under ``data`` (recursive), sorted by path; at most ``limit``."""
-    photos = sorted(p for p in Path(data).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not photos:
-        raise InputError(f"no photos under '{data}'")
-    return photos[:limit] if limit else photos
-
-
 def mask_seed(photo: Path, kind: str, size: int, offset: int) -> int:
     """A seed that depends only on the photo's name, the kind, the size (except for :data:`SIZE_FREE_KINDS`) and
     the offset (stable across runs)."""
@@ -126,7 +118,7 @@ def run_bench(config: BenchConfig, quiet: bool = False) -> MetricAccumulator:
     """Runs the benchmark and writes its outputs; returns the accumulated rows."""
     out = Path(config.out)
     (out / "sheets").mkdir(parents=True, exist_ok=True)
-    photos = find_photos(config.data, config.limit)
+    photos = find_photos(config.data, recursive=True, limit=config.limit)
     accumulator = MetricAccumulator(reductions=REDUCTIONS)
     runs = [(name, "method") for name in config.methods] + [(name, "peer") for name in config.peers]
     strikes: dict[tuple[str, int], int] = {}
@@ -298,4 +290,4 @@ def side_by_side(
     return contact_sheet({"input": shown, "truth": truth, **outputs}, mask, tile, crop)
 
 
-__all__ = ["BenchConfig", "contact_sheet", "crop_box", "find_photos", "render_report", "run_bench", "side_by_side"]
+__all__ = ["BenchConfig", "contact_sheet", "crop_box", "render_report", "run_bench", "side_by_side"]

@@ -15,12 +15,14 @@ Every problem a user can cause raises :class:`~hrinpaint.errors.InputError` or
 Modules: :mod:`~hrinpaint.io.read` (decoding, the pixel limit), :mod:`~hrinpaint.io.exif` (orientation and
 EXIF), :mod:`~hrinpaint.io.write` and :mod:`~hrinpaint.io.encoders` (output checks and encoders),
 :mod:`~hrinpaint.io.atomic` (atomic files), :mod:`~hrinpaint.io.masks` (mask polarity),
-:mod:`~hrinpaint.io.info` (what they share). :func:`to_float` and :func:`from_float` live in
-:mod:`hrinpaint.pixels`, which array code imports without this package.
+:mod:`~hrinpaint.io.photos` (the photos in a folder), :mod:`~hrinpaint.io.info` (what they share).
+:func:`to_float` and :func:`from_float` live in :mod:`hrinpaint.pixels`, which array code imports without this
+package.
 """
 
 from hrinpaint.io.info import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, ImageInfo, LoadedImage
 from hrinpaint.io.masks import mask_from_array
+from hrinpaint.io.photos import find_photos
 from hrinpaint.io.read import read_image, read_mask
 from hrinpaint.io.write import check_output_path, copy_file, encode_image, write_image
 from hrinpaint.pixels import from_float, to_float
@@ -33,6 +35,7 @@ __all__ = [
     "check_output_path",
     "copy_file",
     "encode_image",
+    "find_photos",
     "from_float",
     "mask_from_array",
     "read_image",

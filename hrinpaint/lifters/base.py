@@ -1,27 +1,41 @@
-"""The detail step: from a fill at the working resolution to a fill at full resolution."""
+"""The detail step: from a fill at the working resolution to a fill at full resolution.
+
+:class:`Lifter` is the one interface (a Protocol, as :class:`~hrinpaint.fillers.base.Filler` is): ``run``, which
+every lifter implements. The common paths are shared pieces, not a method to override or to break:
+
+- :func:`fill_at_native_size` and :func:`fill_at_working_size`: the filler's call on a region (its hole cleared
+  first), at the region's own size or area-downsampled to the working size;
+- :func:`add_correction`: a fill's smooth correction brought up and added to a lifted fill;
+- :class:`TwoStepLifter`: the base of the lifters whose ``run`` is the two-step scheme (``upsample``, ``cra``,
+  ``octave``): they write :meth:`TwoStepLifter.lift` only. A lifter that interleaves filling and lifting
+  (``refine``: a network optimised level by level; ``shift``: a second network over the lifted fill, gated)
+  writes its own ``run`` from the pieces above.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Protocol
 
 import numpy as np
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.ops.regions import Box, bounding_box
 from hrinpaint.ops.resize import area_downsample_pixels
 from hrinpaint.pixels import to_float
 
 
-class Lifter(ABC):
+class Lifter(Protocol):
     """Turns a region at full resolution into a filled region, using a filler at the working resolution.
-
-    The default :meth:`run` is the two-step scheme shared by most methods: area-downsample the region to the
-    working size, fill it there, then :meth:`lift` the fill back to full resolution. A method that interleaves
-    the two (a generator pyramid, zoom-in refinement) overrides :meth:`run` instead.
 
     The region comes as it is stored (a view into a uint8 photo, usually) and the result covers only ``box``:
     at 8K, a float copy of a whole region is hundreds of megabytes that take longer to allocate than the lift
     itself takes to run.
+
+    Two optional class attributes are read before a lifter is built: ``float32_filler = True`` keeps the filler
+    in float32 when ``half`` is asked for (the pipeline), and ``check_filler(filler)`` raises for a filler the
+    lifter cannot work with (the server lists such methods as unavailable).
     """
 
     def run(
@@ -37,16 +51,49 @@ class Lifter(ABC):
             say); ``None`` is the whole region.
             Returns ``box.height x box.width x 3`` float32; only its hole pixels are used by the caller.
         """
+        ...
+
+
+def fill_at_native_size(image: np.ndarray, mask: np.ndarray, filler: Filler) -> FillResult:
+    """The filler's fill of the region at its own size: the region in float with its hole cleared, so that the
+    filler never sees the hole's old content.
+
+    Shape: image ``H x W x 3`` (any stored dtype), mask ``H x W`` bool -> a fill of ``H x W x 3`` float32.
+    """
+    region = to_float(image)
+    region[mask] = 0.0
+    return filler.fill(region, mask)
+
+
+def fill_at_working_size(image: np.ndarray, working_mask: np.ndarray, filler: Filler) -> tuple[FillResult, np.ndarray]:
+    """The filler's fill of the region area-downsampled to the working size, and that working image.
+
+    Working pixels that any hole pixel touches are holes, and cleared: so the averages of the others saw known
+    pixels only, and the hole needs no clearing at full resolution. The filler gets a copy, so the working image
+    returned (hole cleared) is what the lifter may read as context.
+
+    Shape: image ``H x W x 3`` (any stored dtype), working_mask ``h x w`` bool -> (a fill of ``h x w x 3``,
+    ``h x w x 3`` float32).
+    """
+    working_image = area_downsample_pixels(image, working_mask.shape)
+    working_image[working_mask] = 0.0
+    return filler.fill(working_image.copy(), working_mask), working_image
+
+
+class TwoStepLifter(ABC):
+    """A lifter whose ``run`` is the two-step scheme: fill at the working size, then :meth:`lift` the fill to full
+    resolution and add the fill's correction; a region already at its working size is filled there and returned
+    with its correction. A subclass writes :meth:`lift` only; it must not override ``run`` (a lifter that needs
+    another ``run`` is a plain :class:`Lifter` built from this module's functions)."""
+
+    def run(
+        self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None = None
+    ) -> np.ndarray:
+        """:meth:`Lifter.run` by the two-step scheme."""
         box = checked_box(box, mask)
         if working_mask.shape == mask.shape:
-            region = to_float(image)
-            region[mask] = 0.0  # the filler must not see the hole's old content
-            return filler.fill(region, mask).corrected()[box.slices]
-        # Working pixels that any hole pixel touches are holes, and cleared: so the averages of the others saw
-        # known pixels only, and the hole needs no clearing at full resolution.
-        working_image = area_downsample_pixels(image, working_mask.shape)
-        working_image[working_mask] = 0.0
-        filled = filler.fill(working_image.copy(), working_mask)
+            return fill_at_native_size(image, mask, filler).corrected()[box.slices]
+        filled, working_image = fill_at_working_size(image, working_mask, filler)
         lifted = self.lift(image, mask, filled, working_mask, box=box, working_image=working_image)
         return add_correction(lifted, filled, mask, box)
 
@@ -60,7 +107,8 @@ class Lifter(ABC):
         box: Box | None = None,
         working_image: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Returns the full-resolution fill of ``image``'s hole over ``box``, from ``filled`` (the working fill).
+        """Returns the full-resolution fill of ``image``'s hole over ``box``, from ``filled`` (the working fill);
+        ``filled.correction`` is left to the caller (:func:`add_correction`).
 
         Shape:
             image: ``H x W x 3`` uint8, uint16, or float in [0, 1] (hole pixels never used); mask: ``H x W``
@@ -70,6 +118,19 @@ class Lifter(ABC):
             region).
             Returns ``box.height x box.width x 3`` float32.
         """
+
+
+def registered_two_step(name: str) -> TwoStepLifter:
+    """The registered lifter ``name`` (``"default"``: the default method's), refused unless it is a
+    :class:`TwoStepLifter`: a lifter that builds on another's lift (``shift``'s stage 1, ``refine``'s default
+    output) needs one that can lift a given working fill."""
+    from hrinpaint.lifters import LIFTERS
+    from hrinpaint.methods import DEFAULT_METHOD
+
+    lifter = LIFTERS.build(DEFAULT_METHOD.partition("+")[2] if name == "default" else name)
+    if not isinstance(lifter, TwoStepLifter):
+        raise ConfigError(f"lifter {name!r} does not lift a given working fill; a two-step lifter is needed here")
+    return lifter
 
 
 def checked_box(box: Box | None, mask: np.ndarray) -> Box:

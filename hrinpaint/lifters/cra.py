@@ -5,12 +5,13 @@ working resolution cannot hold lives in the *residual* of the known context,
 ``image - bilinear(area_downsample(image))``. Each hole cell of a grid over the working image borrows the
 residual of the context cells it resembles, and the result is ``up + aggregated residual`` in the hole.
 
-Where the attention comes from, in order of preference:
+What moves the residual depends on the fill's attention (``FillResult.attention``; ``CraLifter.transfer`` is the
+one place that maps each kind to its transfer):
 
 - an :class:`~hrinpaint.fillers.attention.OffsetField` in ``FillResult.attention`` (PatchMatch): residuals move
   pixel by pixel along the field's displacements;
 - a :class:`~hrinpaint.fillers.attention.CellAttention` (a network's contextual attention): its weights;
-- otherwise the filled working image's own cells: similarity of their pixels, softmax with a temperature.
+- none: the filled working image's own cells, by the similarity of their pixels (softmax with a temperature).
 
 Residual patches move by whole-pixel translations (never resampled, so no detail is lost) and are blended with
 raised-cosine windows that sum to one, so cell borders leave no seam; blending loses the contrast of independent
@@ -29,8 +30,8 @@ import numpy as np
 
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.attention import CellAttention, OffsetField
-from hrinpaint.fillers.base import FillResult
-from hrinpaint.lifters.base import Lifter, checked_box
+from hrinpaint.fillers.base import Attention, FillResult, unknown_attention
+from hrinpaint.lifters.base import TwoStepLifter, checked_box
 from hrinpaint.lifters.cra_cells import (
     AttentionScores,
     CellGrid,
@@ -48,7 +49,6 @@ from hrinpaint.ops.regions import Box, bounding_box
 # The residual transfer lives in cra_residual, the cells and their attention in cra_cells, the scratch buffers
 # in ops.buffers; their names stay importable from here.
 __all__ = [
-    "FEATURE_SOURCES",
     "SIMILARITIES",
     "AttentionScores",
     "Buffers",
@@ -68,7 +68,6 @@ __all__ = [
     "transfer_offsets",
 ]
 
-FEATURE_SOURCES = ("image",)
 SIMILARITIES = ("distance", "cosine")
 
 
@@ -83,7 +82,6 @@ class CraConfig:
     overlap: width of the blending ramp across each cell border, as a fraction of a cell, in ``(0, 1]``.
     context_margin: extra cells of distance required between a context cell and the hole, beyond the minimum
         that keeps hole-contaminated residuals out.
-    feature_source: what the similarity compares; ``"image"``: the filled working image's cells.
     feature_size: each cell is area-resampled to ``feature_size x feature_size`` pixels for the similarity.
     similarity: ``"distance"``: minus the squared distance of cell descriptors (mean colour and weighted
         structure, see :func:`cell_descriptors`); ``"cosine"``: cosine of the descriptors centred on the
@@ -103,7 +101,6 @@ class CraConfig:
     top_k: int | None = 4
     overlap: float = 0.5
     context_margin: float = 0.0
-    feature_source: str = "image"
     feature_size: int = 3
     similarity: str = "distance"
     structure_weight: float = 4.0
@@ -125,8 +122,6 @@ class CraConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
-        if self.feature_source not in FEATURE_SOURCES:
-            raise ConfigError(f"feature_source must be one of {FEATURE_SOURCES}, got {self.feature_source!r}")
         if self.similarity not in SIMILARITIES:
             raise ConfigError(f"similarity must be one of {SIMILARITIES}, got {self.similarity!r}")
         if self.feature_size < 1:
@@ -135,7 +130,7 @@ class CraConfig:
             raise ConfigError(f"chunk_size must be >= 1, got {self.chunk_size}")
 
 
-class CraLifter(Lifter):
+class CraLifter(TwoStepLifter):
     """Bilinear upsampling of the fill plus high-frequency residuals aggregated from the context."""
 
     Config = CraConfig
@@ -169,12 +164,7 @@ class CraLifter(Lifter):
         residual = ContextResidual(image, working_shape, working_image)
         detail = DetailSum(mask, hole)
         attention = filled.attention if self.config.use_filler_attention else None
-        if isinstance(attention, OffsetField):
-            transfer_offsets(residual, mask, working_mask, attention, detail)
-            # the field blends between working pixels, so its ramps are one working pixel wide
-            radius = max(1, round(min(residual.scale) / 8))
-        else:
-            radius = self._aggregate(residual, mask, filled.image, working_mask, attention, detail)
+        radius = self.transfer(residual, mask, filled.image, working_mask, attention, detail)
         lifted = detail.finish(filled.image, radius if self.config.match_energy else None)
         if box == hole:
             return lifted
@@ -182,36 +172,53 @@ class CraLifter(Lifter):
         result[hole.top - box.top : hole.bottom - box.top, hole.left - box.left : hole.right - box.left] = lifted
         return result
 
-    def _aggregate(
+    def transfer(
         self,
         residual: ContextResidual,
         mask: np.ndarray,
         fill: np.ndarray,
         working_mask: np.ndarray,
-        attention: object,
+        attention: Attention | None,
         detail: DetailSum,
     ) -> int:
-        """The cell path; returns the radius over which energy matching averages (an eighth of a ramp)."""
+        """Moves the context's residual into the hole along ``attention`` (added to ``detail``): the one place
+        that maps each kind of attention to its transfer. Returns the radius over which energy matching averages
+        (an eighth of a blending ramp).
+
+        - :class:`OffsetField`: pixel by pixel along the field's displacements;
+        - :class:`CellAttention`: cell by cell with the filler's weights, on the filler's grid;
+        - None: cell by cell, with weights from the similarity of the filled working image's own cells.
+        """
         config = self.config
         working_shape = working_mask.shape
-        if isinstance(attention, CellAttention):
-            if tuple(attention.image_shape) != working_shape:
-                raise ValueError(
-                    f"attention covers a {attention.image_shape} image, the working image is {working_shape}"
-                )
-            shape = (int(attention.grid_shape[0]), int(attention.grid_shape[1]))
-        else:
-            shape = grid_shape(working_shape, config.cells)
-        grid = CellGrid.build(working_shape, mask.shape, shape, config.overlap)
-        clean = grid.clean_cells(working_mask, config.context_margin)
-        if isinstance(attention, CellAttention):
-            targets, context, indices, weights = given_attention(attention, clean, config.top_k)
-        else:
-            targets, context = grid.target_cells(working_mask), np.flatnonzero(clean)
-            if len(context) == 0 or len(targets) == 0:
-                return 1
-            descriptors = cell_descriptors(cell_features(fill, shape, config.feature_size), config.structure_weight)
-            scores = AttentionScores(descriptors, shape, config)
-            indices, weights = similarity_attention(scores, targets, context, config.top_k, config.chunk_size)
+        match attention:
+            case OffsetField():
+                transfer_offsets(residual, mask, working_mask, attention, detail)
+                # the field blends between working pixels, so its ramps are one working pixel wide
+                return max(1, round(min(residual.scale) / 8))
+            case CellAttention():
+                if tuple(attention.image_shape) != working_shape:
+                    raise ValueError(
+                        f"attention covers a {attention.image_shape} image, the working image is {working_shape}"
+                    )
+                shape = (int(attention.grid_shape[0]), int(attention.grid_shape[1]))
+                grid, clean = self._grid(mask, working_mask, shape)
+                targets, context, indices, weights = given_attention(attention, clean, config.top_k)
+            case None:
+                shape = grid_shape(working_shape, config.cells)
+                grid, clean = self._grid(mask, working_mask, shape)
+                targets, context = grid.target_cells(working_mask), np.flatnonzero(clean)
+                if len(context) == 0 or len(targets) == 0:
+                    return 1
+                descriptors = cell_descriptors(cell_features(fill, shape, config.feature_size), config.structure_weight)
+                scores = AttentionScores(descriptors, shape, config)
+                indices, weights = similarity_attention(scores, targets, context, config.top_k, config.chunk_size)
+            case _:
+                unknown_attention(attention)
         aggregate_cells(residual, mask, grid, targets, context, indices, weights, detail)
         return grid.ramp_radius()
+
+    def _grid(self, mask: np.ndarray, working_mask: np.ndarray, shape: tuple[int, int]) -> tuple[CellGrid, np.ndarray]:
+        """The cell grid of ``shape`` cells over the working image, and which of its cells are clean context."""
+        grid = CellGrid.build(working_mask.shape, mask.shape, shape, self.config.overlap)
+        return grid, grid.clean_cells(working_mask, self.config.context_margin)

@@ -38,8 +38,8 @@ import numpy as np
 
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers import _patchmatch_kernels as kernels
-from hrinpaint.fillers.attention import OffsetField
-from hrinpaint.fillers.base import FillResult
+from hrinpaint.fillers.attention import CellAttention, OffsetField
+from hrinpaint.fillers.base import FillResult, unknown_attention
 from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.fillers.patchmatch import (
     VOTES,
@@ -49,7 +49,7 @@ from hrinpaint.fillers.patchmatch import (
     patch_targets,
     vote_weights,
 )
-from hrinpaint.lifters.base import Lifter, checked_box
+from hrinpaint.lifters.base import TwoStepLifter, checked_box
 from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.lifters.octave_bands import mix_low_band, push_pull, restore_bands
 from hrinpaint.ops.patches import bilinear_window
@@ -162,6 +162,19 @@ def displacements(field: OffsetField, hole: np.ndarray) -> np.ndarray:
     return moves[hole_ys[nearest], hole_xs[nearest]]
 
 
+def start_displacements(filled: FillResult, hole: np.ndarray) -> np.ndarray | None:
+    """Where the first level's search starts, by the kind of the fill's attention: a PatchMatch field's
+    :func:`displacements`; None (a random field searched over the whole level) for a network's cell attention,
+    which places cells rather than pixels, and for a fill without attention."""
+    match filled.attention:
+        case OffsetField() as field:
+            return displacements(field, hole)
+        case CellAttention() | None:
+            return None
+        case other:
+            unknown_attention(other)
+
+
 def carry_displacements(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Each fine pixel takes its parent's displacement scaled by the size ratio (about 2)."""
     height, width = shape
@@ -174,7 +187,7 @@ def carry_displacements(coarse: np.ndarray, shape: tuple[int, int]) -> np.ndarra
     return np.rint(parents).astype(np.int32)
 
 
-class OctaveLifter(Lifter):
+class OctaveLifter(TwoStepLifter):
     """PatchMatch refinement at every octave from the working size to full resolution; see the module docstring.
 
     With a filler that returns an :class:`OffsetField` (``patchmatch``) the field is carried up from the working
@@ -202,8 +215,7 @@ class OctaveLifter(Lifter):
         fill = np.clip(filled.image, 0.0, 1.0).astype(np.float32)
         if working_shape == full_shape or not mask.any():
             return fill[box.slices] if working_shape == full_shape else resize_bilinear(fill, full_shape)[box.slices]
-        first_mask, field = working_mask, filled.attention
-        moves = displacements(field, working_mask) if isinstance(field, OffsetField) else None
+        first_mask, moves = working_mask, start_displacements(filled, working_mask)
         shapes = level_shapes(full_shape, working_shape)
         searched = [
             shape

@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -36,7 +35,7 @@ import torch
 from hrinpaint.errors import ConfigError, InpaintError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.fillers.network import GeneratorFiller, band_merge, gate_ring, on_hole, ring_gain
-from hrinpaint.lifters.base import Lifter, checked_box
+from hrinpaint.lifters.base import TwoStepLifter, checked_box, registered_two_step
 from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.lifters.refine_levels import pyramid_shapes
 from hrinpaint.lifters.refine_loop import (
@@ -68,7 +67,6 @@ __all__ = [
     "RefineLifter",
     "RefineProgress",
     "RefineStep",
-    "RefinableFiller",
     "anchor_low_frequencies",
     "downscale",
     "gaussian_blur",
@@ -157,14 +155,6 @@ class RefineStep:
 RefineProgress = Callable[[RefineStep], None]
 
 
-class RefinableFiller(Protocol):
-    """A network filler whose generator declares a front/rear split; ``network_size`` is optional."""
-
-    model: Splittable
-
-    def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult: ...
-
-
 def split_model(filler: Filler) -> Splittable:
     """The filler's generator, checked for a front/rear split; a readable error for any other filler."""
     model = getattr(filler, "model", None)
@@ -176,8 +166,11 @@ def split_model(filler: Filler) -> Splittable:
     return model
 
 
-class RefineLifter(Lifter):
+class RefineLifter:
     """Multiscale feature refinement of a refinable network filler (``lama+refine``, ``hifill+refine``).
+
+    A :class:`~hrinpaint.lifters.base.Lifter` with its own ``run``: it needs the filler's network, not only its
+    fill, so it has no ``lift`` of a given working fill.
 
     Args:
         config: the options.
@@ -318,9 +311,6 @@ class RefineLifter(Lifter):
             lifted = bilinear_window(correction, mask.shape, hole)
         return hole, default.output, np.where(mask[hole.slices][..., None], lifted, 0.0).astype(np.float32)
 
-    def lift(self, *args: Any, **kwargs: Any) -> np.ndarray:
-        raise InpaintError("refine lifts through run(): it needs the filler's network, not only its fill")
-
     @staticmethod
     def _level(image: np.ndarray, mask: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
         """The region (as stored) and mask at ``shape`` in float; a pixel that any hole pixel touches is a hole
@@ -377,15 +367,14 @@ class DefaultOutput:
 
     def __init__(self, image: np.ndarray, mask: np.ndarray, working_mask: np.ndarray, hole: Box) -> None:
         from hrinpaint.fillers import FILLERS
-        from hrinpaint.lifters import LIFTERS
         from hrinpaint.methods import DEFAULT_METHOD, resolve_method
 
-        spec = resolve_method(DEFAULT_METHOD)
-        self.lifter = LIFTERS.build(spec.lifter)
-        kept = _KeptFill(FILLERS.build(spec.filler))
+        self.lifter: TwoStepLifter = registered_two_step("default")  # at() lifts the kept fill to other levels
+        kept = _KeptFill(FILLERS.build(resolve_method(DEFAULT_METHOD).filler))
         self.output = self.lifter.run(image, mask, kept, working_mask, hole)
         assert kept.result is not None
-        self.fill, self.working_mask, self.hole, self.full_shape = kept.result, working_mask, hole, mask.shape
+        self.fill: FillResult = kept.result
+        self.working_mask, self.hole, self.full_shape = working_mask, hole, mask.shape
 
     def at(self, level_image: np.ndarray, level_mask: np.ndarray) -> np.ndarray:
         """The default's output at a level (``level_image`` and ``level_mask`` at its size, hole cleared): its
@@ -404,8 +393,9 @@ class _KeptFill:
     """A filler that keeps what the filler it wraps returned."""
 
     def __init__(self, filler: Filler) -> None:
-        self.filler, self.result = filler, None
+        self.filler = filler
+        self.result: FillResult | None = None
 
     def fill(self, image: np.ndarray, mask: np.ndarray) -> FillResult:
-        self.result = self.filler.fill(image, mask)
-        return self.result
+        result = self.result = self.filler.fill(image, mask)
+        return result

@@ -27,7 +27,14 @@ from hrinpaint.device import check_device_name, model_placement, torch_threads
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.fillers.network import band_merge, gate_ring, load_cached, ring_gain, weights_path
-from hrinpaint.lifters.base import Lifter, add_correction, checked_box
+from hrinpaint.lifters.base import (
+    TwoStepLifter,
+    add_correction,
+    checked_box,
+    fill_at_native_size,
+    fill_at_working_size,
+    registered_two_step,
+)
 from hrinpaint.nn.shift import shift_offsets
 from hrinpaint.ops.regions import Box, bounding_box
 from hrinpaint.ops.resize import downsample_mask
@@ -183,19 +190,11 @@ def tile_windows(shape: tuple[int, int], hole: Box, tile: int, overlap: int, mul
     return pairs
 
 
-def stage1_lifter(name: str) -> Lifter:
-    """The lifter that brings stage 1 to full resolution: ``"default"`` is the default method's (registry)."""
-    from hrinpaint.lifters import LIFTERS
-    from hrinpaint.methods import DEFAULT_METHOD
-
-    lifter = LIFTERS.build(DEFAULT_METHOD.partition("+")[2] if name == "default" else name)
-    if isinstance(lifter, ShiftLifter):
-        raise ValueError("shift cannot be its own stage 1")
-    return lifter
-
-
-class ShiftLifter(Lifter):
+class ShiftLifter:
     """Stage-1 fill lifted to full resolution, then refined by the shift U-Net (see the module's notes).
+
+    A :class:`~hrinpaint.lifters.base.Lifter`; stage 1 is a
+    :class:`~hrinpaint.lifters.base.TwoStepLifter` (``config.stage1``), whose :meth:`lift` this one extends.
 
     Args:
         config: the options.
@@ -209,7 +208,7 @@ class ShiftLifter(Lifter):
         self.progress = progress
         path = weights_path(self.config.weights, SHIPPED_WEIGHTS, "shift", _TRAIN_HINT)
         self.model, self.manifest = load_cached(path, "shift", self.config.device, self.config.half)
-        self.stage1 = stage1_lifter(self.config.stage1)
+        self.stage1: TwoStepLifter = registered_two_step(self.config.stage1)
 
     @property
     def fraction(self) -> float:
@@ -218,9 +217,10 @@ class ShiftLifter(Lifter):
     def run(
         self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None = None
     ) -> np.ndarray:
-        """As :meth:`Lifter.run`, but a region filled at its own resolution is refined too (stage 1 is then the
-        fill itself). With ``gate`` (and a band split) the network's change is scaled by how much it helps on a
-        ring of known pixels around the hole (:meth:`gate_gain`)."""
+        """:meth:`Lifter.run <hrinpaint.lifters.base.Lifter.run>`: stage 1 (the fill lifted by ``stage1``) refined
+        by the network; a region filled at its own resolution is refined too (stage 1 is then the fill itself,
+        with its correction). With ``gate`` (and a band split) the network's change is scaled by how much it
+        helps on a ring of known pixels around the hole (:meth:`gate_gain`)."""
         refined = self._run(image, mask, filler, working_mask, box)
         if not (self.config.gate and self.config.band > 0):
             return refined
@@ -247,12 +247,18 @@ class ShiftLifter(Lifter):
     def _run(
         self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None
     ) -> np.ndarray:
-        if working_mask.shape != mask.shape:
-            return super().run(image, mask, filler, working_mask, box)
-        region = to_float(image)
-        region[mask] = 0.0  # the filler must not see the hole's old content
-        filled = filler.fill(region, mask)
-        return self.lift(image, mask, FillResult(filled.corrected(), filled.attention), working_mask, box)
+        """The refined fill over ``box``, ungated.
+
+        The fill's correction: at the native size it is folded into the fill (added once); at the working size it
+        is added to stage 1 (in :meth:`lift`) and again to the refined result (twice; about 2/255 in the hole
+        with ``hifill`` ungated). Kept as it was; whether twice is meant is open."""
+        if working_mask.shape == mask.shape:
+            filled = fill_at_native_size(image, mask, filler)
+            return self.lift(image, mask, FillResult(filled.corrected(), filled.attention), working_mask, box)
+        box = checked_box(box, mask)
+        filled, working_image = fill_at_working_size(image, working_mask, filler)
+        lifted = self.lift(image, mask, filled, working_mask, box=box, working_image=working_image)
+        return add_correction(lifted, filled, mask, box)
 
     def lift(
         self,

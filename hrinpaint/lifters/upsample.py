@@ -8,7 +8,7 @@ import numpy as np
 
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import FillResult
-from hrinpaint.lifters.base import Lifter, checked_box
+from hrinpaint.lifters.base import TwoStepLifter, checked_box
 from hrinpaint.ops.patches import bilinear_window
 from hrinpaint.ops.regions import Box
 from hrinpaint.ops.resize import resize_bicubic
@@ -27,7 +27,7 @@ class UpsampleConfig:
             raise ConfigError(f"interpolation must be 'bicubic' or 'bilinear', got {self.interpolation!r}")
 
 
-class UpsampleLifter(Lifter):
+class UpsampleLifter(TwoStepLifter):
     """Bicubic (or bilinear) upsampling of the fill: right colours and structure, no high-frequency detail."""
 
     Config = UpsampleConfig

@@ -8,6 +8,12 @@
 
 The network works at any size: the input is padded (reflected) to a multiple of 16 and the output cropped back.
 Values are [0, 1] RGB and a 1 = hole mask at the edges of :meth:`HiFillGenerator.forward`, ``[-1, 1]`` inside.
+
+The input is :func:`~hrinpaint.nn.layers.network_input`'s, with the hole grey (zero on the signed scale) unless
+the network is prefilled. The two output layers are the paper's: a plain 3x3 convolution after a nearest
+upsampling (the coarse branch's at ``1/2``, the refine branch's at full size), not the pixel-shuffle output of
+zoom and pyramid (:class:`~hrinpaint.nn.layers.ShuffleOut`, a different layer with other weights); they share its
+residual start (:func:`~hrinpaint.nn.layers.scale_init`).
 """
 
 from __future__ import annotations
@@ -19,21 +25,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
-from hrinpaint.nn.layers import (
-    GATE_KINDS,
-    RESIDUAL_INIT_SCALE,
-    GatedConv2d,
-    GateKind,
-    pad_to_multiple,
-    upsample2x,
-)
+from hrinpaint.nn.generator import PrefilledGenerator, check_generator_config, check_image_mask, with_prefill
+from hrinpaint.nn.layers import INPUT_CHANNELS, GatedConv2d, GateKind, network_input, scale_init, upsample2x
 from hrinpaint.nn.split import FrontFeatures, checkpointed
 
 #: Coarse dilations after the second stride-2 layer: the paper's 6 x 1, 6 x 2, 5 x 4, 2 x 8, 4 x 1.
 PAPER_COARSE_DILATIONS = (1,) * 6 + (2,) * 6 + (4,) * 5 + (8,) * 2 + (1,) * 4
-
-#: What a hole holds when it enters the network (see ``HiFillConfig.prefill``).
-PREFILLS = ("none", "telea", "patchmatch")
 
 
 #: The input is padded to a multiple of this: three stride-2 layers and the attention map's extra halving.
@@ -67,18 +64,7 @@ class HiFillConfig:
     prefill: str = "none"
 
     def __post_init__(self) -> None:
-        if self.prefill not in PREFILLS:
-            raise ValueError(f"unknown prefill {self.prefill!r}; known: {', '.join(PREFILLS)}")
-        if self.width < 1:
-            raise ValueError(f"width must be positive, got {self.width}")
-        for gate in (self.coarse_gate, self.refine_gate):
-            if gate not in GATE_KINDS:
-                raise ValueError(f"unknown gate {gate!r}; known: {', '.join(GATE_KINDS)}")
-        if any(d < 1 for d in self.coarse_dilations + self.refine_dilations):
-            raise ValueError("dilations must be >= 1")
-        # JSON round trips give lists; keep the dataclass hashable and comparable.
-        object.__setattr__(self, "coarse_dilations", tuple(self.coarse_dilations))
-        object.__setattr__(self, "refine_dilations", tuple(self.refine_dilations))
+        check_generator_config(self, ("coarse_gate", "refine_gate"), ("coarse_dilations", "refine_dilations"))
 
 
 @dataclass
@@ -114,7 +100,7 @@ class CoarseNet(nn.Module):
         super().__init__()
         c, gate = config.width, config.coarse_gate
         self.encoder = nn.Sequential(
-            GatedConv2d(5, c, 5, 2, gate=gate),
+            GatedConv2d(INPUT_CHANNELS, c, 5, 2, gate=gate),
             GatedConv2d(c, c, 3, gate=gate),
             GatedConv2d(c, 2 * c, 3, 2, gate=gate),
             *[GatedConv2d(2 * c, 2 * c, 3, dilation=d, gate=gate) for d in config.coarse_dilations],
@@ -137,7 +123,7 @@ class RefineNet(nn.Module):
     def __init__(self, config: HiFillConfig) -> None:
         super().__init__()
         c, gate = config.width, config.refine_gate
-        self.enc1 = nn.Sequential(GatedConv2d(5, c, 5, 2, gate=gate), GatedConv2d(c, c, 3, gate=gate))
+        self.enc1 = nn.Sequential(GatedConv2d(INPUT_CHANNELS, c, 5, 2, gate=gate), GatedConv2d(c, c, 3, gate=gate))
         self.enc2 = nn.Sequential(GatedConv2d(c, 2 * c, 3, 2, gate=gate), GatedConv2d(2 * c, 2 * c, 3, gate=gate))
         self.enc3 = nn.Sequential(
             GatedConv2d(2 * c, 4 * c, 3, 2, gate=gate),
@@ -194,7 +180,7 @@ class RefineNet(nn.Module):
         return x
 
 
-class HiFillGenerator(nn.Module):
+class HiFillGenerator(PrefilledGenerator):
     """Coarse-to-fine inpainting generator with shared contextual attention.
 
     Shape:
@@ -206,22 +192,12 @@ class HiFillGenerator(nn.Module):
     pad_multiple = PAD_MULTIPLE
 
     def __init__(self, config: HiFillConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or HiFillConfig()
+        super().__init__(config)
         self.coarse = CoarseNet(self.config)
         self.refine = RefineNet(self.config)
         if self.residual:
-            # Small, not zero: a zero output layer passes no gradient back, and its own gradient (random features
-            # against the sign of an L1 error) averages out, so the network would stay at its prefill.
-            with torch.no_grad():
-                for layer in (self.coarse.to_rgb.conv, self.refine.to_rgb.conv):
-                    layer.weight.mul_(RESIDUAL_INIT_SCALE)
-                    layer.bias.zero_()
-
-    @property
-    def residual(self) -> bool:
-        """Whether the branches predict a residual on a prefilled hole."""
-        return self.config.prefill != "none"
+            scale_init(self.coarse.to_rgb.conv)
+            scale_init(self.refine.to_rgb.conv)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None = None) -> HiFillOutput:
         """Fills the hole of ``image``; ``prefill`` (``B x 3 x H x W``, used in the hole only) is required when
@@ -241,29 +217,20 @@ class HiFillGenerator(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pads, runs the coarse branch; returns the binary mask, the coarse output, the refine branch's input
         and the padded mask."""
-        if image.ndim != 4 or image.shape[1] != 3 or mask.shape != (image.shape[0], 1, *image.shape[2:]):
-            raise ValueError(f"expected B x 3 x H x W image and B x 1 x H x W mask, got {image.shape} and {mask.shape}")
+        check_image_mask(image, mask)
         mask = (mask > 0.5).to(image.dtype)
-        known = 1.0 - mask
         if self.residual:
-            if prefill is None or prefill.shape != image.shape:
-                raise ValueError(f"a {self.config.prefill!r}-prefilled generator needs a prefill of {image.shape}")
-            image = image * known + prefill * mask
-        padded_image, _ = pad_to_multiple(image if self.residual else image * known, self.pad_multiple)
-        padded_mask, _ = pad_to_multiple(mask, self.pad_multiple)
-        padded_mask = (padded_mask > 0.5).to(image.dtype)
-        padded_known = 1.0 - padded_mask
-        ones = torch.ones_like(padded_mask)
-        signed = padded_image * 2.0 - 1.0
-        if not self.residual:
-            signed = signed * padded_known
-
-        coarse = self.coarse(torch.cat([signed, padded_mask, ones], 1))
+            image = with_prefill(image, mask, prefill, self.config.prefill)
+        else:  # the hole enters as zero on the signed scale (grey)
+            image = image * (1.0 - mask)
+        x, padded_mask = network_input(image, mask, self.pad_multiple, grey_hole=not self.residual)
+        signed, ones = x[:, :3], x[:, 4:]
+        coarse = self.coarse(x)
         if self.residual:
             # the residual acts in the hole only: known pixels are pasted back anyway, and a loss there would
             # only teach the network to output zero everywhere
             coarse = signed + coarse * padded_mask
-        blended = signed * padded_known + coarse.clamp(-1.0, 1.0) * padded_mask
+        blended = signed * (1.0 - padded_mask) + coarse.clamp(-1.0, 1.0) * padded_mask
         return mask, coarse, torch.cat([blended, padded_mask, ones], 1), padded_mask
 
     def front(self, image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None = None) -> FrontFeatures:
@@ -282,8 +249,3 @@ class HiFillGenerator(nn.Module):
         if "base" in features.context:
             refined = features.context["base"] + refined * features.context["hole_mask"]
         return ((refined + 1.0) * 0.5)[..., :height, :width]
-
-
-def parameter_count(module: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -23,7 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.nn.ffc import ConcatPair, FFCBnAct, FFCResnetBlock, global_channels
+from hrinpaint.nn.generator import check_image_mask
 from hrinpaint.nn.split import FrontFeatures, checkpointed
 
 
@@ -50,15 +52,15 @@ class LamaConfig:
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.max_width < 1:
-            raise ValueError(f"width and max_width must be positive, got {self.width} and {self.max_width}")
+            raise ConfigError(f"width and max_width must be positive, got {self.width} and {self.max_width}")
         if self.downsamplings < 1 or self.blocks < 0:
-            raise ValueError(f"need downsamplings >= 1 and blocks >= 0, got {self.downsamplings}, {self.blocks}")
+            raise ConfigError(f"need downsamplings >= 1 and blocks >= 0, got {self.downsamplings}, {self.blocks}")
         if not 0.0 < self.global_ratio < 1.0:
-            raise ValueError(f"global_ratio must be in (0, 1), got {self.global_ratio}")
+            raise ConfigError(f"global_ratio must be in (0, 1), got {self.global_ratio}")
         if global_channels(self.bottleneck, self.global_ratio) < 2:
-            raise ValueError(f"bottleneck of {self.bottleneck} channels leaves too few global ones")
+            raise ConfigError(f"bottleneck of {self.bottleneck} channels leaves too few global ones")
         if self.in_channels != 4 or self.out_channels != 3:
-            raise ValueError("the generator takes RGB + mask (4 channels) and returns RGB (3)")
+            raise ConfigError("the generator takes RGB + mask (4 channels) and returns RGB (3)")
 
     def channels(self, level: int) -> int:
         """Channels at ``level`` downsamplings."""
@@ -126,8 +128,7 @@ class LamaGenerator(nn.Module):
 
     def front(self, image: torch.Tensor, mask: torch.Tensor) -> FrontFeatures:
         """The encoder: padding, the 7x7 FFC and the downsamplings; latent = ``(local, global)`` at ``1/8``."""
-        if image.ndim != 4 or image.shape[1] != 3 or mask.shape != (image.shape[0], 1, *image.shape[2:]):
-            raise ValueError(f"expected B x 3 x H x W image and B x 1 x H x W mask, got {image.shape} and {mask.shape}")
+        check_image_mask(image, mask)
         mask = (mask > 0.5).to(image.dtype)
         padded, size = _pad(torch.cat([image * (1.0 - mask), mask], 1), self.pad_multiple)
         local, global_ = self.model[: self._front_end](padded)

@@ -16,14 +16,24 @@ Every layer uses "same" padding (for odd kernels and any dilation), ELU and no n
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrinpaint.errors import ConfigError
+
 GateKind = Literal["full", "ds", "pw", "sc", "none"]
 GATE_KINDS: tuple[str, ...] = ("full", "ds", "pw", "sc", "none")
+
+
+def check_choice(label: str, value: Any, known: Iterable[str]) -> None:
+    """A :class:`~hrinpaint.errors.ConfigError` (a ValueError) naming the known values unless ``value`` is one."""
+    known = tuple(known)
+    if value not in known:
+        raise ConfigError(f"unknown {label} {value!r}; known: {', '.join(known)}")
 
 
 def same_padding(kernel_size: int, dilation: int = 1) -> int:
@@ -31,18 +41,6 @@ def same_padding(kernel_size: int, dilation: int = 1) -> int:
     if kernel_size % 2 != 1:
         raise ValueError(f"'same' padding needs an odd kernel, got {kernel_size}")
     return dilation * (kernel_size - 1) // 2
-
-
-def gate_parameter_count(kind: GateKind, in_channels: int, out_channels: int, kernel_size: int) -> int:
-    """Weights (without biases) spent on the gate branch: the paper's Table 1."""
-    k2 = kernel_size * kernel_size
-    return {
-        "full": k2 * in_channels * out_channels,
-        "ds": k2 * in_channels + in_channels * out_channels,
-        "pw": in_channels * out_channels,
-        "sc": k2 * in_channels,
-        "none": 0,
-    }[kind]
 
 
 def gated(features: torch.Tensor, gate: torch.Tensor | None, activation: bool = True) -> torch.Tensor:
@@ -75,8 +73,7 @@ class GatedConv2d(nn.Module):
         activation: bool = True,
     ) -> None:
         super().__init__()
-        if gate not in GATE_KINDS:
-            raise ValueError(f"unknown gate {gate!r}; known: {', '.join(GATE_KINDS)}")
+        check_choice("gate", gate, GATE_KINDS)
         self.kind = gate
         self.activation = activation
         padding = same_padding(kernel_size, dilation)
@@ -126,26 +123,55 @@ def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tu
 RESIDUAL_INIT_SCALE = 0.1
 
 
-def network_input(image: torch.Tensor, mask: torch.Tensor, multiple: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``[signed image, mask, ones]`` padded (reflected) to ``multiple``, and the padded binary mask."""
-    padded_image, _ = pad_to_multiple(image * 2.0 - 1.0, multiple)
+#: Channels of :func:`network_input`: the signed image, the mask and a plane of ones.
+INPUT_CHANNELS = 5
+
+
+def network_input(
+    image: torch.Tensor, mask: torch.Tensor, multiple: int, grey_hole: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``[signed image, mask, ones]`` padded (reflected) to ``multiple``, and the padded binary mask.
+
+    Args:
+        image: ``B x 3 x H x W`` on [0, 1] scale; its hole as the caller wants the network to see it (zeroed, so
+            ``-1`` on the signed scale, or prefilled).
+        mask: ``B x 1 x H x W``, 1 = hole (thresholded at 0.5 after padding).
+        grey_hole: the signed image is zero in the (padded) hole, whatever the image holds there (HiFill's input).
+    """
+    signed, _ = pad_to_multiple(image * 2.0 - 1.0, multiple)
     padded_mask, _ = pad_to_multiple(mask, multiple)
     padded_mask = (padded_mask > 0.5).to(image.dtype)
-    return torch.cat([padded_image, padded_mask, torch.ones_like(padded_mask)], 1), padded_mask
+    if grey_hole:
+        signed = signed * (1.0 - padded_mask)
+    return torch.cat([signed, padded_mask, torch.ones_like(padded_mask)], 1), padded_mask
+
+
+@torch.no_grad()
+def scale_init(layer: nn.Conv2d, scale: float = RESIDUAL_INIT_SCALE) -> None:
+    """Scales ``layer``'s initial weights by ``scale`` and zeroes its bias: the output layer of a network that
+    predicts a residual starts near zero. Small, not zero: a zero output layer passes no gradient back, and its
+    own gradient (random features against the sign of an L1 error) averages out, so the network would stay at
+    its starting point."""
+    layer.weight.mul_(scale)
+    if layer.bias is not None:
+        layer.bias.zero_()
+
+
+def parameter_count(module: nn.Module) -> int:
+    """Trainable parameters of ``module``."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 class ShuffleOut(nn.Module):
     """The output layer: a plain 3x3 convolution at half resolution to ``3 x 2 x 2`` sub-pixels, then a pixel
-    shuffle; ``B x C x h x w`` -> ``B x 3 x 2h x 2w``."""
+    shuffle; ``B x C x h x w`` -> ``B x 3 x 2h x 2w``. ``residual`` starts it small (:func:`scale_init`)."""
 
     def __init__(self, channels: int, residual: bool = False) -> None:
         super().__init__()
         self.conv = nn.Conv2d(channels, 3 * 4, 3, padding=1)
         self.shuffle = nn.PixelShuffle(2)
-        if residual:  # small, not zero: a zero output layer passes no gradient back
-            with torch.no_grad():
-                self.conv.weight.mul_(RESIDUAL_INIT_SCALE)
-                self.conv.bias.zero_()
+        if residual:
+            scale_init(self.conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.shuffle(self.conv(x))

@@ -35,16 +35,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrinpaint.errors import ConfigError
+from hrinpaint.nn import blocks
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
-from hrinpaint.nn.hifill import PREFILLS
-from hrinpaint.nn.layers import GATE_KINDS, GatedConv2d, GateKind, ShuffleOut, network_input, upsample2x
-
-#: Channels of every stage's input: signed image, mask and a plane of ones.
-INPUT_CHANNELS = 5
-
-#: The coarse stage halves twice; the refine stage's attention cells are ``8 x 8`` pixels (its ``1/4`` map pooled).
-COARSE_PAD_MULTIPLE = 4
-REFINE_PAD_MULTIPLE = 8
+from hrinpaint.nn.blocks import REFINE_PAD_MULTIPLE, ShuffleOutStage, dilated_layers, gated_encoder
+from hrinpaint.nn.generator import PrefilledGenerator, check_generator_config, check_image_mask
+from hrinpaint.nn.layers import GatedConv2d, GateKind, network_input
 
 #: The paper's adaptive dilation: the bottom sub-generator's and the upper ones' dilated layers.
 BOTTOM_DILATIONS = (2, 4, 8, 12)
@@ -90,18 +86,8 @@ class PyramidConfig:
 
     def __post_init__(self) -> None:
         if self.levels < 1:
-            raise ValueError(f"levels must be >= 1, got {self.levels}")
-        if self.width < 1:
-            raise ValueError(f"width must be positive, got {self.width}")
-        if self.prefill not in PREFILLS:
-            raise ValueError(f"unknown prefill {self.prefill!r}; known: {', '.join(PREFILLS)}")
-        if self.gate not in GATE_KINDS:
-            raise ValueError(f"unknown gate {self.gate!r}; known: {', '.join(GATE_KINDS)}")
-        if any(d < 1 for d in (*self.bottom_dilations, *self.upper_dilations)):
-            raise ValueError("dilations must be >= 1")
-        # JSON round trips give lists; keep the dataclass hashable and comparable.
-        object.__setattr__(self, "bottom_dilations", tuple(self.bottom_dilations))
-        object.__setattr__(self, "upper_dilations", tuple(self.upper_dilations))
+            raise ConfigError(f"levels must be >= 1, got {self.levels}")
+        check_generator_config(self, ("gate",), ("bottom_dilations", "upper_dilations"))
 
     def dilations(self, level: int) -> tuple[int, ...]:
         """The dilation rates of level ``level`` (0 = bottom)."""
@@ -192,20 +178,9 @@ def upsample_to(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
 
 
-def _encoder(width: int, gate: GateKind) -> list[nn.Module]:
-    """Space-to-depth, ``width`` channels at ``1/2``, ``2 * width`` then ``4 * width`` at ``1/4``: no layer runs at
-    full resolution, and no detail is lost on the way in."""
-    c = width
-    return [
-        nn.PixelUnshuffle(2),
-        GatedConv2d(4 * INPUT_CHANNELS, c, 3, gate=gate),  # 1/2
-        GatedConv2d(c, 2 * c, 3, 2, gate=gate),  # 1/4
-        GatedConv2d(2 * c, 4 * c, 3, gate=gate),
-    ]
-
-
-class CoarseStage(nn.Module):
-    """``G_n^c``: gated encoder to ``1/4``, the level's dilated layers, decoder, pixel-shuffle output.
+class CoarseStage(blocks.CoarseStage):
+    """``G_n^c``: gated encoder to ``1/4``, the level's dilated layers, decoder, pixel-shuffle output (the stage is
+    :class:`hrinpaint.nn.blocks.CoarseStage`, as zoom's coarse network).
 
     Shape:
         image ``B x 3 x H x W`` in [0, 1] (the hole zeroed, or prefilled when ``residual``), mask ``B x 1 x H x W``
@@ -213,27 +188,14 @@ class CoarseStage(nn.Module):
     """
 
     def __init__(self, width: int, dilations: tuple[int, ...], gate: GateKind, residual: bool) -> None:
-        super().__init__()
         c = width
-        self.encoder = nn.Sequential(
-            *_encoder(c, gate),
-            *[GatedConv2d(4 * c, 4 * c, 3, dilation=d, gate=gate) for d in dilations],
-            GatedConv2d(4 * c, 4 * c, 3, gate=gate),
+        encoder = nn.Sequential(
+            *gated_encoder(c, gate), *dilated_layers(4 * c, dilations, gate), GatedConv2d(4 * c, 4 * c, 3, gate=gate)
         )
-        self.decoder = GatedConv2d(4 * c, 2 * c, 3, gate=gate)
-        self.up1 = GatedConv2d(2 * c, c, 3, gate=gate)  # 1/2
-        self.residual = residual
-        self.to_rgb = ShuffleOut(c, residual)
-
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        height, width = image.shape[-2:]
-        x, _ = network_input(image, mask, COARSE_PAD_MULTIPLE)
-        x = self.decoder(self.encoder(x))
-        x = self.to_rgb(self.up1(upsample2x(x)))[..., :height, :width]
-        return image + 0.5 * x if self.residual else (x + 1.0) * 0.5
+        super().__init__(encoder, GatedConv2d(4 * c, 2 * c, 3, gate=gate), c, gate, residual)
 
 
-class RefineStage(nn.Module):
+class RefineStage(ShuffleOutStage):
     """``G_n^r``: DeepFill v2's two branches, merged at ``1/4`` and decoded.
 
     The convolution branch has the level's dilated layers; the attention branch matches ``8 x 8``-pixel cells (its
@@ -256,19 +218,14 @@ class RefineStage(nn.Module):
     ) -> None:
         super().__init__()
         c = width
-        self.convolution_branch = nn.Sequential(
-            *_encoder(c, gate), *[GatedConv2d(4 * c, 4 * c, 3, dilation=d, gate=gate) for d in dilations]
-        )
-        self.attention_branch = nn.Sequential(*_encoder(c, gate))
+        self.convolution_branch = nn.Sequential(*gated_encoder(c, gate), *dilated_layers(4 * c, dilations, gate))
+        self.attention_branch = nn.Sequential(*gated_encoder(c, gate))
         self.attention = ContextualAttention(temperature, attention_patch)
         self.after_attention = GatedConv2d(4 * c, 4 * c, 3, gate=gate)
         self.decoder = nn.Sequential(GatedConv2d(8 * c, 4 * c, 3, gate=gate), GatedConv2d(4 * c, 2 * c, 3, gate=gate))
-        self.up1 = GatedConv2d(2 * c, c, 3, gate=gate)  # 1/2
-        self.residual = residual
-        self.to_rgb = ShuffleOut(c, residual)
+        self.add_output(c, gate, residual)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        height, width = image.shape[-2:]
         x, padded_mask = network_input(image, mask, REFINE_PAD_MULTIPLE)
         features = self.attention_branch(x)  # 1/4
         cells = F.avg_pool2d(features, 2)  # 1/8: one position per attention cell
@@ -276,8 +233,7 @@ class RefineStage(nn.Module):
         scores = self.attention(cells, hole)
         attended = self.after_attention(attention_transfer(features, scores, hole))
         merged = self.decoder(torch.cat([self.convolution_branch(x), attended], 1))
-        x = self.to_rgb(self.up1(upsample2x(merged)))[..., :height, :width]
-        return (image + 0.5 * x if self.residual else (x + 1.0) * 0.5), scores, hole
+        return self.to_image(merged, image), scores, hole
 
 
 class SubGenerator(nn.Module):
@@ -294,7 +250,7 @@ class SubGenerator(nn.Module):
         )
 
 
-class PyramidGenerator(nn.Module):
+class PyramidGenerator(PrefilledGenerator):
     """``levels`` sub-generators fused bottom-up (see the module docstring).
 
     Shape:
@@ -307,14 +263,8 @@ class PyramidGenerator(nn.Module):
     pad_multiple = REFINE_PAD_MULTIPLE
 
     def __init__(self, config: PyramidConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or PyramidConfig()
+        super().__init__(config)
         self.generators = nn.ModuleList(SubGenerator(self.config, level) for level in range(self.config.levels))
-
-    @property
-    def residual(self) -> bool:
-        """Whether the stages predict residuals on a prefilled hole (``PyramidConfig.prefill``)."""
-        return self.config.prefill != "none"
 
     def depth(self, extra_levels: int = 0) -> int:
         """Levels a forward pass with ``extra_levels`` runs."""
@@ -332,8 +282,7 @@ class PyramidGenerator(nn.Module):
                 when the config has a prefill, ignored otherwise.
             extra_levels: levels above the top one, each x2 and run by the top sub-generator.
         """
-        if image.ndim != 4 or image.shape[1] != 3 or mask.shape != (image.shape[0], 1, *image.shape[2:]):
-            raise ValueError(f"expected B x 3 x H x W image and B x 1 x H x W mask, got {image.shape} and {mask.shape}")
+        check_image_mask(image, mask)
         if extra_levels < 0:
             raise ValueError(f"extra_levels must be >= 0, got {extra_levels}")
         pyramid = image_pyramid(image, mask, self.depth(extra_levels))
@@ -378,8 +327,3 @@ class PyramidGenerator(nn.Module):
         refined, scores, hole = generator.refine(fused, mask)
         level_image = image * known + refined.clamp(0.0, 1.0) * mask
         return LevelOutput(level_image, coarse, fused, refined, mask, scores, hole)
-
-
-def parameter_count(module: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)

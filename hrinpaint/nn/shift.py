@@ -20,7 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrinpaint.nn.layers import RESIDUAL_INIT_SCALE, pad_to_multiple
+from hrinpaint.errors import ConfigError
+from hrinpaint.nn.generator import check_image_mask
+from hrinpaint.nn.layers import pad_to_multiple, scale_init
 
 #: Copies in the stack: the stage-1 image, then shifted up, down, left and right.
 COPIES = 5
@@ -45,11 +47,11 @@ class ShiftUNetConfig:
 
     def __post_init__(self) -> None:
         if self.width < 1:
-            raise ValueError(f"width must be >= 1, got {self.width}")
+            raise ConfigError(f"width must be >= 1, got {self.width}")
         if not 1 <= self.depth <= 8:
-            raise ValueError(f"depth must be in [1, 8], got {self.depth}")
+            raise ConfigError(f"depth must be in [1, 8], got {self.depth}")
         if not (math.isfinite(self.shift) and 0.0 <= self.shift < 1.0):
-            raise ValueError(f"shift must be in [0, 1), got {self.shift}")
+            raise ConfigError(f"shift must be in [0, 1), got {self.shift}")
 
 
 def shift_amount(side: int, fraction: float) -> int:
@@ -90,8 +92,7 @@ def shifted_stack(image: torch.Tensor, mask: torch.Tensor, fraction: float) -> t
         image: ``B x 3 x H x W`` in [0, 1], the stage-1 image (hole filled); mask: ``B x 1 x H x W``, 1 = hole.
         Returns ``B x 20 x H x W``: channels ``3k..3k+2`` are copy ``k``'s colour, channel ``15 + k`` its mask.
     """
-    if image.ndim != 4 or image.shape[1] != 3 or mask.shape != (image.shape[0], 1, *image.shape[2:]):
-        raise ValueError(f"expected B x 3 x H x W image and B x 1 x H x W mask, got {image.shape} and {mask.shape}")
+    check_image_mask(image, mask)
     offsets = shift_offsets(tuple(image.shape[-2:]), fraction)
     images = [shift_tensor(image, dy, dx, 0.0) for dy, dx in offsets]
     masks = [shift_tensor(mask, dy, dx, 1.0) for dy, dx in offsets]
@@ -137,10 +138,7 @@ class ShiftUNet(nn.Module):
             for level in range(self.config.depth)
         )
         self.to_rgb = nn.Conv2d(widths[0], 3, 3, padding=1)
-        with torch.no_grad():
-            # Small, not zero: a zero output layer passes no gradient back (see hrinpaint.nn.hifill).
-            self.to_rgb.weight.mul_(RESIDUAL_INIT_SCALE)
-            self.to_rgb.bias.zero_()
+        scale_init(self.to_rgb)
 
     @property
     def multiple(self) -> int:

@@ -22,9 +22,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.nn.attention import ContextualAttention, attention_transfer, cell_mask
-from hrinpaint.nn.hifill import PREFILLS
-from hrinpaint.nn.layers import GATE_KINDS, GatedConv2d, GateKind, ShuffleOut, network_input, upsample2x
+from hrinpaint.nn.blocks import REFINE_PAD_MULTIPLE, CoarseStage, ShuffleOutStage, gated_encoder
+from hrinpaint.nn.generator import PrefilledGenerator, check_generator_config, check_image_mask, with_prefill
+from hrinpaint.nn.layers import GatedConv2d, GateKind, check_choice, network_input, scale_init, upsample2x
 
 #: ``ZoomConfig.zoom``: how the coarse fill is brought to the refiner's resolution.
 ZOOM_MODES = ("sr", "bicubic", "none")
@@ -34,13 +36,6 @@ DOWNSCALES = ("area", "bicubic")
 
 #: The zoom factor of ``sr`` and ``bicubic``.
 SCALE = 2
-
-#: Channels of the coarse and refine networks' input: signed image, mask and a plane of ones.
-INPUT_CHANNELS = 5
-
-#: Two halvings in the coarse network, three in the refiner (its attention cells are ``8 x 8`` pixels).
-COARSE_PAD_MULTIPLE = 4
-REFINE_PAD_MULTIPLE = 8
 
 #: The SR network's last layer starts at this fraction of its default initialisation: the network adds a small
 #: residual to a bicubic zoom, so an untrained one is a bicubic zoom and training only learns what bicubic misses.
@@ -84,21 +79,11 @@ class ZoomConfig:
     prefill: str = "none"
 
     def __post_init__(self) -> None:
-        if self.zoom not in ZOOM_MODES:
-            raise ValueError(f"unknown zoom {self.zoom!r}; known: {', '.join(ZOOM_MODES)}")
-        if self.downscale not in DOWNSCALES:
-            raise ValueError(f"unknown downscale {self.downscale!r}; known: {', '.join(DOWNSCALES)}")
-        if self.prefill not in PREFILLS:
-            raise ValueError(f"unknown prefill {self.prefill!r}; known: {', '.join(PREFILLS)}")
-        if self.gate not in GATE_KINDS:
-            raise ValueError(f"unknown gate {self.gate!r}; known: {', '.join(GATE_KINDS)}")
-        if self.width < 1 or self.sr_width < 1 or self.sr_blocks < 0:
-            raise ValueError("width and sr_width must be positive, sr_blocks non-negative")
-        if any(d < 1 for d in (*self.coarse_dilations, *self.refine_dilations)):
-            raise ValueError("dilations must be >= 1")
-        # JSON round trips give lists; keep the dataclass hashable and comparable.
-        object.__setattr__(self, "coarse_dilations", tuple(self.coarse_dilations))
-        object.__setattr__(self, "refine_dilations", tuple(self.refine_dilations))
+        check_choice("zoom", self.zoom, ZOOM_MODES)
+        check_choice("downscale", self.downscale, DOWNSCALES)
+        if self.sr_width < 1 or self.sr_blocks < 0:
+            raise ConfigError(f"sr_width must be positive and sr_blocks >= 0, got {self.sr_width}, {self.sr_blocks}")
+        check_generator_config(self, ("gate",), ("coarse_dilations", "refine_dilations"))
 
     @property
     def scale(self) -> int:
@@ -148,12 +133,12 @@ class ResidualBlock(nn.Module):
         return x + self.body(x)
 
 
-class CoarseNet(nn.Module):
+class CoarseNet(CoarseStage):
     """Coarse fill at the working size: gated encoder to ``1/4``, residual blocks with batch norm, decoder.
 
     Channels: ``width`` at ``1/2``, ``2 * width`` and ``4 * width`` at ``1/4``. The full-resolution input enters
     by space-to-depth and leaves by a pixel shuffle, so no layer runs at full resolution and no detail is lost
-    on the way in or out.
+    on the way in or out (the stage is :class:`hrinpaint.nn.blocks.CoarseStage`, as pyramid's).
 
     Shape:
         image ``B x 3 x H x W`` in [0, 1] (hole pixels zeroed by the caller), mask ``B x 1 x H x W`` (1 = hole);
@@ -161,26 +146,14 @@ class CoarseNet(nn.Module):
     """
 
     def __init__(self, config: ZoomConfig) -> None:
-        super().__init__()
         c, gate = config.width, config.gate
-        self.encoder = nn.Sequential(
-            nn.PixelUnshuffle(2),
-            GatedConv2d(4 * INPUT_CHANNELS, c, 3, gate=gate),  # 1/2
-            GatedConv2d(c, 2 * c, 3, 2, gate=gate),  # 1/4
-            GatedConv2d(2 * c, 4 * c, 3, gate=gate),
-            *[ResidualBlock(4 * c, d, gate) for d in config.coarse_dilations],
+        super().__init__(
+            nn.Sequential(*gated_encoder(c, gate), *[ResidualBlock(4 * c, d, gate) for d in config.coarse_dilations]),
+            nn.Sequential(GatedConv2d(4 * c, 2 * c, 3, gate=gate), GatedConv2d(2 * c, 2 * c, 3, gate=gate)),
+            c,
+            gate,
+            config.prefill != "none",
         )
-        self.decoder = nn.Sequential(GatedConv2d(4 * c, 2 * c, 3, gate=gate), GatedConv2d(2 * c, 2 * c, 3, gate=gate))
-        self.up1 = GatedConv2d(2 * c, c, 3, gate=gate)
-        self.residual = config.prefill != "none"
-        self.to_rgb = ShuffleOut(c, self.residual)
-
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        height, width = image.shape[-2:]
-        x, _ = network_input(image, mask, COARSE_PAD_MULTIPLE)
-        x = self.decoder(self.encoder(x))
-        x = self.to_rgb(self.up1(upsample2x(x)))[..., :height, :width]
-        return image + 0.5 * x if self.residual else (x + 1.0) * 0.5
 
 
 class SRNet(nn.Module):
@@ -200,9 +173,7 @@ class SRNet(nn.Module):
         )
         self.to_subpixels = nn.Conv2d(c, 3 * SCALE * SCALE, 3, padding=1)
         self.shuffle = nn.PixelShuffle(SCALE)
-        with torch.no_grad():
-            self.to_subpixels.weight.mul_(SR_OUTPUT_INIT_SCALE)
-            self.to_subpixels.bias.zero_()
+        scale_init(self.to_subpixels, SR_OUTPUT_INIT_SCALE)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         features = self.head(image * 2.0 - 1.0)
@@ -212,7 +183,7 @@ class SRNet(nn.Module):
         return bicubic_zoom(image) + 0.5 * residual
 
 
-class RefineNet(nn.Module):
+class RefineNet(ShuffleOutStage):
     """Refinement: gated encoder to ``1/8``, residual blocks, contextual attention at the bottleneck, decoder.
 
     Built like :class:`CoarseNet` (space-to-depth in, pixel shuffle out; ``width`` channels at ``1/2``, twice as
@@ -230,30 +201,20 @@ class RefineNet(nn.Module):
         super().__init__()
         c, gate = config.width, config.gate
         self.encoder = nn.Sequential(
-            nn.PixelUnshuffle(2),
-            GatedConv2d(4 * INPUT_CHANNELS, c, 3, gate=gate),  # 1/2
-            GatedConv2d(c, 2 * c, 3, 2, gate=gate),  # 1/4
-            GatedConv2d(2 * c, 2 * c, 3, gate=gate),
-            GatedConv2d(2 * c, 4 * c, 3, 2, gate=gate),  # 1/8
-            *[ResidualBlock(4 * c, d, gate) for d in config.refine_dilations],
+            *gated_encoder(c, gate, eighth=True), *[ResidualBlock(4 * c, d, gate) for d in config.refine_dilations]
         )
         self.attention = ContextualAttention(config.temperature, config.attention_patch)
         self.merge = GatedConv2d(8 * c, 4 * c, 3, gate=gate)
         self.up2 = nn.Sequential(GatedConv2d(4 * c, 2 * c, 3, gate=gate), GatedConv2d(2 * c, 2 * c, 3, gate=gate))
-        self.up1 = GatedConv2d(2 * c, c, 3, gate=gate)
-        self.residual = config.prefill != "none"
-        self.to_rgb = ShuffleOut(c, self.residual)
+        self.add_output(c, gate, config.prefill != "none")
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        height, width = image.shape[-2:]
         x, padded_mask = network_input(image, mask, REFINE_PAD_MULTIPLE)
         x = self.encoder(x)  # 1/8: one position per attention cell
         hole = cell_mask(padded_mask, x.shape[-2:])
         scores = self.attention(x, hole)
         x = self.merge(torch.cat([x, attention_transfer(x, scores, hole)], 1))
-        x = self.up2(upsample2x(x))
-        x = self.to_rgb(self.up1(upsample2x(x)))[..., :height, :width]
-        return (image + 0.5 * x if self.residual else (x + 1.0) * 0.5), scores, hole
+        return self.to_image(self.up2(upsample2x(x)), image), scores, hole
 
 
 def bicubic_zoom(image: torch.Tensor) -> torch.Tensor:
@@ -276,7 +237,7 @@ def zoom_out(image: torch.Tensor, size: tuple[int, int], method: str = "area") -
     return F.interpolate(image, size=size, mode="bicubic", antialias=True, align_corners=False)
 
 
-class ZoomGenerator(nn.Module):
+class ZoomGenerator(PrefilledGenerator):
     """Coarse network, zoom (SR network, bicubic or none) and refinement network, composed as in the paper.
 
     Shape:
@@ -289,8 +250,7 @@ class ZoomGenerator(nn.Module):
     pad_multiple = REFINE_PAD_MULTIPLE
 
     def __init__(self, config: ZoomConfig | None = None) -> None:
-        super().__init__()
-        self.config = config or ZoomConfig()
+        super().__init__(config)
         self.coarse = CoarseNet(self.config)
         self.sr = SRNet(self.config) if self.config.zoom == "sr" else None
         self.refine = RefineNet(self.config)
@@ -299,11 +259,6 @@ class ZoomGenerator(nn.Module):
     def scale(self) -> int:
         return self.config.scale
 
-    @property
-    def residual(self) -> bool:
-        """Whether the networks predict residuals on a prefilled hole (``ZoomConfig.prefill``)."""
-        return self.config.prefill != "none"
-
     def coarse_fill(
         self, image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -311,9 +266,7 @@ class ZoomGenerator(nn.Module):
         ``prefill`` (``B x 3 x H x W``, used in the hole only) is required when the config has a prefill."""
         known = 1.0 - mask
         if self.residual:
-            if prefill is None or prefill.shape != image.shape:
-                raise ValueError(f"a {self.config.prefill!r}-prefilled generator needs a prefill of {image.shape}")
-            raw = self.coarse(image * known + prefill * mask, mask)
+            raw = self.coarse(with_prefill(image, mask, prefill, self.config.prefill), mask)
         else:
             raw = self.coarse(image * known, mask)
         return raw, image * known + raw.clamp(0.0, 1.0) * mask
@@ -333,8 +286,7 @@ class ZoomGenerator(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None = None) -> ZoomOutput:
         """Fills the hole of ``image``; ``prefill`` as in :meth:`coarse_fill`."""
-        if image.ndim != 4 or image.shape[1] != 3 or mask.shape != (image.shape[0], 1, *image.shape[2:]):
-            raise ValueError(f"expected B x 3 x H x W image and B x 1 x H x W mask, got {image.shape} and {mask.shape}")
+        check_image_mask(image, mask)
         mask = (mask > 0.5).to(image.dtype)
         coarse, pasted = self.coarse_fill(image, mask, prefill)
         zoomed = self.zoom_in(pasted)
@@ -343,8 +295,3 @@ class ZoomGenerator(nn.Module):
         fill = self.zoom_out(refined, zoomed, zoomed_mask).clamp(0.0, 1.0)
         output = image * (1.0 - mask) + fill * mask
         return ZoomOutput(output, coarse, zoomed, refined, scores, hole)
-
-
-def parameter_count(module: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)

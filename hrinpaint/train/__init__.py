@@ -1,4 +1,5 @@
-"""Training: datasets, losses, one thin trainer per generator family, the loop, and export to safetensors.
+"""Training: datasets, losses, one trainer per generator family (a :class:`~hrinpaint.train.base.Trainer`), the
+loop, and export to safetensors.
 
 Entries are lazy; importing this package does not import torch.
 """

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from hrinpaint.errors import InputError
-from hrinpaint.io import IMAGE_SUFFIXES, read_image, to_float
+from hrinpaint.io import find_photos, read_image, to_float
 from hrinpaint.masks import generate_mask
 from hrinpaint.masks.schedule import ProgressiveSchedule
 from hrinpaint.ops.resize import fit_long_side
@@ -45,25 +45,10 @@ class Batch:
         return Batch(self.image.to(device), self.mask.to(device), prefill)
 
 
-def list_photos(folder: str | Path) -> list[Path]:
-    """Image files directly in ``folder``, sorted by name; an empty or missing folder is an error."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise InputError(f"training folder {folder} does not exist")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not paths:
-        raise InputError(f"no images in {folder}")
-    return paths
-
-
 def load_rgb8(path: Path, max_side: int, min_short_side: int = 0) -> np.ndarray:
     """Decodes a photo to ``H x W x 3`` uint8 RGB, downscaled (area) so that its long side is at most ``max_side``
     but its short side stays at least ``min_short_side`` (a panorama keeps enough height for a crop)."""
-    pixels = read_image(path).pixels
-    if pixels.ndim == 2:
-        pixels = np.repeat(pixels[..., None], 3, axis=2)
-    pixels = pixels[..., :3]
-    pixels = to_8bit(pixels)  # uint16 photos: the one 16-to-8 rule (same bytes as the float form it replaced)
+    pixels = to_8bit(read_image(path).pixels)  # always H x W x 3; uint16 photos: the one 16-to-8 rule
     height, width = pixels.shape[:2]
     long_side = max(max_side, round(max(height, width) * min_short_side / min(height, width)))
     new_size = fit_long_side((height, width), long_side)
@@ -89,7 +74,7 @@ class PhotoCrops:
         preload_side: int = 768,
         limit: int | None = None,
     ) -> None:
-        paths = list_photos(folder)[:limit]
+        paths = find_photos(folder)[:limit]
         self.photos = [load_rgb8(path, preload_side, crop) for path in paths]
         small = [p for p, photo in zip(paths, self.photos, strict=True) if min(photo.shape[:2]) < crop]
         if small:
@@ -140,7 +125,7 @@ def validation_set(
 ) -> list[ValidationItem]:
     """Every photo of ``folder`` resized to long side ``size`` (aspect kept), once per mask kind, fixed masks."""
     items = []
-    for index, path in enumerate(list_photos(folder)[:limit]):
+    for index, path in enumerate(find_photos(folder)[:limit]):
         image = to_float(load_rgb8(path, size))
         for kind_index, kind in enumerate(mask_kinds):
             mask = generate_mask(kind, image.shape[:2], seed=seed + 1000 * kind_index + index)
@@ -170,21 +155,29 @@ def mean_scores(per_kind: dict[str, list[dict[str, float]]]) -> dict[str, float]
     return summary
 
 
-def validate_fills(
-    items: list[ValidationItem], fill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], device: torch.device
-) -> dict[str, float]:
-    """Hole PSNR and hole L1 of ``fill(image, mask)`` (``1 x 3 x H x W`` tensors on ``device``) over the
-    validation cases that have a hole, as :func:`mean_scores` gives them."""
+#: A validation fill: ``fill(image, mask, index)`` for the case at ``index`` of the items (``1 x 3 x H x W`` and
+#: ``1 x 1 x H x W`` on the device) returns its output, or several outputs by the prefix of their scores' names.
+ValidationFill = Callable[[torch.Tensor, torch.Tensor, int], "torch.Tensor | dict[str, torch.Tensor]"]
+
+
+def validate_fills(items: list[ValidationItem], fill: ValidationFill, device: torch.device) -> dict[str, float]:
+    """Hole PSNR and hole L1 (``hole_psnr``, ``hole_l1``; ``{prefix}hole_psnr``... for each output of a fill
+    that returns several) over the validation cases that have a hole, as :func:`mean_scores` gives them."""
     from hrinpaint.eval.metrics import l1, psnr
 
     per_kind: dict[str, list[dict[str, float]]] = {}
-    for item in items:
+    for index, item in enumerate(items):
         hole = item.mask[0, 0].numpy() > 0.5
         if not hole.any():
             continue
-        result = fill(item.image.to(device), item.mask.to(device))[0].permute(1, 2, 0).cpu().numpy()
+        outputs = fill(item.image.to(device), item.mask.to(device), index)
         truth = item.image[0].permute(1, 2, 0).numpy()
-        scores = {"hole_psnr": psnr(result, truth, hole), "hole_l1": l1(result, truth, hole)}
+        scores = {}
+        for prefix, output in (outputs if isinstance(outputs, dict) else {"": outputs}).items():
+            result = output[0].permute(1, 2, 0).cpu().numpy()
+            scores.update(
+                {f"{prefix}hole_psnr": psnr(result, truth, hole), f"{prefix}hole_l1": l1(result, truth, hole)}
+            )
         per_kind.setdefault(item.name.rsplit("-", 1)[-1], []).append(scores)
     return mean_scores(per_kind)
 
@@ -211,7 +204,7 @@ def validate_against_default(
             fills[key] = batch_prefill(image, mask, prefill)
         return fills[key]
 
-    def network(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def network(image: torch.Tensor, mask: torch.Tensor, _index: int) -> torch.Tensor:
         filled = start(image, mask)
         output = generate(image, mask, filled)
         if filled is None or band <= 0:
@@ -220,7 +213,7 @@ def validate_against_default(
 
     scores = validate_fills(items, network, device)
     if prefill == "patchmatch":
-        default = validate_fills(items, lambda image, mask: image * (1.0 - mask) + start(image, mask) * mask, device)
+        default = validate_fills(items, lambda image, mask, _: image * (1.0 - mask) + start(image, mask) * mask, device)
         scores.update({f"default_{name}": value for name, value in default.items()})
         scores["gain_hole_psnr"] = scores["hole_psnr"] - default["hole_psnr"]
     return scores

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hrinpaint.nn.weights import save_weights
-from hrinpaint.train.config import TrainConfig
+from hrinpaint.train.config import read_saved
 from hrinpaint.train.loop import CONFIG, LOG, build_trainer, load_checkpoint
 
 
@@ -40,16 +40,16 @@ def export_run(run_dir: str | Path, output: str | Path, validation: dict[str, An
     ``validation`` (for example benchmark numbers) is recorded; by default the run's newest validation.
     """
     run_dir = Path(run_dir)
-    config = TrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text()))
+    config = read_saved(run_dir / CONFIG)
     state = load_checkpoint(run_dir)
     trainer = build_trainer(config)
     trainer.load_state_dict(state["trainer"])
     training = {
-        "resolution": config.crop,
+        "resolution": config.data.crop,
         "steps": int(state["step"]),
         "batch_size": config.batch_size,
         "seconds": round(float(state.get("elapsed", 0.0)), 1),
-        "data": config.data,
+        "data": config.data.folder,
         "final_losses": last_losses(run_dir),
         "config": config.to_dict(),
     }

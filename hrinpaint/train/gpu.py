@@ -12,6 +12,7 @@ and manifest) to the output folder. ``scripts/gpu_pack.sh`` and ``scripts/train_
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 import tempfile
@@ -23,8 +24,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from hrinpaint.io import find_photos
 from hrinpaint.train.config import TrainConfig
-from hrinpaint.train.data import PhotoCrops, list_photos, load_rgb8
+from hrinpaint.train.data import PhotoCrops, load_rgb8
 from hrinpaint.train.pool import PrefillPool, Stage1Pool
 
 #: The families and what each trains at on the GPU: the papers' resolution (HiFill and the Pyramid Generator
@@ -34,36 +36,32 @@ from hrinpaint.train.pool import PrefillPool, Stage1Pool
 FAMILIES: dict[str, dict[str, Any]] = {
     "hifill": {
         "model": {"width": 16, "prefill": "patchmatch"},
-        "crop": 512,
+        "data": {"crop": 512},
         "batch_size": 8,
-        "band": 3.0,
-        "pool": "fill",
+        "losses": {"band": 3.0},
     },
     "zoom": {
         "model": {"width": 16, "gate": "pw", "sr_width": 16, "sr_blocks": 4, "zoom": "sr", "prefill": "patchmatch"},
-        "crop": 512,
+        "data": {"crop": 512},
         "batch_size": 16,
-        "gradient_weight": 1.0,
-        "pool": "fill",
+        "losses": {"gradient_weight": 1.0},
     },
     "pyramid": {
         "model": {"levels": 3, "width": 16, "gate": "pw", "prefill": "patchmatch"},
         "options": {"level_weights": [10.0, 1.0, 1.0]},
-        "crop": 512,
+        "data": {"crop": 512},
         "batch_size": 8,
-        "pool": "fill",
     },
     "shift": {
         "model": {"width": 16, "depth": 4, "shift": 0.2},
         "options": {"factor": [2, 4]},
-        "crop": 512,
+        "data": {"crop": 512},
         "batch_size": 8,
-        "band": 3.0,
-        "gradient_weight": 0.5,
-        "tv_weight": 0.1,
-        "pool": "stage1",
+        "losses": {"band": 3.0, "gradient_weight": 0.5, "tv_weight": 0.1},
     },
 }
+#: The pack's pool each family draws from: the default's fill of crops, or regions with their stage 1.
+POOLS = {"hifill": "fill", "zoom": "fill", "pyramid": "fill", "shift": "stage1"}
 
 
 @dataclass(frozen=True)
@@ -134,13 +132,13 @@ def build_pack(out: str | Path, data: str | Path, val_data: str | Path, spec: Pa
     if out.exists():
         shutil.rmtree(out)
     (out / "val").mkdir(parents=True)
-    for path in list_photos(val_data)[: spec.val_photos]:
+    for path in find_photos(val_data)[: spec.val_photos]:
         cv2.imwrite(str(out / "val" / f"{path.stem}.png"), load_rgb8(path, spec.val_side)[..., ::-1])
     schedule = ProgressiveSchedule(0.5, 1.0, 300, ("thick", "medium", "deepfill", "box"))
     with tempfile.TemporaryDirectory() as cache:
         photos = Path(cache) / "photos"
         photos.mkdir()
-        for path in list_photos(data)[: spec.photos]:
+        for path in find_photos(data)[: spec.photos]:
             pixels = load_rgb8(path, spec.photo_side, spec.crop)
             (photos / f"{path.stem}.jpg").write_bytes(_encode(pixels, spec.quality))
         crops = PhotoCrops(photos, spec.crop, schedule, preload_side=spec.photo_side)
@@ -159,13 +157,9 @@ def family_config(family: str, pack: Path, seconds: float, steps: int, tiny: boo
     weights (``tiny``: a tiny fresh network at 32 px, for the CPU test of the scripts)."""
     from hrinpaint.fillers.network import shipped_weights
 
-    values = {key: value for key, value in FAMILIES[family].items() if key != "pool"}
+    values = copy.deepcopy(FAMILIES[family])
     values.update(
         family=family,
-        data=str(pack / "val"),  # unused: batches come from the pack's pools
-        val_data=str(pack / "val"),
-        val_size=256,
-        val_masks=("thick",),
         steps=steps,
         time_limit=seconds,
         lr=1e-4,
@@ -176,11 +170,15 @@ def family_config(family: str, pack: Path, seconds: float, steps: int, tiny: boo
         checkpoint_every=200,
         init=str(shipped_weights(f"{family}.safetensors")),
     )
+    # the folder is unused: batches come from the pack's pools
+    data = {"folder": str(pack / "val"), "val_folder": str(pack / "val"), "val_size": 256, "val_masks": ["thick"]}
+    values["data"] = {**values["data"], **data}
     if tiny:
         small = {"hifill": {"width": 4, "coarse_dilations": [1], "refine_dilations": [2]}, "shift": {"depth": 2}}
-        values.update(crop=32, batch_size=2, val_size=32, init=None, log_every=1)
+        values.update(batch_size=2, init=None, log_every=1)
+        values["data"].update(crop=32, val_size=32)
         values["model"] = {**values["model"], "width": 4, **small.get(family, {})}
-    return TrainConfig(**values)
+    return TrainConfig.from_dict(values)
 
 
 def train_families(
@@ -196,14 +194,14 @@ def train_families(
     share = minutes * 60.0 / len(FAMILIES)
     manifests = {}
     with tempfile.TemporaryDirectory() as runs:
-        for family, entry in FAMILIES.items():
+        for family in FAMILIES:
             config = family_config(family, pack, share, steps, tiny)
-            pool_path = pack / f"{entry['pool']}.npz"
+            pool_path = pack / f"{POOLS[family]}.npz"
             dataset = PackedPool(pool_path, config.seed)
             if tiny:
-                dataset = _shrunk(dataset, config.crop)
+                dataset = _shrunk(dataset, config.data.crop)
             began = time.perf_counter()
-            train(config.replace(pool=len(dataset), val_data=None), Path(runs) / family, dataset=dataset)
+            train(config.replace(data={"pool": len(dataset), "val_folder": None}), Path(runs) / family, dataset=dataset)
             run = Path(runs) / family
             validation = _validate(run, config)
             manifests[family] = export_run(run, out / f"{family}.safetensors", validation)
@@ -223,8 +221,10 @@ def _validate(run: Path, config: TrainConfig) -> dict[str, Any]:
 
     trainer = build_trainer(config)
     trainer.load_state_dict(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)["trainer"])
-    items = validation_set(config.val_data, config.val_size, config.val_masks)
-    return {"data": config.val_data, "masks": list(config.val_masks), **trainer.validate(items)}
+    data = config.data
+    assert data.val_folder is not None
+    items = validation_set(data.val_folder, data.val_size, data.val_masks)
+    return {"data": data.val_folder, "masks": list(data.val_masks), **trainer.validate(items)}
 
 
 def _shrunk(pool: PrefillPool, crop: int) -> PrefillPool:

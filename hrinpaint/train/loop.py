@@ -19,35 +19,27 @@ import torch
 from hrinpaint.errors import InputError
 from hrinpaint.masks.schedule import ProgressiveSchedule
 from hrinpaint.train import TRAINERS
-from hrinpaint.train.config import TrainConfig
+from hrinpaint.train.base import Trainer
+from hrinpaint.train.config import TrainConfig, read_saved
 from hrinpaint.train.data import PhotoCrops, validation_set
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.json"
 LOG = "log.jsonl"
-#: The batch a data-dependent initialisation sees: drawn like a step, but no training step uses it.
-INIT_BATCH_STEP = 10**9
 
 
-def build_trainer(config: TrainConfig) -> Any:
+def build_trainer(config: TrainConfig) -> Trainer:
     """The family's trainer, initialised from ``config.seed``."""
     torch.manual_seed(config.seed)
     return TRAINERS.get(config.family)(config)
 
 
 def mask_schedule(config: TrainConfig) -> ProgressiveSchedule:
-    return ProgressiveSchedule(
-        config.mask_start_scale, config.mask_end_scale, config.mask_ramp_steps, config.mask_kinds
-    )
+    data = config.data
+    return ProgressiveSchedule(data.mask_start_scale, data.mask_end_scale, data.mask_ramp_steps, data.mask_kinds)
 
 
-def _prefill_pool(crops: PhotoCrops, config: TrainConfig) -> Any:
-    from hrinpaint.train.pool import PrefillPool
-
-    return PrefillPool(crops, config.pool, config.pool_cache, config.seed)
-
-
-def save_checkpoint(run_dir: Path, trainer: Any, step: int, elapsed: float) -> None:
+def save_checkpoint(run_dir: Path, trainer: Trainer, step: int, elapsed: float) -> None:
     """Writes ``checkpoint.pt`` atomically: ``step`` is the number of steps done."""
     temporary = run_dir / (CHECKPOINT + ".tmp")
     torch.save({"step": step, "elapsed": elapsed, "trainer": trainer.state_dict()}, temporary)
@@ -75,7 +67,7 @@ def train(
     resume: bool = False,
     on_log: Callable[[dict[str, Any]], None] | None = None,
     dataset: PhotoCrops | None = None,
-) -> Any:
+) -> Trainer:
     """Trains ``config.steps`` steps into ``run_dir``; returns the trainer.
 
     With ``resume`` the run continues from ``run_dir/checkpoint.pt`` with the config saved there (the given
@@ -89,7 +81,7 @@ def train(
     state = None
     if resume:
         state = load_checkpoint(run_dir)
-        saved = TrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text()))
+        saved = read_saved(run_dir / CONFIG)  # sectioned, or the flat form of older runs
         config = saved.replace(
             steps=config.steps,
             log_every=config.log_every,
@@ -106,20 +98,21 @@ def train(
     if state is not None:
         trainer.load_state_dict(state["trainer"])
         start, elapsed = int(state["step"]), float(state.get("elapsed", 0.0))
+    data = config.data
     if dataset is None:
-        dataset = PhotoCrops(config.data, config.crop, mask_schedule(config), seed=config.seed)
-        if config.pool:
-            dataset = trainer.make_pool(dataset) if hasattr(trainer, "make_pool") else _prefill_pool(dataset, config)
+        dataset = PhotoCrops(data.folder, data.crop, mask_schedule(config), seed=config.seed)
+        if data.pool:
+            dataset = trainer.make_pool(dataset)
     validation = (
-        validation_set(config.val_data, config.val_size, config.val_masks, config.val_limit) if config.val_data else []
+        validation_set(data.val_folder, data.val_size, data.val_masks, data.val_limit) if data.val_folder else []
     )
 
     if state is None and config.init:
         from hrinpaint.nn.weights import load_model
 
         trainer.generator.load_state_dict(load_model(config.init)[0].state_dict())
-    elif state is None and hasattr(trainer, "initialise"):
-        trainer.initialise(dataset.batch(INIT_BATCH_STEP, min(config.batch_size, 4)))
+    elif state is None:
+        trainer.initialise(dataset)
     began = time.perf_counter() - elapsed
     for step in range(start, config.steps):
         named = trainer.step(dataset.batch(step, config.batch_size), step)

@@ -3,28 +3,28 @@
 A training crop is the top level's label; level ``n``'s label and hole are the crop and its hole downsampled as the
 generator downsamples its input (:func:`hrinpaint.nn.pyramid.image_pyramid`). Level ``n``'s loss is the paper's
 Eq. 4, ``L_n = L_adv(G_n, D_n) + L_re(G_n)``, with DeepFill v2's L1 of the coarse stage added
-(``config.coarse_weight``): L1 terms on the label-blended predictions (``M * f + (1 - M) * I_n``, so that no loss
+(``config.losses.coarse_weight``): L1 terms on the label-blended predictions (``M * f + (1 - M) * I_n``, so that no loss
 falls on known pixels), the adversarial term the SN-PatchGAN hinge loss of a per-level discriminator (all of the
-same structure, trained independently) on ``I_n``, weighted by ``config.adversarial_weight``. The generator
+same structure, trained independently) on ``I_n``, weighted by ``config.critic.weight``. The generator
 minimises ``sum_n lambda_n L_n`` (Eq. 8; ``level_weights``, the paper's ``(10, 1, 1)`` bottom first). The learning
 rate follows a cosine from ``config.lr`` to ``config.lr_final``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from hrinpaint.errors import InputError
+from hrinpaint.errors import ConfigError
+from hrinpaint.fillers.network import batch_prefill
 from hrinpaint.nn.discriminator import PatchDiscriminator
 from hrinpaint.nn.pyramid import Prefill, PyramidConfig, PyramidGenerator, image_pyramid
 from hrinpaint.train import losses
+from hrinpaint.train.base import Trainer
 from hrinpaint.train.config import TrainConfig
-from hrinpaint.train.data import Batch, ValidationItem, validate_against_default
-from hrinpaint.train.hifill import CriticCheckpoint, batch_prefill, cosine_lr, resolve_device
+from hrinpaint.train.data import Batch
 from hrinpaint.train.init import unit_variance_init
 
 #: The paper's weight of the bottom level's loss (its error back-propagates through every level above).
@@ -46,63 +46,54 @@ class PyramidTrainOptions:
 
     level_weights: tuple[float, ...] = ()
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> PyramidTrainOptions:
-        """Checked options: unknown keys and wrongly typed values are an :class:`InputError`."""
-        fields = [item.name for item in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(fields))
-        if unknown:
-            raise InputError(f"unknown pyramid trainer option {', '.join(unknown)}; options: {', '.join(fields)}")
-        weights = values.get("level_weights", ())
-        if not isinstance(weights, list | tuple) or not all(
-            isinstance(w, int | float) and not isinstance(w, bool) and w >= 0 for w in weights
-        ):
-            raise InputError(f"pyramid trainer option level_weights must be non-negative numbers, got {weights!r}")
-        return cls(level_weights=tuple(float(w) for w in weights))
+    def __post_init__(self) -> None:
+        if not all(weight >= 0 for weight in self.level_weights):
+            raise ConfigError(f"level_weights must be non-negative numbers, got {list(self.level_weights)}")
 
     def weights(self, levels: int) -> tuple[float, ...]:
         """The level weights of a ``levels``-level generator; a count that does not match is an error."""
         if not self.level_weights:
             return default_level_weights(levels)
         if len(self.level_weights) != levels:
-            raise InputError(f"level_weights has {len(self.level_weights)} entries for {levels} levels")
+            raise ConfigError(f"level_weights has {len(self.level_weights)} entries for {levels} levels")
         return self.level_weights
 
 
-class PyramidTrainer(CriticCheckpoint):
-    """Trains :class:`PyramidGenerator` jointly (see the module docstring)."""
+class PyramidTrainer(Trainer):
+    """Trains :class:`PyramidGenerator` jointly (see the module docstring). It reads no ``tv_weight`` or ``band``
+    (its L1 terms are on label-blended predictions) and no ``gp_weight`` (its critics use the hinge loss)."""
 
     model_name = "pyramid"
+    ModelConfig = PyramidConfig
+    Options = PyramidTrainOptions
     critic_attribute = "discriminators"
+    unused = ("losses.tv_weight", "losses.band", "critic.gp_weight")
+    model_config: PyramidConfig
+    options: PyramidTrainOptions
+    discriminators: torch.nn.ModuleList | None
 
     def __init__(self, config: TrainConfig) -> None:
-        self.options = PyramidTrainOptions.from_dict(config.options)
-        try:
-            self.model_config = PyramidConfig(**config.model)
-        except (TypeError, ValueError) as error:
-            raise InputError(f"pyramid model config: {error}") from error
+        super().__init__(config)
         self.level_weights = self.options.weights(self.model_config.levels)
-        if config.adversarial_weight > 0 and config.gan != "hinge":
-            raise InputError(f"the pyramid trainer uses the paper's hinge loss; set gan = 'hinge', not {config.gan!r}")
-        self.config = config
-        self.device = resolve_device(config.device)
-        self.generator = PyramidGenerator(self.model_config).to(self.device)
-        self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
-        self.discriminators: torch.nn.ModuleList | None = None
-        self.critic_optimizer: torch.optim.Optimizer | None = None
-        if config.adversarial_weight > 0:
-            self.discriminators = torch.nn.ModuleList(
-                PatchDiscriminator(config.discriminator_width) for _ in range(self.model_config.levels)
-            ).to(self.device)
-            # one optimizer over independent discriminators: Adam's state is per parameter, so this is the same as
-            # one optimizer each
-            self.critic_optimizer = torch.optim.Adam(self.discriminators.parameters(), lr=config.lr, betas=config.betas)
+        if config.critic.weight > 0 and config.critic.gan != "hinge":
+            raise ConfigError(
+                f"the pyramid trainer uses the paper's hinge loss; set gan = 'hinge', not {config.critic.gan!r}"
+            )
+        # one optimizer over independent discriminators: Adam's state is per parameter, so this is the same as one
+        # optimizer each
+        self.setup(
+            PyramidGenerator(self.model_config),
+            lambda: torch.nn.ModuleList(
+                PatchDiscriminator(config.critic.width) for _ in range(self.model_config.levels)
+            ),
+        )
 
-    def initialise(self, batch: Batch) -> None:
+    def initialise(self, dataset: Any) -> None:
         """Before the first step of a new run: a residual (prefilled) generator gets unit-variance layers, so that
         its small output layers see real features (see :mod:`hrinpaint.train.init`)."""
         if not self.generator.residual:
             return
+        batch = self.init_batch(dataset)
         # half size: the spreads are the same and the forward passes cost a quarter
         image = torch.nn.functional.avg_pool2d(batch.image, 2).to(self.device)
         mask = (torch.nn.functional.max_pool2d(batch.mask, 2) > 0.5).float().to(self.device)
@@ -127,11 +118,6 @@ class PyramidTrainer(CriticCheckpoint):
 
         return prefill
 
-    def _set_lr(self, step: int) -> float:
-        lr = cosine_lr(step, self.config.steps, self.config.lr, self.config.lr_final)
-        self._apply_lr(lr)
-        return lr
-
     def _critic_step(self, labels: list[tuple[torch.Tensor, torch.Tensor]], fakes: list[torch.Tensor]) -> list[float]:
         """One update of every level's discriminator; returns each level's hinge loss."""
         assert self.discriminators is not None and self.critic_optimizer is not None
@@ -149,7 +135,7 @@ class PyramidTrainer(CriticCheckpoint):
         ``level{n}_adversarial``, ``level{n}_critic``, and ``level{n}``: ``L_n``), the total and the learning rate."""
         config = self.config
         self.generator.train()
-        lr = self._set_lr(step)
+        lr = self.set_lr(step)
         image, mask = batch.image.to(self.device), batch.mask.to(self.device)
         labels = image_pyramid(image, mask, self.model_config.levels)
         prefill = self._prefill if batch.prefill is None else cached_prefill(batch.prefill.to(self.device))
@@ -157,7 +143,7 @@ class PyramidTrainer(CriticCheckpoint):
         named: dict[str, float] = {"lr": lr}
 
         if self.discriminators is not None:
-            for _ in range(config.critic_steps):
+            for _ in range(config.critic.steps):
                 critics = self._critic_step(labels, [level.image for level in out.levels])
                 named.update({f"level{n}_critic": value for n, value in enumerate(critics)})
 
@@ -192,27 +178,21 @@ class PyramidTrainer(CriticCheckpoint):
 
         def l1(prediction: torch.Tensor) -> torch.Tensor:
             blended = prediction * mask + label * known
-            return losses.masked_l1(blended, label, mask, config.hole_weight, config.known_weight)
+            return losses.masked_l1(blended, label, mask, config.losses.hole_weight, config.losses.known_weight)
 
         terms = {f"level{n}_l1": l1(refined)}
-        if config.coarse_weight > 0:
-            terms[f"level{n}_coarse_l1"] = config.coarse_weight * l1(coarse)
+        if config.losses.coarse_weight > 0:
+            terms[f"level{n}_coarse_l1"] = config.losses.coarse_weight * l1(coarse)
         if self.discriminators is not None:
             adversarial = losses.hinge_generator_loss(self.discriminators[n](pasted, mask))
-            terms[f"level{n}_adversarial"] = config.adversarial_weight * adversarial
+            terms[f"level{n}_adversarial"] = config.critic.weight * adversarial
         return terms
 
-    @torch.no_grad()
-    def validate(self, items: list[ValidationItem]) -> dict[str, float]:
-        """Hole PSNR and hole L1 of the generator's output (each photo taken as the top level's input, at its
-        size), averaged per mask kind and overall."""
-        self.generator.eval()
-
-        def fill(image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None) -> torch.Tensor:
-            cached = prefill is not None and self.model_config.prefill == "patchmatch"  # else per level, as trained
-            return self.generator(image, mask, cached_prefill(prefill) if cached else self._prefill).image
-
-        return validate_against_default(items, self.model_config.prefill, 0.0, fill, self.device)
+    def validation_fill(self, image: torch.Tensor, mask: torch.Tensor, prefill: torch.Tensor | None) -> torch.Tensor:
+        """The output for one validation case (the photo taken as the top level's input, at its size): from the
+        default's fill brought to each level with a ``patchmatch`` prefill, else each level's own, as trained."""
+        cached = prefill is not None and self.model_config.prefill == "patchmatch"
+        return self.generator(image, mask, cached_prefill(prefill) if cached else self._prefill).image
 
 
 def cached_prefill(top: torch.Tensor) -> Prefill:

@@ -26,20 +26,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
-from hrinpaint.errors import InputError
-from hrinpaint.eval.metrics import l1, psnr
+from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.nn.shift import ShiftUNet, ShiftUNetConfig, shifted_stack
 from hrinpaint.ops.resize import area_downsample, downsample_mask, resize_bicubic
 from hrinpaint.train import losses
+from hrinpaint.train.base import Trainer
 from hrinpaint.train.config import TrainConfig
-from hrinpaint.train.data import Batch, PhotoCrops, ValidationItem, mean_scores
-from hrinpaint.train.hifill import cosine_lr, resolve_device
+from hrinpaint.train.data import Batch, PhotoCrops, ValidationItem, validate_fills
 from hrinpaint.train.pool import Stage1Pool, default_stage1
 from hrinpaint.train.vgg import load_vgg16, vgg_losses
 
@@ -50,34 +48,20 @@ _BOX_TRIES = 8
 
 @dataclass(frozen=True)
 class ShiftOptions:
-    """The trainer's own options; see the module's notes."""
+    """The trainer's own options; see the module's notes. ``factor`` may be given as one number."""
 
-    factor: tuple[float, ...] = (2.0, 4.0)
+    factor: float | tuple[float, ...] = (2.0, 4.0)
     hole_range: tuple[float, float] = (0.1, 0.9)
     vgg: str | None = None
 
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ShiftOptions:
-        allowed = ("factor", "hole_range", "vgg")
-        unknown = sorted(set(values) - set(allowed))
-        if unknown:
-            raise InputError(f"the shift trainer has no option {', '.join(unknown)}; options: {', '.join(allowed)}")
-        factor = values.get("factor", cls.factor)
-        factors = tuple(factor) if isinstance(factor, (list, tuple)) else (factor,)
-        if not factors or not all(isinstance(f, (int, float)) and math.isfinite(f) and f >= 1 for f in factors):
-            raise InputError(f"factor must be a number >= 1 or a list of them, got {factor!r}")
-        hole_range = values.get("hole_range", cls.hole_range)
-        if (
-            not isinstance(hole_range, (list, tuple))
-            or len(hole_range) != 2
-            or not all(isinstance(v, (int, float)) for v in hole_range)
-            or not 0.0 <= hole_range[0] < hole_range[1] <= 1.0
-        ):
-            raise InputError(f"hole_range must be [low, high] with 0 <= low < high <= 1, got {hole_range!r}")
-        vgg = values.get("vgg")
-        if vgg is not None and not isinstance(vgg, str):
-            raise InputError(f"vgg must be a path, got {vgg!r}")
-        return cls(tuple(float(f) for f in factors), (float(hole_range[0]), float(hole_range[1])), vgg)
+    def __post_init__(self) -> None:
+        factors = self.factor if isinstance(self.factor, tuple) else (self.factor,)
+        object.__setattr__(self, "factor", tuple(float(f) for f in factors))
+        if not factors or not all(math.isfinite(f) and f >= 1 for f in factors):
+            raise ConfigError(f"factor must be a number >= 1 or a list of them, got {list(factors)}")
+        low, high = self.hole_range
+        if not 0.0 <= low < high <= 1.0:
+            raise ConfigError(f"hole_range must be [low, high] with 0 <= low < high <= 1, got {[low, high]}")
 
 
 def _random_box(rng: np.random.Generator, shape: tuple[int, int], pixels: float) -> tuple[slice, slice]:
@@ -151,25 +135,26 @@ def batch_stage1(
     return torch.from_numpy(np.stack(filled)).permute(0, 3, 1, 2).contiguous().to(image.device)
 
 
-class ShiftTrainer:
-    """Trains :class:`ShiftUNet` on simulated stage-1 fills (see the module's notes for the options)."""
+class ShiftTrainer(Trainer):
+    """Trains :class:`ShiftUNet` on simulated stage-1 fills (see the module's notes for the options). It has no
+    critic and no coarse branch: a ``[critic]`` setting or ``coarse_weight`` is an error."""
 
     model_name = "shift"
+    ModelConfig = ShiftUNetConfig
+    Options = ShiftOptions
+    unused = ("losses.coarse_weight", "critic")
+    model_config: ShiftUNetConfig
+    options: ShiftOptions
 
     def __init__(self, config: TrainConfig) -> None:
-        self.config = config
-        self.options = ShiftOptions.from_dict(config.options)
-        self.model_config = ShiftUNetConfig(**config.model)
-        self.device = resolve_device(config.device)
-        self.generator = ShiftUNet(self.model_config).to(self.device)
-        self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
+        super().__init__(config)
+        self.setup(ShiftUNet(self.model_config))
         self.vgg = None if self.options.vgg is None else load_vgg16(self.options.vgg).to(self.device)
 
     def make_pool(self, crops: PhotoCrops) -> Stage1Pool:
         """With ``config.pool``: cases cut as the pipeline cuts regions, with the default's output as stage 1."""
-        return Stage1Pool(
-            crops, self.config.pool, self.config.pool_cache, self.config.seed, factors=self.options.factor
-        )
+        data = self.config.data
+        return Stage1Pool(crops, data.pool, data.pool_cache, self.config.seed, factors=self.options.factor)
 
     def prepare(self, batch: Batch, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The step's ground truth, mask (fitted to ``hole_range``) and stage-1 image, on the device; from a pool,
@@ -188,16 +173,16 @@ class ShiftTrainer:
     def losses(self, output: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """The named loss terms and their weighted ``total``."""
         config = self.config
-        named = {"l1": losses.masked_l1(output, image, mask, config.hole_weight, config.known_weight)}
+        named = {"l1": losses.masked_l1(output, image, mask, config.losses.hole_weight, config.losses.known_weight)}
         named["tv"] = losses.total_variation(output, mask)
         if self.vgg is not None:
             named["perceptual"], named["style"] = vgg_losses(self.vgg, output, image)
             named["total"] = torch.stack([PAPER_WEIGHTS[name] * named[name] for name in PAPER_WEIGHTS]).sum()
             return named
-        total = named["l1"] + config.tv_weight * named["tv"]
-        if config.gradient_weight > 0:
+        total = named["l1"] + config.losses.tv_weight * named["tv"]
+        if config.losses.gradient_weight > 0:
             named["gradient"] = losses.gradient_loss(output, image, mask)
-            total = total + config.gradient_weight * named["gradient"]
+            total = total + config.losses.gradient_weight * named["gradient"]
         named["total"] = total
         return named
 
@@ -205,11 +190,9 @@ class ShiftTrainer:
         """One training step at ``step``; returns the named losses (floats) and the learning rate."""
         image, mask, stage1 = self.prepare(batch, step)
         self.generator.train()
-        lr = cosine_lr(step, self.config.steps, self.config.lr, self.config.lr_final)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
+        lr = self.set_lr(step)
         output = self.generator(shifted_stack(stage1, mask, self.model_config.shift))
-        output = losses.band_merged(output, stage1, mask, self.config.band)  # what the lifter keeps of it
+        output = losses.band_merged(output, stage1, mask, self.config.losses.band)  # what the lifter keeps of it
         named = self.losses(output, image, mask)
         self.optimizer.zero_grad(set_to_none=True)
         named["total"].backward()
@@ -223,33 +206,16 @@ class ShiftTrainer:
         score). Item ``i`` uses ``factor[i % len(factor)]``."""
         self.generator.eval()
         factors = self.options.factor
-        per_kind: dict[str, list[dict[str, float]]] = {}
-        for index, item in enumerate(items):
-            hole = item.mask[0, 0].numpy() > 0.5
-            if not hole.any():
-                continue
-            truth = np.ascontiguousarray(item.image[0].permute(1, 2, 0).numpy())
+
+        def refine(image: torch.Tensor, mask: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
+            truth = np.ascontiguousarray(image[0].permute(1, 2, 0).cpu().numpy())
+            hole = mask[0, 0].cpu().numpy() > 0.5
             factor = factors[index % len(factors)]
             # the stage 1 it trained on: the default's output (from a pool), or the simulated Telea one
-            stage1 = default_stage1(truth, hole, factor) if self.config.pool else stage1_fill(truth, hole, factor)
-            image = torch.from_numpy(stage1.transpose(2, 0, 1).copy())[None].to(self.device)
-            mask = torch.from_numpy(hole.astype(np.float32))[None, None].to(self.device)
-            output = self.generator(shifted_stack(image, mask, self.model_config.shift))
-            output = losses.band_merged(output, image, mask, self.config.band).clamp(0.0, 1.0)
-            result = output[0].permute(1, 2, 0).cpu().numpy()
-            kind = item.name.rsplit("-", 1)[-1]
-            scores = {
-                "hole_psnr": psnr(result, truth, hole),
-                "hole_l1": l1(result, truth, hole),
-                "stage1_hole_psnr": psnr(stage1, truth, hole),
-                "stage1_hole_l1": l1(stage1, truth, hole),
-            }
-            per_kind.setdefault(kind, []).append(scores)
-        return mean_scores(per_kind)
+            stage1 = default_stage1(truth, hole, factor) if self.config.data.pool else stage1_fill(truth, hole, factor)
+            start = torch.from_numpy(stage1.transpose(2, 0, 1).copy())[None].to(self.device)
+            output = self.generator(shifted_stack(start, mask, self.model_config.shift))
+            output = losses.band_merged(output, start, mask, self.config.losses.band).clamp(0.0, 1.0)
+            return {"": output, "stage1_": start}
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.state_dict(), "optimizer": self.optimizer.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.load_state_dict(state["generator"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        return validate_fills(items, refine, self.device)

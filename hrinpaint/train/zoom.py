@@ -10,7 +10,7 @@ takes the rest of ``config.steps``):
 - ``sr``: ``L_SR``, L1 of the SR network's zoom of ``X`` against ``X~`` over the whole image (as the paper
   pretrains it on plain super-resolution);
 - ``refine``: ``L_r`` on the refiner fed by the frozen coarse and SR networks: masked L1, the squared gradient
-  loss (``config.gradient_weight``) and the SN-PatchGAN hinge loss (``config.adversarial_weight``, the paper's
+  loss (``config.losses.gradient_weight``) and the SN-PatchGAN hinge loss (``config.critic.weight``, the paper's
   0.5), all on the label-blended output ``M~ * f_r + (1 - M~) * X~``, so that no loss falls on known pixels;
 - ``joint``: ``coarse_weight * L_c + L_SR + L_r`` through the whole generator.
 
@@ -20,7 +20,6 @@ follows a cosine from ``config.lr`` to ``config.lr_final`` within each phase.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -28,14 +27,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hrinpaint.errors import InpaintError, InputError
+from hrinpaint.errors import ConfigError, InpaintError
+from hrinpaint.fillers.network import batch_prefill
 from hrinpaint.masks.schedule import ProgressiveSchedule
 from hrinpaint.nn.discriminator import PatchDiscriminator
 from hrinpaint.nn.zoom import SCALE, ZoomConfig, ZoomGenerator, zoom_mask
 from hrinpaint.train import losses
+from hrinpaint.train.base import Trainer
 from hrinpaint.train.config import TrainConfig
-from hrinpaint.train.data import Batch, ValidationItem, validate_against_default
-from hrinpaint.train.hifill import CriticCheckpoint, batch_prefill, cosine_lr, resolve_device
+from hrinpaint.train.data import Batch
 
 PHASES = ("coarse", "sr", "refine", "joint")
 
@@ -50,7 +50,7 @@ class ZoomTrainOptions:
     Attributes:
         coarse_steps, sr_steps, refine_steps: pretraining steps of each part, in this order; the joint phase
             takes the rest of ``config.steps``. ``sr_steps`` must be 0 without an SR network.
-        switch_step: progressive learning: the trainer draws its own holes (kinds ``config.mask_kinds``), scaled
+        switch_step: progressive learning: the trainer draws its own holes (kinds ``[data] mask_kinds``), scaled
             by ``small_mask_scale`` before this step and ``large_mask_scale`` from it. -1 (the default) keeps the
             loop's holes (``config``'s ramp).
         small_mask_scale, large_mask_scale: hole-size factors before and after ``switch_step``.
@@ -69,23 +69,9 @@ class ZoomTrainOptions:
 
     def __post_init__(self) -> None:
         if min(self.coarse_steps, self.sr_steps, self.refine_steps) < 0 or self.switch_step < -1:
-            raise InputError("coarse_steps, sr_steps and refine_steps must be >= 0, switch_step >= 0 (or -1)")
+            raise ConfigError("coarse_steps, sr_steps and refine_steps must be >= 0, switch_step >= 0 (or -1)")
         if self.small_mask_scale <= 0 or self.large_mask_scale <= 0 or self.vgg_weight < 0:
-            raise InputError("mask scales must be positive and vgg_weight non-negative")
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ZoomTrainOptions:
-        """Checked options: unknown keys and wrongly typed values are an :class:`InputError`."""
-        fields = {item.name: item for item in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - set(fields))
-        if unknown:
-            raise InputError(f"unknown zoom trainer option {', '.join(unknown)}; options: {', '.join(fields)}")
-        for name, value in values.items():
-            kind = type(cls.__dataclass_fields__[name].default)
-            number = kind is float and isinstance(value, int)
-            if isinstance(value, bool) or not (isinstance(value, kind) or number):
-                raise InputError(f"zoom trainer option {name} must be {kind.__name__}, got {value!r}")
-        return cls(**values)
+            raise ConfigError("mask scales must be positive and vgg_weight non-negative")
 
 
 class Phase(NamedTuple):
@@ -118,44 +104,43 @@ def downsample_pair(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tens
     return F.avg_pool2d(image, SCALE), (F.max_pool2d(mask, SCALE) > 0.5).to(mask.dtype)
 
 
-class ZoomTrainer(CriticCheckpoint):
-    """Trains :class:`ZoomGenerator` in phases (see the module docstring)."""
+class ZoomTrainer(Trainer):
+    """Trains :class:`ZoomGenerator` in phases (see the module docstring). It reads no ``tv_weight`` or ``band``
+    (its losses are on label-blended outputs) and no ``gp_weight`` (its critic is the paper's hinge loss)."""
 
     model_name = "zoom"
+    ModelConfig = ZoomConfig
+    Options = ZoomTrainOptions
+    unused = ("losses.tv_weight", "losses.band", "critic.gp_weight")
+    model_config: ZoomConfig
+    options: ZoomTrainOptions
+    discriminator: PatchDiscriminator | None
 
     def __init__(self, config: TrainConfig) -> None:
-        self.options = ZoomTrainOptions.from_dict(config.options)
-        try:
-            self.model_config = ZoomConfig(**config.model)
-        except (TypeError, ValueError) as error:
-            raise InputError(f"zoom model config: {error}") from error
-        if config.crop % SCALE:
-            raise InputError(f"the zoom trainer halves the crop for the network's input; crop {config.crop} is odd")
+        super().__init__(config)
+        if config.data.crop % SCALE:
+            raise ConfigError(
+                f"the zoom trainer halves the crop for the network's input; crop {config.data.crop} is odd"
+            )
         if self.options.sr_steps and self.model_config.zoom != "sr":
-            raise InputError(f"sr_steps is {self.options.sr_steps} but zoom {self.model_config.zoom!r} has no SR net")
-        if config.adversarial_weight > 0 and config.gan != "hinge":
-            raise InputError(f"the zoom trainer uses the paper's hinge GAN loss; set gan = 'hinge', not {config.gan!r}")
-        self.config = config
+            raise ConfigError(f"sr_steps is {self.options.sr_steps} but zoom {self.model_config.zoom!r} has no SR net")
+        if config.critic.weight > 0 and config.critic.gan != "hinge":
+            raise ConfigError(
+                f"the zoom trainer uses the paper's hinge GAN loss; set gan = 'hinge', not {config.critic.gan!r}"
+            )
         self.phases = phases(self.options, config.steps)
         self.switch: ProgressiveSchedule | None = None
         if self.options.switch_step >= 0:
             try:
                 self.switch = ProgressiveSchedule.switch(
                     self.options.switch_step,
-                    config.mask_kinds,
+                    config.data.mask_kinds,
                     self.options.small_mask_scale,
                     self.options.large_mask_scale,
                 )
             except InpaintError as error:
-                raise InputError(str(error)) from error
-        self.device = resolve_device(config.device)
-        self.generator = ZoomGenerator(self.model_config).to(self.device)
-        self.optimizer = torch.optim.Adam(self.generator.parameters(), lr=config.lr, betas=config.betas)
-        self.discriminator: PatchDiscriminator | None = None
-        self.critic_optimizer: torch.optim.Optimizer | None = None
-        if config.adversarial_weight > 0:
-            self.discriminator = PatchDiscriminator(config.discriminator_width).to(self.device)
-            self.critic_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=config.lr, betas=config.betas)
+                raise ConfigError(str(error)) from error
+        self.setup(ZoomGenerator(self.model_config), lambda: PatchDiscriminator(config.critic.width))
         self.vgg: Any = None
         if self.options.vgg:
             from hrinpaint.train.vgg import load_vgg16  # only with local VGG weights: none ship
@@ -179,11 +164,6 @@ class ZoomTrainer(CriticCheckpoint):
         holes = np.stack([self.switch.mask(shape, step, rng) for _ in range(batch.image.shape[0])])
         return torch.from_numpy(holes[:, None].astype(np.float32))
 
-    def _set_lr(self, step: int, phase: Phase) -> float:
-        lr = cosine_lr(step - phase.start, phase.length, self.config.lr, self.config.lr_final)
-        self._apply_lr(lr)
-        return lr
-
     def _set_modes(self, phase: str) -> None:
         """Trains the phase's parts; the frozen ones feeding them use their batch-norm running statistics."""
         generator = self.generator
@@ -195,7 +175,11 @@ class ZoomTrainer(CriticCheckpoint):
 
     def _coarse_loss(self, raw: torch.Tensor, label: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         blended = raw * mask + label * (1.0 - mask)
-        named = {"coarse_l1": losses.masked_l1(blended, label, mask, self.config.hole_weight, self.config.known_weight)}
+        named = {
+            "coarse_l1": losses.masked_l1(
+                blended, label, mask, self.config.losses.hole_weight, self.config.losses.known_weight
+            )
+        }
         if self.vgg is not None:
             from hrinpaint.train.vgg import perceptual_loss
 
@@ -208,12 +192,14 @@ class ZoomTrainer(CriticCheckpoint):
         """``L_r`` on the label-blended output; runs the critic step first when there is a discriminator."""
         config = self.config
         blended = refined * mask + label * (1.0 - mask)
-        terms = {"refine_l1": losses.masked_l1(blended, label, mask, config.hole_weight, config.known_weight)}
-        if config.gradient_weight > 0:
+        terms = {
+            "refine_l1": losses.masked_l1(blended, label, mask, config.losses.hole_weight, config.losses.known_weight)
+        }
+        if config.losses.gradient_weight > 0:
             gradient = losses.gradient_loss(blended, label, mask, squared=True)
-            terms["gradient"] = config.gradient_weight * gradient
+            terms["gradient"] = config.losses.gradient_weight * gradient
         if self.discriminator is not None and self.critic_optimizer is not None:
-            for _ in range(config.critic_steps):
+            for _ in range(config.critic.steps):
                 critic = losses.hinge_critic_loss(
                     self.discriminator(label, mask), self.discriminator(blended.detach(), mask)
                 )
@@ -222,13 +208,13 @@ class ZoomTrainer(CriticCheckpoint):
                 self.critic_optimizer.step()
                 named["critic"] = critic.item()
             adversarial = losses.hinge_generator_loss(self.discriminator(blended, mask))
-            terms["adversarial"] = config.adversarial_weight * adversarial
+            terms["adversarial"] = config.critic.weight * adversarial
         return terms
 
     def step(self, batch: Batch, step: int) -> dict[str, float]:
         """One training step at ``step``; returns the named (weighted) losses, their total and the learning rate."""
         phase = self.phase(step)
-        lr = self._set_lr(step, phase)
+        lr = self.set_lr(step, phase.start, phase.length)
         self._set_modes(phase.name)
         label = batch.image.to(self.device)
         image, mask = downsample_pair(label, self.masks(batch, step).to(self.device))
@@ -260,7 +246,7 @@ class ZoomTrainer(CriticCheckpoint):
         else:
             out = generator(image, mask, prefill)
             coarse = self._coarse_loss(out.coarse, image, mask)
-            terms.update({name: self.config.coarse_weight * value for name, value in coarse.items()})
+            terms.update({name: self.config.losses.coarse_weight * value for name, value in coarse.items()})
             if generator.sr is not None:
                 terms["sr_l1"] = F.l1_loss(out.zoomed, label)
             terms.update(self._refine_loss(out.refined, refine_label, refine_mask, named))
@@ -272,16 +258,3 @@ class ZoomTrainer(CriticCheckpoint):
         named.update({name: value.item() for name, value in terms.items()})
         named["total"] = total.item()
         return named
-
-    @torch.no_grad()
-    def validate(self, items: list[ValidationItem]) -> dict[str, float]:
-        """Hole PSNR and hole L1 of the generator's output (each photo taken as the network's input, at its
-        size), averaged per mask kind and overall."""
-        self.generator.eval()
-        return validate_against_default(
-            items,
-            self.model_config.prefill,
-            0.0,
-            lambda image, mask, prefill: self.generator(image, mask, prefill).image,
-            self.device,
-        )
