@@ -112,7 +112,7 @@ class OctaveConfig:
     restore_gain: float = 2.0
     coarse_gain: float = 3.0
     restore_bands: int = 4
-    restore_context: int = 16
+    restore_context: int = 8
     low_sigma: float = 12.0
     low_weight: float = 1.0
     seed: int = 0
