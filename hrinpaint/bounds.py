@@ -94,7 +94,11 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "search_side": (16, 8192),
         "cra_levels": (0, 16),
         "restore_gain": (1.0, 8.0),
+        "coarse_gain": (1.0, 8.0),
         "restore_bands": (1, 8),
+        "restore_context": (1, 64),
+        "low_sigma": (0.0, 256.0),
+        "low_weight": (0.0, 1.0),
         "seed": (0, 2**32 - 1),
     },
     ("lifter", "refine"): {

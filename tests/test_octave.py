@@ -1,5 +1,6 @@
 """The octave lifter: the PatchMatch field carried up octave by octave, its colour and band-energy steps."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -13,6 +14,7 @@ from hrinpaint.lifters.octave import (
     displacements,
     level_shapes,
     membrane,
+    mix_low_band,
     push_pull,
     restore_bands,
 )
@@ -78,6 +80,24 @@ def test_default_octave_with_cra_and_restoration_also_keeps_the_texture():
     assert all(0.5 < value < 1.6 for value in energies[:3]), energies
 
 
+def test_low_band_mix_option_moves_the_hole_towards_telea_and_keeps_known_pixels():
+    image = weave(160, 224, seed=3)
+    image[:, 112:] *= 0.5  # a dark right half: an exemplar fill and a diffusion fill disagree in the low band
+    mask = hole((160, 224), 40, 90, 70, 50)
+    holed = np.where(mask[:, :, None], np.float32(0), image)
+    plain = Inpainter.from_method("patchmatch+octave", working_size=40)(holed, mask)
+    mixed = Inpainter.from_method("patchmatch+octave", lifter={"low_weight": 0.0}, working_size=40)(holed, mask)
+    assert np.array_equal(mixed[~mask], image[~mask])
+    telea = Inpainter.from_method("telea+upsample", working_size=40)(holed, mask)
+
+    def low_band_gap(result):
+        return float(np.abs(cv2.GaussianBlur(result - telea, (0, 0), 12.0))[mask].mean())
+
+    assert low_band_gap(mixed) < 0.5 * low_band_gap(plain)
+    energies = band_energy(mixed, image, mask)
+    assert all(value > 0.5 for value in energies[:2]), energies  # the fine bands are still the exemplar's
+
+
 def test_membrane_brings_a_darker_fill_to_its_surroundings_level():
     known = np.full((40, 50, 3), 0.6, np.float32)
     mask = hole((40, 50), 10, 15, 20, 20)
@@ -109,9 +129,47 @@ def test_restore_bands_amplifies_a_flattened_fill_and_never_attenuates():
     assert np.abs(sharp - image).max() < 0.05  # already as detailed as its context: left (almost) alone
 
 
+def test_restore_bands_coarse_gain_bounds_only_the_coarser_bands():
+    image = weave(128, 128, seed=4)
+    mask = hole((128, 128), 32, 32, 64, 64)
+    mean = image[mask].mean(axis=0)
+    flat = np.where(mask[:, :, None], mean + 0.3 * (image - mean), image).astype(np.float32)
+    same = band_energy(restore_bands(flat, mask, bands=4, max_gain=1.5), image, mask)
+    coarse = band_energy(restore_bands(flat, mask, bands=4, max_gain=1.5, coarse_gain=3.0), image, mask)
+    assert np.allclose(same[:2], coarse[:2], atol=0.02), (same, coarse)  # the two finest bands: bounded alike
+    assert coarse[2] >= same[2] and coarse[3] > same[3] + 0.2, (same, coarse)  # more gain allowed there
+
+
+def test_mix_low_band_moves_the_low_band_only_and_keeps_known_pixels():
+    rng = np.random.default_rng(5)
+    height, width = 96, 96
+    mask = hole((height, width), 24, 24, 48, 48)
+    detail = (0.1 * rng.standard_normal((height, width, 1))).astype(np.float32)
+    fill = np.clip(0.3 + detail, 0, 1).astype(np.float32) * np.ones((1, 1, 3), np.float32)
+    smooth = np.full((height, width, 3), 0.7, np.float32)  # a brighter smooth estimate
+    mixed = mix_low_band(fill, smooth, mask, sigma=4.0, weight=0.25)
+    assert np.array_equal(mixed[~mask], fill[~mask])
+    core = np.zeros_like(mask)
+    core[40:56, 40:56] = True  # far from the border, the low band is three quarters of the smooth estimate's
+    assert abs(float(mixed[core].mean()) - (0.25 * 0.3 + 0.75 * 0.7)) < 0.03
+    assert np.allclose(np.std(mixed[core] - fill[core]), 0.0, atol=0.01)  # the fine detail is the fill's
+    assert mix_low_band(fill, smooth, mask, sigma=4.0, weight=1.0) is fill
+    assert mix_low_band(fill, smooth, mask, sigma=0.0, weight=0.5) is fill
+
+
 @pytest.mark.parametrize(
     "options",
-    [{"patch_size": 4}, {"vote": "mode"}, {"colour": "poisson"}, {"cra_levels": -1}, {"restore_gain": 0.5}],
+    [
+        {"patch_size": 4},
+        {"vote": "mode"},
+        {"colour": "poisson"},
+        {"cra_levels": -1},
+        {"restore_gain": 0.5},
+        {"coarse_gain": 0.9},
+        {"restore_context": 0},
+        {"low_sigma": -1},
+        {"low_weight": 1.5},
+    ],
 )
 def test_config_validation(options):
     with pytest.raises(ValueError):

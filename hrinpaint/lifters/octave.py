@@ -40,6 +40,7 @@ from hrinpaint.errors import ConfigError
 from hrinpaint.fillers import _patchmatch_kernels as kernels
 from hrinpaint.fillers.attention import CellAttention, OffsetField
 from hrinpaint.fillers.base import FillResult, unknown_attention
+from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.fillers.patchmatch import (
     VOTES,
     LevelSets,
@@ -50,10 +51,13 @@ from hrinpaint.fillers.patchmatch import (
 )
 from hrinpaint.lifters.base import TwoStepLifter, checked_box
 from hrinpaint.lifters.cra import CraLifter
-from hrinpaint.ops.pyramid import laplacian_pyramid, reconstruct_laplacian
+from hrinpaint.lifters.octave_bands import mix_low_band, push_pull, restore_bands
+from hrinpaint.ops.patches import bilinear_window
 from hrinpaint.ops.regions import Box
 from hrinpaint.ops.resize import area_downsample_pixels, downsample_mask, resize_bilinear
 from hrinpaint.pixels import to_float
+
+__all__ = ["OctaveConfig", "OctaveLifter", "membrane", "mix_low_band", "push_pull", "restore_bands"]
 
 COLOURS = ("none", "membrane")
 
@@ -75,8 +79,17 @@ class OctaveConfig:
         gamma: Wexler's spatial weight, as in PatchMatch's voting.
         sigma_percentile: match quality in voting, as in PatchMatch.
         gradient_weight: weight of the lightness gradient in the patch distance (0 = Lab colour only).
-        restore_gain: most amplitude gain of the band-energy restoration (see :func:`restore_bands`); 1 = off.
+        restore_gain: most amplitude gain of the band-energy restoration (see :func:`restore_bands`) in the two
+            finest octaves; 1 = no restoration.
+        coarse_gain: the same for the coarser octaves it restores (the ones just above the working size, which
+            the working size's mean vote left flattest).
         restore_bands: how many of the finest octaves it restores.
+        restore_context: the restoration reads the context this many pixels of its coarsest octave around the
+            hole's box.
+        low_sigma: the fill's low band, below a Gaussian of this many full-resolution pixels, is mixed with a
+            smooth estimate's (Telea's fill at the working size; :func:`mix_low_band`); 0 = no mix.
+        low_weight: the exemplar fill's share of that low band; 1 (the default) = no mix. 0.5 measured 0.3 dB more
+            hole PSNR but left dark halos where the exemplar fill has an edge that Telea's has not.
         search_side: levels whose long side is larger than this are not searched: ``cra`` lifts them (the
             context's residual moved along the field of the last searched level, far cheaper than a search over
             the most pixels). The first level above the working size is always searched.
@@ -97,7 +110,11 @@ class OctaveConfig:
     search_side: int = 1024
     cra_levels: int = 0
     restore_gain: float = 2.0
+    coarse_gain: float = 3.0
     restore_bands: int = 4
+    restore_context: int = 8
+    low_sigma: float = 12.0
+    low_weight: float = 1.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -105,8 +122,10 @@ class OctaveConfig:
             raise ConfigError(f"patch_size must be odd and at least 3, got {self.patch_size}")
         if min(self.em_iterations, self.cra_levels) < 0:
             raise ConfigError("em_iterations and cra_levels must be non-negative")
-        if self.restore_gain < 1 or self.restore_bands < 1:
-            raise ConfigError("restore_gain and restore_bands must be at least 1")
+        if min(self.restore_gain, self.coarse_gain, self.restore_bands, self.restore_context) < 1:
+            raise ConfigError("restore_gain, coarse_gain, restore_bands and restore_context must be at least 1")
+        if self.low_sigma < 0 or not 0 <= self.low_weight <= 1:
+            raise ConfigError("low_sigma must be non-negative and low_weight in [0, 1]")
         if self.pm_iterations < 1 or self.search_radius < 1 or self.search_side < 1:
             raise ConfigError("pm_iterations and search_radius must be at least 1")
         if self.vote not in VOTES:
@@ -196,7 +215,7 @@ class OctaveLifter(TwoStepLifter):
         fill = np.clip(filled.image, 0.0, 1.0).astype(np.float32)
         if working_shape == full_shape or not mask.any():
             return fill[box.slices] if working_shape == full_shape else resize_bilinear(fill, full_shape)[box.slices]
-        moves = start_displacements(filled, working_mask)
+        first_mask, moves = working_mask, start_displacements(filled, working_mask)
         shapes = level_shapes(full_shape, working_shape)
         searched = [
             shape
@@ -229,22 +248,42 @@ class OctaveLifter(TwoStepLifter):
             # cra lifts the rest: the finest residual moved along the field of the last searched level
             field = OffsetField(_sources(moves, working_mask), np.ones((*working_mask.shape, 1), np.float32))
             lifted = CraLifter().lift(image, mask, FillResult(fill, field), working_mask, box, working_image)
-        if self.config.restore_gain > 1:
-            lifted = self._restore(image, mask, box, lifted)
+        config = self.config
+        if config.restore_gain > 1 or config.coarse_gain > 1 or (config.low_sigma > 0 and config.low_weight < 1):
+            lifted = self._restore(image, mask, box, lifted, filled.image, first_mask)
         return lifted
 
-    def _restore(self, image: np.ndarray, mask: np.ndarray, box: Box, lifted: np.ndarray) -> np.ndarray:
-        """:func:`restore_bands` over the hole's box grown by a margin of context (read from ``image``)."""
+    def _restore(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        box: Box,
+        lifted: np.ndarray,
+        working_fill: np.ndarray,
+        working_mask: np.ndarray,
+    ) -> np.ndarray:
+        """The low band mixed with Telea's (:func:`mix_low_band`), then :func:`restore_bands`, over the hole's
+        box grown by a margin of context (read from ``image``)."""
+        config = self.config
         height, width = mask.shape
-        margin = 4 << self.config.restore_bands
-        top, left = max(box.top - margin, 0), max(box.left - margin, 0)
-        bottom, right = min(box.bottom + margin, height), min(box.right + margin, width)
-        area = to_float(image[top:bottom, left:right])
-        hole = mask[top:bottom, left:right]
-        inner = (slice(box.top - top, box.bottom - top), slice(box.left - left, box.right - left))
+        margin = max(config.restore_context << config.restore_bands, 3 * math.ceil(config.low_sigma))
+        area_box = Box(
+            max(box.top - margin, 0), max(box.left - margin, 0),
+            min(box.bottom + margin, height), min(box.right + margin, width),
+        )  # fmt: skip
+        area = to_float(image[area_box.slices])
+        hole = mask[area_box.slices]
+        inner = (
+            slice(box.top - area_box.top, box.bottom - area_box.top),
+            slice(box.left - area_box.left, box.right - area_box.left),
+        )
         area[inner] = np.where(hole[inner][:, :, None], lifted, area[inner])
-        restored = restore_bands(area, hole, self.config.restore_bands, self.config.restore_gain)
-        return restored[inner]
+        if config.low_sigma > 0 and config.low_weight < 1:
+            smooth = bilinear_window(telea_prefill(working_fill, working_mask), mask.shape, area_box)
+            area = mix_low_band(area, smooth, hole, config.low_sigma, config.low_weight)
+        if config.restore_gain > 1 or config.coarse_gain > 1:
+            area = restore_bands(area, hole, config.restore_bands, config.restore_gain, config.coarse_gain)
+        return area[inner]
 
     def _work_box(self, hole: np.ndarray, moves: np.ndarray) -> Box:
         """The part of a level the search needs: every patch centre that overlaps the hole and the sources it
@@ -340,88 +379,3 @@ def membrane(known: np.ndarray, predicted: np.ndarray, hole: np.ndarray) -> np.n
     spread = cv2.GaussianBlur(ring, (0, 0), _RING_SIGMA)
     jump = cv2.GaussianBlur(jump, (0, 0), _RING_SIGMA) / np.maximum(spread, 1e-6)[:, :, None]
     return push_pull(jump * ring[:, :, None], ring) * hole[:, :, None]
-
-
-def push_pull(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Fills the gaps of a sparse field smoothly (Gortler et al.'s push-pull): ``values`` are premultiplied by
-    ``weights`` (``h x w``, in [0, 1]); where the weight is below 1 the coarser levels' estimate fills in.
-
-    Shape: ``h x w x c`` float32 -> ``h x w x c`` float32.
-    """
-    if min(weights.shape) < 4:
-        total = max(float(weights.sum()), 1e-6)
-        return np.broadcast_to(values.sum(axis=(0, 1)) / total, values.shape).astype(np.float32)
-    coarse_values = push_pull(
-        cv2.pyrDown(values).reshape(-1, (values.shape[1] + 1) // 2, values.shape[2]), cv2.pyrDown(weights)
-    )
-    height, width = weights.shape
-    guess = cv2.pyrUp(coarse_values, dstsize=(width, height)).reshape(values.shape)
-    share = np.minimum(weights, 1.0)[:, :, None]
-    here = values / np.maximum(weights, 1e-6)[:, :, None]
-    return (share * here + (1.0 - share) * guess).astype(np.float32)
-
-
-# Band energy is averaged over about this many pixels of each level when it is compared.
-_ENERGY_SIGMA = 6.0
-_BORDER = np.ones((5, 5), np.uint8)
-_STATS_FACTOR = 4
-_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-
-
-def _band_gain(energy: np.ndarray, hole: np.ndarray, max_gain: float) -> np.ndarray | None:
-    """The amplitude gain of one band (see :func:`restore_bands`): 1 outside the hole; None without context.
-
-    The energies are smooth maps, so they are compared at a quarter of the band's resolution (when it is large
-    enough) and the gain is enlarged back.
-    """
-    height, width = hole.shape
-    small = (max(1, height // _STATS_FACTOR), max(1, width // _STATS_FACTOR)) if min(height, width) >= 64 else None
-    sigma = _ENERGY_SIGMA / (_STATS_FACTOR if small else 1)
-    hole_bytes = hole.astype(np.uint8)
-    # the band within a few pixels of the hole's border mixes fill and context: read neither side there
-    context = (cv2.dilate(hole_bytes, _BORDER) == 0).astype(np.float32)
-    core = cv2.erode(hole_bytes, _BORDER, borderType=cv2.BORDER_CONSTANT, borderValue=1).astype(np.float32)
-    core = core if core.any() else hole.astype(np.float32)
-    if not context.any() or not hole.any():
-        return None
-    if small:
-        energy, context, core = (
-            cv2.resize(plane, small[::-1], interpolation=cv2.INTER_AREA) for plane in (energy, context, core)
-        )
-    smooth_context = cv2.GaussianBlur(energy * context, (0, 0), sigma)
-    smooth_weight = cv2.GaussianBlur(context, (0, 0), sigma)
-    local = smooth_context / np.maximum(smooth_weight, 1e-6)  # the context's energy, where there is context
-    reach = np.minimum(smooth_weight * 4.0, 1.0)
-    target = push_pull((local * reach)[:, :, None], reach)[:, :, 0]  # and carried into the hole
-    fill_energy = cv2.GaussianBlur(energy * core, (0, 0), sigma)
-    fill_energy /= np.maximum(cv2.GaussianBlur(core, (0, 0), sigma), 1e-6)
-    gain = np.clip(np.sqrt(np.maximum(target, 0.0) / np.maximum(fill_energy, 1e-10)), 1.0, max_gain)
-    if small:
-        gain = cv2.resize(gain, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.where(hole, gain, 1.0).astype(np.float32)
-
-
-def restore_bands(image: np.ndarray, hole: np.ndarray, bands: int, max_gain: float) -> np.ndarray:
-    """Brings the detail of each of the finest ``bands`` octaves inside the hole up to that of its surroundings.
-
-    Copying and blending patches loses detail (the mean of disagreeing patches, matches that prefer flat
-    sources), octave by octave. For each band of a Laplacian pyramid, the local energy of the fill's luma is
-    compared with that of the known context nearby (carried into the hole by push-pull, so each hole pixel sees
-    its nearest context), and the band's luma is amplified by the square root of the ratio, at least 1 and at
-    most ``max_gain``; its colour detail is left alone (amplified, it is speckle). Nothing is ever attenuated,
-    and known pixels come back unchanged.
-
-    Shape: ``h x w x 3`` float32 in [0, 1], hole ``h x w`` bool -> ``h x w x 3`` float32.
-    """
-    pyramid = laplacian_pyramid(image, bands + 1)
-    level_hole = hole
-    for band in pyramid[:-1]:
-        if level_hole.shape != band.shape[:2]:
-            level_hole = cv2.resize(level_hole.astype(np.uint8), band.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
-        luma = band @ _LUMA
-        gain = _band_gain(luma * luma, level_hole, max_gain)
-        if gain is None:
-            break
-        band += ((gain - 1.0) * luma)[:, :, None]  # more light-dark detail; colour noise is left as it was
-    restored = reconstruct_laplacian(pyramid)
-    return np.where(hole[:, :, None], np.clip(restored, 0.0, 1.0), image).astype(np.float32)

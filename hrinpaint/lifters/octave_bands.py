@@ -1,0 +1,127 @@
+"""The octave lifter's detail steps on a filled area: push-pull interpolation, the low band taken from a smooth
+estimate, and the per-octave band-energy restoration (``docs/methods/patchmatch.md`` has the measurements)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from hrinpaint.ops.pyramid import laplacian_pyramid, reconstruct_laplacian
+
+
+def push_pull(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Fills the gaps of a sparse field smoothly (Gortler et al.'s push-pull): ``values`` are premultiplied by
+    ``weights`` (``h x w``, in [0, 1]); where the weight is below 1 the coarser levels' estimate fills in.
+
+    Shape: ``h x w x c`` float32 -> ``h x w x c`` float32.
+    """
+    if min(weights.shape) < 4:
+        total = max(float(weights.sum()), 1e-6)
+        return np.broadcast_to(values.sum(axis=(0, 1)) / total, values.shape).astype(np.float32)
+    coarse_values = push_pull(
+        cv2.pyrDown(values).reshape(-1, (values.shape[1] + 1) // 2, values.shape[2]), cv2.pyrDown(weights)
+    )
+    height, width = weights.shape
+    guess = cv2.pyrUp(coarse_values, dstsize=(width, height)).reshape(values.shape)
+    share = np.minimum(weights, 1.0)[:, :, None]
+    here = values / np.maximum(weights, 1e-6)[:, :, None]
+    return (share * here + (1.0 - share) * guess).astype(np.float32)
+
+
+# Band energy is averaged over about this many pixels of each level when it is compared.
+_ENERGY_SIGMA = 6.0
+_BORDER = np.ones((5, 5), np.uint8)
+_STATS_FACTOR = 4
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# restore_bands' ``max_gain`` bounds this many of the finest bands, ``coarse_gain`` the others.
+_FINE_BANDS = 2
+
+
+def _band_gain(energy: np.ndarray, hole: np.ndarray, max_gain: float) -> np.ndarray | None:
+    """The amplitude gain of one band (see :func:`restore_bands`): 1 outside the hole; None without context.
+
+    The energies are smooth maps, so they are compared at a quarter of the band's resolution (when it is large
+    enough) and the gain is enlarged back.
+    """
+    height, width = hole.shape
+    small = (max(1, height // _STATS_FACTOR), max(1, width // _STATS_FACTOR)) if min(height, width) >= 64 else None
+    sigma = _ENERGY_SIGMA / (_STATS_FACTOR if small else 1)
+    hole_bytes = hole.astype(np.uint8)
+    # the band within a few pixels of the hole's border mixes fill and context: read neither side there
+    context = (cv2.dilate(hole_bytes, _BORDER) == 0).astype(np.float32)
+    core = cv2.erode(hole_bytes, _BORDER, borderType=cv2.BORDER_CONSTANT, borderValue=1).astype(np.float32)
+    core = core if core.any() else hole.astype(np.float32)
+    if not context.any() or not hole.any():
+        return None
+    if small:
+        energy, context, core = (
+            cv2.resize(plane, small[::-1], interpolation=cv2.INTER_AREA) for plane in (energy, context, core)
+        )
+    smooth_context = cv2.GaussianBlur(energy * context, (0, 0), sigma)
+    smooth_weight = cv2.GaussianBlur(context, (0, 0), sigma)
+    local = smooth_context / np.maximum(smooth_weight, 1e-6)  # the context's energy, where there is context
+    reach = np.minimum(smooth_weight * 4.0, 1.0)
+    target = push_pull((local * reach)[:, :, None], reach)[:, :, 0]  # and carried into the hole
+    fill_energy = cv2.GaussianBlur(energy * core, (0, 0), sigma)
+    fill_energy /= np.maximum(cv2.GaussianBlur(core, (0, 0), sigma), 1e-6)
+    gain = np.clip(np.sqrt(np.maximum(target, 0.0) / np.maximum(fill_energy, 1e-10)), 1.0, max_gain)
+    if small:
+        gain = cv2.resize(gain, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.where(hole, gain, 1.0).astype(np.float32)
+
+
+def restore_bands(
+    image: np.ndarray, hole: np.ndarray, bands: int, max_gain: float, coarse_gain: float | None = None
+) -> np.ndarray:
+    """Brings the detail of each of the finest ``bands`` octaves inside the hole up to that of its surroundings.
+
+    Copying and blending patches loses detail (the mean of disagreeing patches, matches that prefer flat
+    sources), octave by octave. For each band of a Laplacian pyramid, the local energy of the fill's luma is
+    compared with that of the known context nearby (carried into the hole by push-pull, so each hole pixel sees
+    its nearest context), and the band's luma is amplified by the square root of the ratio, at least 1 and at
+    most ``max_gain`` (``coarse_gain`` from the third band on, when given); its colour detail is left alone
+    (amplified, it is speckle). Nothing is ever attenuated, and known pixels come back unchanged.
+
+    Shape: ``h x w x 3`` float32 in [0, 1], hole ``h x w`` bool -> ``h x w x 3`` float32.
+    """
+    pyramid = laplacian_pyramid(image, bands + 1)
+    level_hole = hole
+    for level, band in enumerate(pyramid[:-1]):
+        if level_hole.shape != band.shape[:2]:
+            level_hole = cv2.resize(level_hole.astype(np.uint8), band.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
+        luma = band @ _LUMA
+        limit = max_gain if level < _FINE_BANDS or coarse_gain is None else coarse_gain
+        gain = _band_gain(luma * luma, level_hole, limit)
+        if gain is None:
+            break
+        band += ((gain - 1.0) * luma)[:, :, None]  # more light-dark detail; colour noise is left as it was
+    restored = reconstruct_laplacian(pyramid)
+    return np.where(hole[:, :, None], np.clip(restored, 0.0, 1.0), image).astype(np.float32)
+
+
+def mix_low_band(fill: np.ndarray, smooth: np.ndarray, hole: np.ndarray, sigma: float, weight: float) -> np.ndarray:
+    """The fill with its low band (below a Gaussian of ``sigma`` pixels) taken as ``weight`` of its own and the
+    rest of a smooth estimate's; every finer band stays the fill's, and known pixels come back unchanged.
+
+    Exemplar detail that is not aligned with the truth costs squared error whatever its energy, so the detail bands
+    cannot win it back; the low band can: the errors of an exemplar fill and of a diffusion fill are only weakly
+    correlated there, and their mix has a lower error than either. Being linear, the low band of the difference is
+    all that is needed; it is blurred at a quarter (or less) of the resolution, where the Gaussian is a few pixels.
+
+    Shape: ``h x w x 3`` float32 (twice, ``smooth``'s known pixels are not read), hole ``h x w`` bool ->
+    ``h x w x 3`` float32.
+    """
+    if weight >= 1 or sigma <= 0 or not hole.any():
+        return fill
+    difference = np.where(hole[:, :, None], smooth - fill, np.float32(0.0)).astype(np.float32)
+    height, width = hole.shape
+    factor = max(1, min(int(sigma // 3), height // 4, width // 4))
+    if factor > 1:
+        small = cv2.resize(difference, (-(-width // factor), -(-height // factor)), interpolation=cv2.INTER_AREA)
+        low = cv2.resize(
+            cv2.GaussianBlur(small, (0, 0), sigma / factor), (width, height), interpolation=cv2.INTER_LINEAR
+        )
+    else:
+        low = cv2.GaussianBlur(difference, (0, 0), sigma)
+    mixed = np.clip(fill + (1.0 - weight) * low, 0.0, 1.0)
+    return np.where(hole[:, :, None], mixed, fill).astype(np.float32)
