@@ -195,10 +195,11 @@ def test_a_level_one_pixel_off_the_working_size_takes_the_working_fill():
     assert np.abs(out[mask] - fill[100:200, 100:200].reshape(-1, 3)).mean() < 0.3
 
 
-def test_a_fill_correction_is_added_after_lifting_whatever_the_lifter():
+def test_a_fill_correction_is_added_after_lifting_whatever_the_lifter(silent):
     from hrinpaint.fillers.base import FillResult
     from hrinpaint.fillers.patchmatch import PatchMatchFiller
     from hrinpaint.lifters.cra import CraLifter
+    from hrinpaint.lifters.shift import ShiftConfig, ShiftLifter
     from hrinpaint.lifters.upsample import UpsampleLifter
     from hrinpaint.pipeline import PipelineOptions
 
@@ -209,7 +210,9 @@ def test_a_fill_correction_is_added_after_lifting_whatever_the_lifter():
 
     image, mask = _photo()
     options = PipelineOptions(working_size=32)
-    for lifter in (CraLifter(), UpsampleLifter()):
+    # shift with a silent network on its stage 1: the correction is in stage 1 once, not added again after refining
+    shift = ShiftLifter(ShiftConfig(weights=str(silent["shift"]), network_stage1="stage1", gate=False))
+    for lifter in (CraLifter(), UpsampleLifter(), shift):
         plain = Inpainter(PatchMatchFiller(), lifter, options)(image, mask).astype(np.float64)
         brighter = Inpainter(Brighter(), lifter, options)(image, mask).astype(np.float64)
         inner = np.zeros_like(mask)

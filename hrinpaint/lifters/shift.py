@@ -273,16 +273,15 @@ class ShiftLifter:
     ) -> np.ndarray:
         """The refined fill over ``box``, ungated.
 
-        The fill's correction: at the native size it is folded into the fill (added once); at the working size it
-        is added to stage 1 (in :meth:`lift`) and again to the refined result (twice; about 2/255 in the hole
-        with ``hifill`` ungated). Kept as it was; whether twice is meant is open."""
+        The fill's correction is in stage 1 once: at the native size folded into the fill, at the working size
+        added to the lifted stage 1 by :meth:`lift`; the refined result is not corrected again (it was until
+        session 23: twice at the working size, about 2/255 in the hole with ``hifill`` ungated)."""
         if working_mask.shape == mask.shape:
             filled = fill_at_native_size(image, mask, filler)
             return self.lift(image, mask, FillResult(filled.corrected(), filled.attention), working_mask, box)
         box = checked_box(box, mask)
         filled, working_image = fill_at_working_size(image, working_mask, filler)
-        lifted = self.lift(image, mask, filled, working_mask, box=box, working_image=working_image)
-        return add_correction(lifted, filled, mask, box)
+        return self.lift(image, mask, filled, working_mask, box=box, working_image=working_image)
 
     def lift(
         self,
