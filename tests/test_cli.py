@@ -237,6 +237,7 @@ def test_console_script_help_is_fast_and_works():
         ("--mask-threshold", "nan", "--mask-threshold must be 0 to 0.99"),
         ("--grow", "many", "argument --grow: invalid int value: 'many'"),
         ("--method", "nope", "unknown method 'nope'"),
+        ("--mask", "m.png", "unrecognized arguments: --mask=m.png"),  # not taken for --mask-threshold
     ],
 )
 @pytest.mark.parametrize("command", ["inpaint", "batch"])

@@ -15,7 +15,14 @@ from hrinpaint.cli.train import cmd_export, cmd_train
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``hrinpaint: error: ...`` and exit code 2, like every other usage error."""
+    """argparse with one-line errors: ``hrinpaint: error: ...`` and exit code 2, like every other usage error.
+
+    No abbreviated options: ``--mask m.png`` (the mask is positional) must be refused as an unknown option, not
+    taken for ``--mask-threshold`` and reported as a bad number."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> Any:  # type: ignore[override]
         print(f"hrinpaint: error: {message} (see '{self.prog} --help')", file=sys.stderr)
