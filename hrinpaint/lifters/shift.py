@@ -245,11 +245,11 @@ class ShiftLifter:
         by the network; a region filled at its own resolution is refined too (stage 1 is then the fill itself,
         with its correction). With ``gate`` (and a band split) the network's change is scaled by how much it
         helps on a ring of known pixels around the hole (:meth:`gate_gain`)."""
-        refined = self._run(image, mask, filler, working_mask, box)
-        if not (self.config.gate and self.config.band > 0):
+        gated = self.config.gate and self.config.band > 0
+        refined, stage1 = self._run(image, mask, filler, working_mask, box, with_stage1=gated)
+        if stage1 is None:
             return refined
         box = checked_box(box, mask)
-        stage1 = self.stage1.run(image, mask, filler, working_mask, box)
         gain = self.gate_gain(image, mask, filler, working_mask)
         return np.where(mask[box.slices][..., None], stage1 + gain * (refined - stage1), refined).astype(np.float32)
 
@@ -264,24 +264,37 @@ class ShiftLifter:
         grown_working = grown if working_mask.shape == mask.shape else downsample_mask(grown, working_mask.shape)
         if grown_working.all():
             return 1.0
-        refined = self._run(image, grown, filler, grown_working, None)
-        stage1 = self.stage1.run(image, grown, filler, grown_working, None)
+        refined, stage1 = self._run(image, grown, filler, grown_working, None, with_stage1=True)
+        assert stage1 is not None
         return ring_gain((refined - stage1)[ring], to_float(image[ring]) - stage1[ring])
 
     def _run(
-        self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None
-    ) -> np.ndarray:
-        """The refined fill over ``box``, ungated.
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        filler: Filler,
+        working_mask: np.ndarray,
+        box: Box | None,
+        with_stage1: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The refined fill over ``box``, ungated, and with ``with_stage1`` stage 1 over ``box`` from the same fill
+        (what ``self.stage1.run`` gives, without filling a second time); else None.
 
         The fill's correction is in stage 1 once: at the native size folded into the fill, at the working size
         added to the lifted stage 1 by :meth:`lift`; the refined result is not corrected again (it was until
         session 23: twice at the working size, about 2/255 in the hole with ``hifill`` ungated)."""
+        box = checked_box(box, mask)
         if working_mask.shape == mask.shape:
             filled = fill_at_native_size(image, mask, filler)
-            return self.lift(image, mask, FillResult(filled.corrected(), filled.attention), working_mask, box)
-        box = checked_box(box, mask)
+            corrected = filled.corrected()
+            refined = self.lift(image, mask, FillResult(corrected, filled.attention), working_mask, box)
+            return refined, corrected[box.slices] if with_stage1 else None
         filled, working_image = fill_at_working_size(image, working_mask, filler)
-        return self.lift(image, mask, filled, working_mask, box=box, working_image=working_image)
+        refined = self.lift(image, mask, filled, working_mask, box=box, working_image=working_image)
+        if not with_stage1:
+            return refined, None
+        lifted = self.stage1.lift(image, mask, filled, working_mask, box=box, working_image=working_image)
+        return refined, add_correction(lifted, filled, mask, box)
 
     def lift(
         self,
