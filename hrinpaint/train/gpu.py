@@ -19,7 +19,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -28,6 +28,9 @@ from hrinpaint.io import find_photos
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import PhotoCrops, load_rgb8
 from hrinpaint.train.pool import PrefillPool, Stage1Pool
+
+if TYPE_CHECKING:
+    from hrinpaint.train.base import Trainer
 
 #: The families and what each trains at on the GPU: the papers' resolution (HiFill and the Pyramid Generator
 #: 512 px; Zoom-to-Inpaint's labels 512 px, its input half that, batch 16; shift's crops 512 px) and batch size
@@ -201,9 +204,9 @@ def train_families(
             if tiny:
                 dataset = _shrunk(dataset, config.data.crop)
             began = time.perf_counter()
-            train(config.replace(data={"pool": len(dataset), "val_folder": None}), Path(runs) / family, dataset=dataset)
             run = Path(runs) / family
-            validation = _validate(run, config)
+            trained = train(config.replace(data={"pool": len(dataset), "val_folder": None}), run, dataset=dataset)
+            validation = _validate(trained, config)
             manifests[family] = export_run(run, out / f"{family}.safetensors", validation)
             log(
                 f"{family}: {manifests[family]['training']['steps']} steps in {time.perf_counter() - began:.0f} s, "
@@ -212,15 +215,12 @@ def train_families(
     return manifests
 
 
-def _validate(run: Path, config: TrainConfig) -> dict[str, Any]:
-    """The run's final generator validated on the pack's photos against the default (object-free: thick holes)."""
-    import torch
-
+def _validate(trainer: Trainer, config: TrainConfig) -> dict[str, Any]:
+    """The trained generator (``train`` returns it in the state of its last checkpoint) validated on the pack's
+    photos (``config``'s validation set) against the default (object-free: thick holes). The trainer keeps the
+    config it was trained with, so shift is scored on the stage 1 it trained on (the default's output)."""
     from hrinpaint.train.data import validation_set
-    from hrinpaint.train.loop import CHECKPOINT, build_trainer
 
-    trainer = build_trainer(config)
-    trainer.load_state_dict(torch.load(run / CHECKPOINT, map_location="cpu", weights_only=False)["trainer"])
     data = config.data
     assert data.val_folder is not None
     items = validation_set(data.val_folder, data.val_size, data.val_masks)
