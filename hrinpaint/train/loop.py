@@ -122,7 +122,7 @@ def train(
         if validation and (done % config.val_every == 0 or done == config.steps):
             _append_log(run_dir, {"step": done, "validation": trainer.validate(validation)}, on_log)
         out_of_time = bool(config.time_limit) and time.perf_counter() - began >= config.time_limit
-        if out_of_time and done % config.log_every:
+        if out_of_time and done % config.log_every and done != config.steps:
             _append_log(run_dir, {"step": done, "seconds": round(time.perf_counter() - began, 1), **named}, on_log)
         if out_of_time and validation and done % config.val_every and done != config.steps:
             _append_log(run_dir, {"step": done, "validation": trainer.validate(validation)}, on_log)
