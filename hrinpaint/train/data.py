@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -196,16 +195,15 @@ def validate_against_default(
     from hrinpaint.fillers.network import batch_prefill
     from hrinpaint.train.losses import band_merged
 
-    fills: dict[tuple[Any, ...], torch.Tensor | None] = {}
+    fills: dict[int, torch.Tensor | None] = {}  # by the case's index in ``items`` (both passes walk them alike)
 
-    def start(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor | None:
-        key = (tuple(image.shape), round(float(image.sum()), 2), float(mask.sum()))  # one case, on any device
-        if key not in fills:
-            fills[key] = batch_prefill(image, mask, prefill)
-        return fills[key]
+    def start(image: torch.Tensor, mask: torch.Tensor, index: int) -> torch.Tensor | None:
+        if index not in fills:
+            fills[index] = batch_prefill(image, mask, prefill)
+        return fills[index]
 
-    def network(image: torch.Tensor, mask: torch.Tensor, _index: int) -> torch.Tensor:
-        filled = start(image, mask)
+    def network(image: torch.Tensor, mask: torch.Tensor, index: int) -> torch.Tensor:
+        filled = start(image, mask, index)
         output = generate(image, mask, filled)
         if filled is None or band <= 0:
             return output.clamp(0.0, 1.0)
@@ -213,7 +211,9 @@ def validate_against_default(
 
     scores = validate_fills(items, network, device)
     if prefill == "patchmatch":
-        default = validate_fills(items, lambda image, mask, _: image * (1.0 - mask) + start(image, mask) * mask, device)
+        default = validate_fills(
+            items, lambda image, mask, index: image * (1.0 - mask) + start(image, mask, index) * mask, device
+        )
         scores.update({f"default_{name}": value for name, value in default.items()})
         scores["gain_hole_psnr"] = scores["hole_psnr"] - default["hole_psnr"]
     return scores
