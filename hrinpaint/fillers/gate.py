@@ -21,6 +21,19 @@ def gate_ring(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return grown & ~mask, grown
 
 
+def gate_masks(mask: np.ndarray, working_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """For a lifter's gate: :func:`gate_ring`'s ring and grown hole, and the grown hole at the working size
+    (``working_mask``'s shape); None when there is no ring or the grown hole covers the whole working image (the
+    gate then keeps the whole correction)."""
+    from hrinpaint.ops.resize import downsample_mask
+
+    ring, grown = gate_ring(mask)
+    if not ring.any():
+        return None
+    grown_working = grown if working_mask.shape == mask.shape else downsample_mask(grown, working_mask.shape)
+    return None if grown_working.all() else (ring, grown, grown_working)
+
+
 def ring_gain(correction: np.ndarray, missing: np.ndarray) -> float:
     """How much of a correction to keep, from the ring (both ``n x 3``: the correction on the ring and what the
     default's fill lacks there, truth minus fill): the least-squares scale in [0, 1], shrunk by the share of the

@@ -34,7 +34,8 @@ import torch
 
 from hrinpaint.errors import ConfigError, InpaintError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.network import GeneratorFiller, band_merge, gate_ring, on_hole, ring_gain
+from hrinpaint.fillers.gate import gate_masks
+from hrinpaint.fillers.network import GeneratorFiller, band_merge, on_hole, ring_gain
 from hrinpaint.lifters.base import TwoStepLifter, checked_box, registered_two_step
 from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.lifters.refine_levels import pyramid_shapes
@@ -238,10 +239,10 @@ class RefineLifter:
         (:func:`~hrinpaint.fillers.network.gate_ring`) is refined the same way, and the gain is how far that
         correction moves the default's output towards the ring's known pixels
         (:func:`~hrinpaint.fillers.network.ring_gain`). Costs a second refinement."""
-        ring, grown = gate_ring(mask)
-        grown_working = grown if working_mask.shape == mask.shape else downsample_mask(grown, working_mask.shape)
-        if not ring.any() or grown_working.all():
+        masks = gate_masks(mask, working_mask)
+        if masks is None:
             return 1.0
+        ring, grown, grown_working = masks
         progress, self.progress = self.progress, None  # the check's steps are not the fill's
         try:
             levels = self._levels(image, grown, filler, grown_working)

@@ -26,7 +26,8 @@ import torch
 from hrinpaint.device import check_device_name, model_placement, torch_threads
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.network import band_merge, gate_ring, load_cached, ring_gain, weights_path
+from hrinpaint.fillers.gate import gate_masks
+from hrinpaint.fillers.network import band_merge, load_cached, ring_gain, weights_path
 from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.lifters.base import (
     TwoStepLifter,
@@ -39,7 +40,6 @@ from hrinpaint.lifters.base import (
 from hrinpaint.lifters.upsample import UpsampleLifter
 from hrinpaint.nn.shift import shift_offsets
 from hrinpaint.ops.regions import Box, bounding_box
-from hrinpaint.ops.resize import downsample_mask
 from hrinpaint.pixels import to_float
 
 #: The weights that ship inside the package (trained with ``configs/shift-cpu.toml``).
@@ -258,12 +258,10 @@ class ShiftLifter:
         (:func:`~hrinpaint.fillers.network.gate_ring`) is filled and refined the same way, and the gain is the
         least-squares scale of the change that best moves stage 1 towards the ring's known pixels (see
         :meth:`hrinpaint.fillers.network.GeneratorFiller.gate_gain`)."""
-        ring, grown = gate_ring(mask)
-        if not ring.any():
+        masks = gate_masks(mask, working_mask)
+        if masks is None:
             return 1.0
-        grown_working = grown if working_mask.shape == mask.shape else downsample_mask(grown, working_mask.shape)
-        if grown_working.all():
-            return 1.0
+        ring, grown, grown_working = masks
         refined, stage1 = self._run(image, grown, filler, grown_working, None, with_stage1=True)
         assert stage1 is not None
         return ring_gain((refined - stage1)[ring], to_float(image[ring]) - stage1[ring])
