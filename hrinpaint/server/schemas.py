@@ -261,7 +261,9 @@ def build_catalogue() -> Catalogue:
 def _incompatible_pairs(
     filler_registry: Any, lifter_registry: Any, fillers: dict[str, PartInfo], lifters: dict[str, PartInfo]
 ) -> dict[tuple[str, str], str]:
-    """Asks each lifter that declares ``check_filler`` about each available filler, built with its defaults."""
+    """Asks each lifter that declares ``check_filler`` about each available filler, built with its defaults - on
+    the CPU where it has a ``device`` option: the check reads what the filler is (its network's class), not where
+    it runs, so start-up puts no network on a GPU that ``serve --device`` may not even use."""
     checks = {}
     for name, part in lifters.items():
         if part.available:
@@ -275,7 +277,11 @@ def _incompatible_pairs(
         if not part.available:
             continue
         try:
-            filler = filler_registry.build(filler_name)
+            config_class = getattr(filler_registry.get(filler_name), "Config", None)
+            on_cpu = dataclasses.is_dataclass(config_class) and any(
+                item.name == "device" for item in dataclasses.fields(config_class)
+            )
+            filler = filler_registry.build(filler_name, **({"device": "cpu"} if on_cpu else {}))
         except Exception as error:  # listed as unavailable for every such lifter, with the reason
             filler, problem = None, " ".join(str(error).split())
         for lifter_name, check in checks.items():
