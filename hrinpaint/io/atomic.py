@@ -20,6 +20,18 @@ _TOKEN_BYTES = 4
 _TEMPORARY_NAME = re.compile(rf"^\.(?P<name>.+)\.[0-9a-f]{{{2 * _TOKEN_BYTES}}}\.tmp$")
 
 
+#: What an encoder raises for a result it cannot write (besides OSError): each becomes a one-line OutputError.
+ENCODER_ERRORS = (ValueError, TypeError, KeyError, struct.error, zlib.error)
+
+
+def encoding_error(prefix: str, error: Exception) -> OutputError:
+    """The one-line :class:`OutputError` for an ``OSError`` or one of :data:`ENCODER_ERRORS` raised while encoding
+    or writing: ``prefix: what went wrong``."""
+    if isinstance(error, OSError):
+        return OutputError(f"{prefix}: {describe_os_error(error)}")
+    return OutputError(f"{prefix}: {' '.join(str(error).split()) or type(error).__name__}")
+
+
 def write_atomically(path: str, encode: Callable[[IO[bytes]], None], prefix: str) -> None:
     """Encodes into a temporary file beside ``path`` and renames it over ``path``, so that a failure or a
     crash never leaves a half-written output; the temporary file is removed on any failure."""
@@ -42,10 +54,8 @@ def write_atomically(path: str, encode: Callable[[IO[bytes]], None], prefix: str
                 os.chmod(temporary, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(temporary, path)
         finished = True
-    except OSError as error:
-        raise OutputError(f"{prefix}: {describe_os_error(error)}") from error
-    except (ValueError, TypeError, KeyError, struct.error, zlib.error) as error:
-        raise OutputError(f"{prefix}: {' '.join(str(error).split()) or type(error).__name__}") from error
+    except (OSError, *ENCODER_ERRORS) as error:
+        raise encoding_error(prefix, error) from error
     finally:
         if not finished:
             with contextlib.suppress(OSError):

@@ -9,18 +9,16 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import struct
-import zlib
 from collections.abc import Callable, Sequence
 from typing import IO
 
 import numpy as np
 
 from hrinpaint.errors import OutputError
-from hrinpaint.io.atomic import write_atomically
+from hrinpaint.io.atomic import ENCODER_ERRORS, encoding_error, write_atomically
 from hrinpaint.io.encoders import encode_pixels
 from hrinpaint.io.exif import prefixed
-from hrinpaint.io.info import ImageInfo, StrPath, describe_os_error
+from hrinpaint.io.info import ImageInfo, StrPath
 from hrinpaint.pixels import from_float, to_8bit, to_bit_depth
 
 _WRITE_FORMATS = {
@@ -140,10 +138,8 @@ def encode_image(
     buffer = io.BytesIO()
     try:
         encode(buffer)
-    except OSError as error:
-        raise OutputError(f"{prefix}: {describe_os_error(error)}") from error
-    except (ValueError, TypeError, KeyError, struct.error, zlib.error) as error:
-        raise OutputError(f"{prefix}: {' '.join(str(error).split()) or type(error).__name__}") from error
+    except (OSError, *ENCODER_ERRORS) as error:
+        raise encoding_error(prefix, error) from error
     return buffer.getvalue()
 
 
