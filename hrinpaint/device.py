@@ -77,10 +77,12 @@ def describe_device(name: str) -> str:
     return f"device: {device} (auto)"
 
 
-def half_precision(device: torch.device, half: bool) -> bool:
+def half_precision(device: torch.device | str, half: bool) -> bool:
     """Whether to run in float16: only when asked and never on the CPU (slower there, and no gain in memory that
-    matters)."""
-    return bool(half) and device.type != "cpu"
+    matters). ``device``: a torch device or its name (``cpu``, ``cuda:0``...; ``auto`` resolved first)."""
+    if isinstance(device, str):
+        device = resolve_device(device) if device == "auto" else device.split(":")[0]
+    return bool(half) and (device if isinstance(device, str) else device.type) != "cpu"
 
 
 _THREADS_LOCK = threading.RLock()  # held for the call: two calls must not undo each other's setting

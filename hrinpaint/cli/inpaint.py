@@ -76,7 +76,9 @@ def _device_line(device: str | None, asked: str, half: bool) -> str:
     if device is None:
         return "no network: runs on the CPU (--device applies to network methods)"
     how = "auto: no CUDA or MPS device found" if asked == "auto" and device == "cpu" else f"asked for {asked}"
-    precision = "float16" if half and device != "cpu" else "float32"
+    from hrinpaint.device import half_precision
+
+    precision = "float16" if half_precision(device, half) else "float32"
     return f"device {device} ({how}), {precision}"
 
 

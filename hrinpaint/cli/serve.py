@@ -48,11 +48,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _serve_device_line(device: str, half: bool) -> str:
     """Where the server's network methods will run; a device this machine lacks fails here, before serving."""
-    from hrinpaint.device import describe_device
+    from hrinpaint.device import describe_device, half_precision
     from hrinpaint.extras import MissingExtraError
 
     try:
         line = describe_device(device)
     except MissingExtraError as error:
         return f"unavailable ({error})"
-    return line + (", float16" if half and "cpu" not in line.split("(")[0] else ", float32")
+    return line + (", float16" if half_precision(device, half) else ", float32")
