@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from hrinpaint.memory import trim_heap
+
 
 @dataclass
 class JobResult:
@@ -71,12 +73,6 @@ class _PeakMemory:
         self._start = self._peak = 0
 
     @staticmethod
-    def _trim() -> None:
-        from hrinpaint.memory import trim_heap
-
-        trim_heap()
-
-    @staticmethod
     def _reset_high_water_mark() -> bool:
         try:
             with open("/proc/self/clear_refs", "w") as clear_refs:
@@ -99,7 +95,7 @@ class _PeakMemory:
             time.sleep(self._interval)
 
     def __enter__(self) -> _PeakMemory:
-        self._trim()
+        trim_heap()
         self._start = self._peak = self._process.memory_info().rss
         if not self._reset_high_water_mark():
             self._thread = threading.Thread(target=self._sample, daemon=True)
