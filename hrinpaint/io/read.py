@@ -201,17 +201,16 @@ def _decode(source: _Source, max_pixels: int, what: str, label: str) -> _Decoded
         raise InputError(f"{prefix}: it is a directory")
     if isinstance(source, bytes) and not source:
         raise InputError(f"{prefix}: it is empty")
-    path = source
     with _pillow_limit.disabled():
         try:
             try:
-                with Image.open(_opened(path), formats=READ_FORMATS) as image:
+                with Image.open(_opened(source), formats=READ_FORMATS) as image:
                     _check_pixels(image.size, max_pixels, prefix)
-                    return _decode_pillow(image, path, prefix)
+                    return _decode_pillow(image, source, prefix)
             except UnidentifiedImageError:
-                if _head(path, 4) in TIFF_MAGICS:
+                if _head(source, 4) in TIFF_MAGICS:
                     # Pillow cannot open some valid TIFFs (16-bit grey + alpha, for one); tifffile can.
-                    return _decode_tiff_only(path, max_pixels, prefix)
+                    return _decode_tiff_only(source, max_pixels, prefix)
                 raise InputError(f"{prefix}: not a recognised image file") from None
         except InputError:
             raise
