@@ -30,7 +30,7 @@ from fastapi.responses import JSONResponse
 from hrinpaint import __version__
 from hrinpaint.server.jobs import JobQueue, QueueFull
 from hrinpaint.server.middleware import RequestGuard, UploadLimit
-from hrinpaint.server.responses import content_disposition
+from hrinpaint.server.responses import content_disposition, internal_error
 from hrinpaint.server.routes import ROUTERS
 from hrinpaint.server.routes.page import STATIC_DIR, StaticPage
 from hrinpaint.server.schemas import Catalogue, build_catalogue
@@ -113,7 +113,7 @@ async def _request_error(_: Any, error: RequestError) -> JSONResponse:
 async def _unexpected(_: Any, error: Exception) -> JSONResponse:
     # a bug: logged with its traceback; the client gets JSON without the message (it may hold a path)
     logger.error("unexpected %s", type(error).__name__, exc_info=error)
-    return JSONResponse({"detail": f"internal error ({type(error).__name__}); please report it"}, 500)
+    return JSONResponse({"detail": internal_error(error).message}, 500)
 
 
 async def _queue_full(_: Any, error: QueueFull) -> JSONResponse:

@@ -37,7 +37,7 @@ def image_response(result: InpaintResult) -> Response:
     )
 
 
-def _internal(error: BaseException | None) -> RequestError:
+def internal_error(error: BaseException | None) -> RequestError:
     # the type only: a bug's message may hold a server path; the log has the rest
     return RequestError(500, f"internal error ({type(error).__name__}); please report it")
 
@@ -49,4 +49,4 @@ def as_request_error(error: BaseException | None) -> RequestError:
         return RequestError(504, f"{error}; try a smaller working size or a faster method")
     if isinstance(error, JobCancelled):
         return RequestError(409, str(error))
-    return _internal(error)
+    return internal_error(error)
