@@ -170,6 +170,21 @@ def fill_at_size(
     net_image, net_mask, back = network_scale(image, mask, size)
     with torch_threads(threads):
         net_fill = run(net_image, net_mask)
+    return bring_back(image, mask, net_image, net_mask, net_fill, back, prefill)
+
+
+def bring_back(
+    image: np.ndarray,
+    mask: np.ndarray,
+    net_image: np.ndarray,
+    net_mask: np.ndarray,
+    net_fill: np.ndarray,
+    back: tuple[int, int] | None,
+    prefill: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> np.ndarray:
+    """:func:`fill_at_size`'s last step: ``net_fill`` (of :func:`network_scale`'s ``net_image``, ``net_mask``)
+    brought back to ``image``'s size ``back`` (None: it is that size) and taken in the hole only; with
+    ``prefill``, only the network's change is brought back, onto ``prefill`` at the full size."""
     if back is None:
         fill = net_fill
     elif prefill is None:
@@ -423,5 +438,5 @@ class GeneratorFiller:
             def lift(part: np.ndarray, hole: np.ndarray) -> np.ndarray:
                 return on_hole(base.image, part, hole)
 
-        result = fill_at_size(image, mask, size, lambda *_: net_fill, prefill=lift)
+        result = bring_back(image, mask, net_image, net_mask, net_fill, back, prefill=lift)
         return FillResult(result, attention or (base.attention if base is not None else None))
