@@ -14,7 +14,7 @@ import numpy as np
 from hrinpaint.device import MODELS, check_device_name, model_placement, torch_threads
 from hrinpaint.errors import ConfigError, InputError
 from hrinpaint.fillers.attention import CellAttention
-from hrinpaint.fillers.base import FillResult, check_fill_input
+from hrinpaint.fillers.base import Filler, FillResult, check_fill_input
 from hrinpaint.fillers.gate import gain_field, gate_ring, ring_gain
 from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side, resize_bilinear
 
@@ -195,13 +195,18 @@ def bring_back(
     return np.where(mask[..., None], fill, image).astype(np.float32)
 
 
-def default_fill(image: np.ndarray, mask: np.ndarray) -> FillResult:
-    """The default method's filler (built through the registry) on a working image: the fill a network's
-    ``patchmatch`` prefill and its band split start from."""
+def default_filler() -> Filler:
+    """The default method's filler, built through the registry (so it follows whatever the default becomes)."""
     from hrinpaint.fillers import FILLERS
     from hrinpaint.methods import DEFAULT_METHOD, resolve_method
 
-    return FILLERS.build(resolve_method(DEFAULT_METHOD).filler).fill(image, mask)
+    return FILLERS.build(resolve_method(DEFAULT_METHOD).filler)
+
+
+def default_fill(image: np.ndarray, mask: np.ndarray) -> FillResult:
+    """The default method's filler on a working image: the fill a network's ``patchmatch`` prefill and its band
+    split start from."""
+    return default_filler().fill(image, mask)
 
 
 def on_hole(fill: np.ndarray, image: np.ndarray, mask: np.ndarray) -> np.ndarray:

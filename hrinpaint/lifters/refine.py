@@ -35,7 +35,7 @@ import torch
 from hrinpaint.errors import ConfigError, InpaintError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.fillers.gate import gate_masks
-from hrinpaint.fillers.network import GeneratorFiller, band_merge, on_hole, ring_gain
+from hrinpaint.fillers.network import GeneratorFiller, band_merge, default_filler, on_hole, ring_gain
 from hrinpaint.lifters.base import TwoStepLifter, checked_box, registered_two_step
 from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.lifters.refine_levels import pyramid_shapes
@@ -367,11 +367,8 @@ class DefaultOutput:
     output over the hole's box, and its working fill, from which :meth:`at` gives its output at any level."""
 
     def __init__(self, image: np.ndarray, mask: np.ndarray, working_mask: np.ndarray, hole: Box) -> None:
-        from hrinpaint.fillers import FILLERS
-        from hrinpaint.methods import DEFAULT_METHOD, resolve_method
-
         self.lifter: TwoStepLifter = registered_two_step("default")  # at() lifts the kept fill to other levels
-        kept = _KeptFill(FILLERS.build(resolve_method(DEFAULT_METHOD).filler))
+        kept = _KeptFill(default_filler())
         self.output = self.lifter.run(image, mask, kept, working_mask, hole)
         assert kept.result is not None
         self.fill: FillResult = kept.result
