@@ -27,7 +27,7 @@ from hrinpaint.device import check_device_name, model_placement, torch_threads
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import Filler, FillResult
 from hrinpaint.fillers.gate import gate_masks
-from hrinpaint.fillers.network import band_merge, load_cached, ring_gain, weights_path
+from hrinpaint.fillers.network import LOW_BANDS, band_merge, load_cached, ring_gain, weights_path
 from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.lifters.base import (
     TwoStepLifter,
@@ -104,7 +104,7 @@ class ShiftConfig:
         check_device_name(self.device)
         if self.network_stage1 is not None and self.network_stage1 not in NETWORK_STAGE1:
             raise ConfigError(f"network_stage1 must be one of {NETWORK_STAGE1}, got {self.network_stage1!r}")
-        if self.low_band not in ("network", "change"):
+        if self.low_band not in LOW_BANDS:
             raise ConfigError(f"low_band must be 'network' or 'change', got {self.low_band!r}")
         if self.stage1 not in STAGE1_LIFTERS:
             raise ConfigError(f"stage1 must be one of {STAGE1_LIFTERS}, got {self.stage1!r}")
