@@ -110,3 +110,18 @@ def test_bench_weights_go_to_network_fillers_only(tmp_path):
     assert filler_weights("hifill", path) == {"weights": path}
     assert filler_weights("telea+cra", path) is None  # Telea takes no weights
     assert filler_weights("zoom+cra", None) is None
+
+
+def test_a_bench_method_can_carry_options_for_its_filler_and_lifter():
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.eval.worker import _make_runner
+    from hrinpaint.methods import split_options
+
+    assert split_options("patchmatch+cra") == ("patchmatch+cra", {}, {})
+    name, filler, lifter = split_options("patchmatch+octave:texture_weight=0:lifter.low_weight=0.5:vote=best")
+    assert (name, filler, lifter) == ("patchmatch+octave", {"texture_weight": 0, "vote": "best"}, {"low_weight": 0.5})
+    for bad in ("patchmatch+cra:texture_weight", "patchmatch+cra:colour=1", "patchmatch+cra:lifter.cells=0"):
+        with pytest.raises(ConfigError):
+            split_options(bad)
+    runner = _make_runner("patchmatch+cra:texture_weight=0:lifter.cells=16", 256)
+    assert runner.filler.config.texture_weight == 0 and runner.lifter.config.cells == 16

@@ -35,9 +35,12 @@ def _make_runner(method: str, working_size: int, weights: str | None = None) -> 
 
     if method in PEERS:
         return PEERS[method]
+    from hrinpaint.methods import split_options
     from hrinpaint.pipeline import Inpainter
 
-    return Inpainter.from_method(method, filler_weights(method, weights), working_size=working_size)
+    name, filler, lifter = split_options(method)
+    filler = {**filler, **(filler_weights(name, weights) or {})}
+    return Inpainter.from_method(name, filler or None, lifter or None, working_size=working_size)
 
 
 def filler_weights(method: str, weights: str | None) -> dict[str, Any] | None:
