@@ -101,6 +101,7 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "low_sigma": (0.0, 256.0),
         "low_weight": (0.0, 1.0),
         "low_grow": (0, 16),
+        "keep_bands": (0, 8),
         "seed": (0, 2**32 - 1),
     },
     ("lifter", "refine"): {

@@ -241,3 +241,19 @@ def test_low_grow_keeps_a_dark_border_remnant_out_of_the_smooth_estimate():
     assert abs(grown[centre].mean() - 0.7) < 0.01 < 0.03 < 0.7 - plain[centre].mean()  # the remnant stays out
     with pytest.raises(ConfigError):
         OctaveConfig(low_grow=-1)
+
+
+def test_keep_band_energy_gives_back_the_detail_a_smooth_change_took_and_never_removes_any():
+    from hrinpaint.lifters.octave_bands import keep_band_energy
+
+    image = weave(160, 224, seed=4)
+    mask = hole((160, 224), 40, 90, 70, 50)
+    flattened = image.copy()
+    flattened[mask] = cv2.GaussianBlur(image, (0, 0), 2.0)[mask]  # a change that took the hole's detail
+    kept = keep_band_energy(flattened, image, mask, 3, 3.0)
+    assert np.array_equal(kept[~mask], flattened[~mask])
+    before, after = band_energy(flattened, image, mask), band_energy(kept, image, mask)
+    assert after[1] > before[1] + 0.2 and after[2] >= before[2] - 1e-6, (before, after)
+    np.testing.assert_allclose(keep_band_energy(image, image, mask, 3, 3.0), image, atol=1e-5)  # nothing taken
+    with pytest.raises(ConfigError):
+        OctaveConfig(keep_bands=-1)

@@ -92,7 +92,7 @@ class ShiftConfig:
     overlap: int = 64
     max_pixels: int = 1 << 20
     threads: int = 0
-    band: float = 3.0
+    band: float = 7.0
     gate: bool = True
     device: str = "auto"
     half: bool = False
