@@ -278,7 +278,9 @@ class OctaveLifter(TwoStepLifter):
         before: np.ndarray | None = None,
     ) -> np.ndarray:
         """The low band mixed with Telea's (:func:`mix_low_band`, when ``mix``), then :func:`restore_bands`, over
-        the hole's box grown by a margin of context (read from ``image``)."""
+        the hole's box grown by a margin of context (read from ``image``). With ``before`` (the lifted fill before
+        a filler's correction) the result then keeps, octave by octave, at least the detail that ``before``
+        restored alone has (:func:`keep_band_energy`): a correction never leaves less detail than the default."""
         config = self.config
         height, width = mask.shape
         margin = max(config.restore_context << config.restore_bands, 3 * math.ceil(config.low_sigma))
@@ -301,12 +303,17 @@ class OctaveLifter(TwoStepLifter):
                 smooth_mask = grown if (~grown).any() else working_mask
             smooth = bilinear_window(telea_prefill(working_fill, smooth_mask), mask.shape, area_box)
             area = mix_low_band(area, smooth, hole, config.low_sigma, config.low_weight)
-        if before is not None:
+        restore = config.restore_gain > 1 or config.coarse_gain > 1
+        if restore:
+            area = restore_bands(area, hole, config.restore_bands, config.restore_gain, config.coarse_gain)
+        if before is not None:  # the default's own output (its fill restored alone) is the reference for detail
             reference = area.copy()
             reference[inner] = np.where(hole[inner][:, :, None], before, area[inner])
+            if restore:
+                reference = restore_bands(
+                    reference, hole, config.restore_bands, config.restore_gain, config.coarse_gain
+                )
             area = keep_band_energy(area, reference, hole, config.keep_bands, config.coarse_gain)
-        if config.restore_gain > 1 or config.coarse_gain > 1:
-            area = restore_bands(area, hole, config.restore_bands, config.restore_gain, config.coarse_gain)
         return area[inner]
 
     def _work_box(self, hole: np.ndarray, moves: np.ndarray) -> Box:
