@@ -81,6 +81,12 @@ class Phase(NamedTuple):
     start: int
     length: int
 
+    @property
+    def fills(self) -> bool:
+        """Whether the phase runs the coarse network, which fills the hole from a prefill (every phase but
+        ``sr``, which trains the SR network alone on whole images)."""
+        return self.name != "sr"
+
 
 def phases(options: ZoomTrainOptions, steps: int) -> list[Phase]:
     """The phases of a ``steps``-step run, empty ones left out (pretraining beyond ``steps`` is cut off)."""
@@ -220,14 +226,9 @@ class ZoomTrainer(Trainer):
         image, mask = downsample_pair(label, self.masks(batch, step).to(self.device))
         generator = self.generator
         prefill = None
-        if (
-            phase.name != "sr"
-            and batch.prefill is not None
-            and self.switch is None
-            and self.model_config.prefill != "none"
-        ):
+        if phase.fills and batch.prefill is not None and self.switch is None and self.model_config.prefill != "none":
             prefill = F.interpolate(batch.prefill.to(self.device), size=image.shape[-2:], mode="area")  # a pool's
-        elif phase.name != "sr":
+        elif phase.fills:
             prefill = batch_prefill(image, mask, self.model_config.prefill)
         refine_label, refine_mask = (image, mask) if generator.scale == 1 else (label, zoom_mask(mask, SCALE))
         named: dict[str, float] = {"lr": lr}
