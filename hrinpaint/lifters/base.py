@@ -142,9 +142,9 @@ def registered_two_step(name: str) -> TwoStepLifter:
     :class:`TwoStepLifter`: a lifter that builds on another's lift (``shift``'s stage 1, ``refine``'s default
     output) needs one that can lift a given working fill."""
     from hrinpaint.lifters import LIFTERS
-    from hrinpaint.methods import DEFAULT_METHOD
+    from hrinpaint.methods import DEFAULT_METHOD, resolve_method
 
-    lifter = LIFTERS.build(DEFAULT_METHOD.partition("+")[2] if name == "default" else name)
+    lifter = LIFTERS.build(resolve_method(DEFAULT_METHOD).lifter if name == "default" else name)
     if not isinstance(lifter, TwoStepLifter):
         raise ConfigError(f"lifter {name!r} does not lift a given working fill; a two-step lifter is needed here")
     return lifter
