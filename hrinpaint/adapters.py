@@ -24,6 +24,7 @@ from PIL import Image
 
 from hrinpaint.errors import InputError
 from hrinpaint.io import mask_from_array
+from hrinpaint.io.write import grey_from_rgb
 
 #: ``fill(rgb, mask, progress) -> rgb``: the pipeline on ``H x W x 3`` arrays.
 RgbFill = Callable[[np.ndarray, np.ndarray, Any], np.ndarray]
@@ -59,10 +60,7 @@ def _pil_array(image: Image.Image) -> np.ndarray:
 def _grey_back(filled: np.ndarray, rgb: np.ndarray, grey: np.ndarray) -> np.ndarray:
     """The filled RGB image as greyscale: the channels' mean where the fill changed a pixel (the hole, grown if
     the pipeline grew it), the input elsewhere, bit-exact."""
-    mean = filled.astype(np.float32).mean(axis=2)
-    if grey.dtype.kind == "u":
-        mean = np.clip(np.rint(mean), 0, np.iinfo(grey.dtype).max)
-    return np.where(np.any(filled != rgb, axis=2), mean.astype(grey.dtype), grey)
+    return np.where(np.any(filled != rgb, axis=2), grey_from_rgb(filled), grey)
 
 
 def fill_array(fill: RgbFill, image: np.ndarray, mask: Any, progress: Any = None) -> np.ndarray:

@@ -61,6 +61,7 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "pm_iterations": (1, 20),
         "fine_search_radius": (1, 256),
         "gradient_weight": (0.0, 100.0),
+        "texture_weight": (0.0, 100.0),
         "gamma": (0.01, 10.0),
         "sigma_percentile": (0.01, 100.0),
         "top_k": (1, 64),
@@ -99,6 +100,8 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "restore_context": (1, 64),
         "low_sigma": (0.0, 256.0),
         "low_weight": (0.0, 1.0),
+        "low_grow": (0, 16),
+        "keep_bands": (0, 8),
         "seed": (0, 2**32 - 1),
     },
     ("lifter", "refine"): {

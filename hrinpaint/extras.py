@@ -23,7 +23,10 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "python_multipart": "server",
     "pydantic": "server",
     "matplotlib": "bench",
-    "psutil": "bench",
+    "psutil": "bench",  # also in cluster; bench is where it is required
+    "dask": "cluster",
+    "distributed": "cluster",
+    "fsspec": "cluster",
 }
 
 

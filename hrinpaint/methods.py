@@ -8,12 +8,13 @@ options and the extra each needs.
 from __future__ import annotations
 
 import dataclasses
+import json
 import sys
 import types
 from dataclasses import dataclass
 from typing import Any
 
-from hrinpaint.errors import UnknownNameError
+from hrinpaint.errors import ConfigError, UnknownNameError
 from hrinpaint.extras import EXTRA_OF_MODULE, extra_installed
 from hrinpaint.fillers import FILLERS
 from hrinpaint.lifters import LIFTERS
@@ -60,6 +61,28 @@ def resolve_method(name: str | None) -> MethodSpec:
     if filler not in FILLERS or lifter not in LIFTERS:
         raise UnknownNameError(f"unknown method {name!r}; known: {', '.join(available_methods())}")
     return MethodSpec(filler, lifter)
+
+
+def split_options(text: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A method named with options, ``METHOD[:key=value...]`` (``patchmatch+cra:texture_weight=0``, or
+    ``patchmatch+octave:lifter.low_weight=0.5:seed=3``): the method and its filler and lifter options (keys
+    starting with ``lifter.`` go to the lifter); values are read as JSON where they parse (``0``, ``false``) and as
+    text otherwise. The options are checked as the parts would check them (:class:`ConfigError`, one line)."""
+    name, *items = text.split(":")
+    spec = resolve_method(name)
+    options: dict[str, dict[str, Any]] = {"filler": {}, "lifter": {}}
+    for item in items:
+        key, equals, value = item.partition("=")
+        if not equals or not key:
+            raise ConfigError(f"method option {item!r} in {text!r} is not key=value")
+        part = "lifter" if key.startswith("lifter.") else "filler"
+        try:
+            options[part][key.removeprefix("lifter.")] = json.loads(value)
+        except json.JSONDecodeError:
+            options[part][key.removeprefix("lifter.")] = value
+    FILLERS.checked_config(spec.filler, **options["filler"])
+    LIFTERS.checked_config(spec.lifter, **options["lifter"])
+    return name, options["filler"], options["lifter"]
 
 
 def available_methods() -> list[str]:

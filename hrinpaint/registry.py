@@ -73,13 +73,18 @@ class Registry(Generic[T]):
         :class:`ConfigError` with one line that names the part and the option, before anything is built.
         """
         factory = self.get(name)
-        config_class = getattr(factory, "Config", None)
-        if config_class is not None and dataclasses.is_dataclass(config_class):
-            check_known(config, (field.name for field in dataclasses.fields(config_class)), f"{self.kind} {name!r}")
-            check_bounds(self.kind, name, config, config_class)
-            try:
-                checked = config_class(**config)
-            except (ValueError, TypeError) as error:  # the config's own checks (ConfigError), as one line with the part
-                raise ConfigError(f"{self.kind} {name!r}: {' '.join(str(error).split())}") from None
-            return factory(checked)  # type: ignore[call-arg]
-        return factory(**config)
+        checked = self.checked_config(name, **config)
+        return factory(**config) if checked is None else factory(checked)  # type: ignore[call-arg]
+
+    def checked_config(self, name: str, **config: Any) -> Any:
+        """``name``'s config object built from keyword config with :meth:`build`'s checks (None when the part
+        takes plain keywords), without building the part: a caller can refuse bad options before any work."""
+        config_class = getattr(self.get(name), "Config", None)
+        if config_class is None or not dataclasses.is_dataclass(config_class):
+            return None
+        check_known(config, (field.name for field in dataclasses.fields(config_class)), f"{self.kind} {name!r}")
+        check_bounds(self.kind, name, config, config_class)
+        try:
+            return config_class(**config)
+        except (ValueError, TypeError) as error:  # the config's own checks (ConfigError), as one line with the part
+            raise ConfigError(f"{self.kind} {name!r}: {' '.join(str(error).split())}") from None

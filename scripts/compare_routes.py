@@ -1,7 +1,7 @@
 """Compares network-filler routes on the bench's cases: hole PSNR and band energies against the default, per case.
 
 Usage: ``python scripts/compare_routes.py [--data DIR] [--size 2048] [--masks object] [--limit 6] [--out FILE]
-NAME=METHOD[:key=value,...] ...`` (the same variant syntax as ``scripts/compare_variants.py``; ``lifter.`` keys go
+NAME=METHOD[:key=value...] ...`` (the same variant syntax as ``scripts/compare_variants.py``; ``lifter.`` keys go
 to the lifter). Every variant runs through ``Inpainter`` on the masks ``hrinpaint bench`` draws (same seeds), and
 the default method's working fill is computed once per image and mask and shared by all variants (it is
 deterministic), so a dozen variants cost little more than their networks. Prints, per variant, the mean hole PSNR,

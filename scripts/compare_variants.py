@@ -1,44 +1,33 @@
-"""Compares variants of methods (their filler options) on the bench's photos, sizes and masks, with Telea.
+"""Compares variants of methods (their filler and lifter options) on the bench's photos, sizes and masks, with Telea.
 
-Usage: ``python scripts/compare_variants.py [--data DIR] [--size 512] [--limit N] NAME=METHOD[:key=value,...] ...``,
-for example ``zoom-crop=zoom+cra zoom-512=zoom+cra:size=0 hifill-upsampled=hifill+cra:residual_lift=false``.
-Keys starting with ``lifter.`` go to the lifter (``lifter.use_filler_attention=false``). Values are read as JSON
-where they parse (``0``, ``false``, ``"x"``) and as strings otherwise. Prints hole PSNR, hole L1, the mean and
-the median sharpness ratio (the bench reports the mean; a few over-sharpened fills show as a gap between the two),
-the largest one, and the median seconds per photo of each variant, on the same photos and masks
-as ``hrinpaint bench`` (``--masks``, medium and thick by default). Used to pick filler defaults (``zoom``'s size,
-the network fillers' ``residual_lift``, ``pyramid``'s ``extra_levels``); ``hrinpaint bench`` gives the reported
-numbers.
+Usage: ``python scripts/compare_variants.py [--data DIR] [--size 512] [--masks medium,thick] [--limit N]
+NAME=METHOD[:key=value...] ...``, for example ``zoom-crop=zoom+cra zoom-512=zoom+cra:size=0
+plain=patchmatch+octave:texture_weight=0 mixed=patchmatch+octave:lifter.low_weight=0.5`` (the syntax of
+``hrinpaint bench --methods``: :func:`hrinpaint.methods.split_options`; ``lifter.`` keys go to the lifter). Prints,
+per variant on the same photos and holes as ``hrinpaint bench``: the mean hole PSNR, hole L1 and box SSIM, the
+median band energies E0-E3 (:func:`hrinpaint.eval.metrics.band_energy`) and the median seconds per photo. Used to
+pick option defaults (``texture_weight``, ``zoom``'s size, the network fillers' ``band``); ``hrinpaint bench``
+gives the reported numbers.
 """
 
 import argparse
-import json
 import time
 
 import numpy as np
 
 from hrinpaint.eval.bench import mask_seed
-from hrinpaint.eval.metrics import l1, psnr, sharpness_ratio
+from hrinpaint.eval.metrics import evaluate
 from hrinpaint.io import find_photos, read_image
 from hrinpaint.masks import generate_mask
+from hrinpaint.methods import split_options
 from hrinpaint.ops.resize import area_downsample, fit_long_side
 from hrinpaint.pipeline import Inpainter
 
 
 def parse_variant(text: str) -> tuple[str, str, dict, dict]:
+    """``NAME=METHOD[:key=value...]`` -> name, method, filler options, lifter options."""
     name, _, spec = text.partition("=")
-    method, _, options = spec.partition(":")
-    filler, lifter = {}, {}
-    for item in filter(None, options.split(",")):
-        key, _, value = item.partition("=")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        if key.startswith("lifter."):
-            lifter[key.removeprefix("lifter.")] = parsed
-        else:
-            filler[key] = parsed
+    method, filler, lifter = split_options(spec)
     return name, method, filler, lifter
 
 
@@ -64,16 +53,17 @@ def main() -> None:
             holed = np.where(mask[..., None], 0.0, truth).astype(np.float32)
             for name, inpainter in variants.items():
                 start = time.perf_counter()
-                out = inpainter(holed, mask)
+                out = np.clip(inpainter(holed, mask), 0.0, 1.0)
                 seconds = time.perf_counter() - start
-                sharp = sharpness_ratio(out, truth, mask)
-                scores[name].append((psnr(out, truth, mask), l1(out, truth, mask), seconds, sharp))
-    for name, values in scores.items():
-        v = np.array(values)
+                scores[name].append({**evaluate(out, truth, mask), "seconds": seconds})
+    for name, rows in scores.items():
+        column = {key: np.array([row[key] for row in rows]) for key in rows[0]} if rows else {}
+        if not column:
+            continue
+        energies = " / ".join(f"{np.nanmedian(column[f'band_energy_{band}']):.2f}" for band in range(4))
         print(
-            f"{name:28s} hole PSNR {v[:, 0].mean():.3f}  hole L1 {v[:, 1].mean():.5f}  "
-            f"sharpness mean {v[:, 3].mean():.3f} median {np.median(v[:, 3]):.3f} max {v[:, 3].max():.2f}  "
-            f"median s {np.median(v[:, 2]):.2f}",
+            f"{name:28s} hole PSNR {column['psnr_hole'].mean():.3f}  hole L1 {column['l1_hole'].mean():.5f}  "
+            f"box SSIM {column['ssim_box'].mean():.4f}  E {energies}  median s {np.median(column['seconds']):.2f}",
             flush=True,
         )
 

@@ -18,13 +18,16 @@ import numpy as np
 
 from hrinpaint.eval.bench import contact_sheet
 from hrinpaint.io import read_image, write_image
+from hrinpaint.methods import split_options
 from hrinpaint.pipeline import Inpainter
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="../shared/data/real-masks")
-    parser.add_argument("--methods", default="patchmatch+cra", help="comma-separated project methods")
+    parser.add_argument(
+        "--methods", default="patchmatch+cra", help="comma-separated project methods, each METHOD[:key=value...]"
+    )
     parser.add_argument("--only", default="", help="comma-separated photo names (default all)")
     parser.add_argument("--crop", type=int, default=1024, help="largest side of the 1:1 crop, px")
     parser.add_argument("--tile", type=int, default=360, help="height of the page-scale view, px")
@@ -32,7 +35,10 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    methods = {name: Inpainter.from_method(name) for name in args.methods.split(",")}
+    methods = {}
+    for text in args.methods.split(","):  # each METHOD[:key=value...], as hrinpaint bench --methods takes them
+        name, filler, lifter = split_options(text)
+        methods[text] = Inpainter.from_method(name, filler or None, lifter or None)
     only = set(filter(None, args.only.split(",")))
     for photo in sorted(Path(args.data, "images").glob("*.jpg"), key=lambda p: (len(p.stem), p.stem)):
         if only and photo.stem not in only:

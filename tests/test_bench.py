@@ -1,5 +1,11 @@
-"""Benchmark pieces: seeds, photo search, contact sheets, the worker's time limit."""
+"""Benchmark pieces: seeds, photo search, contact sheets, the worker's time limit and its end with the bench."""
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +116,95 @@ def test_bench_weights_go_to_network_fillers_only(tmp_path):
     assert filler_weights("hifill", path) == {"weights": path}
     assert filler_weights("telea+cra", path) is None  # Telea takes no weights
     assert filler_weights("zoom+cra", None) is None
+
+
+def test_a_bench_method_can_carry_options_for_its_filler_and_lifter():
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.eval.worker import _make_runner
+    from hrinpaint.methods import split_options
+
+    assert split_options("patchmatch+cra") == ("patchmatch+cra", {}, {})
+    name, filler, lifter = split_options("patchmatch+octave:texture_weight=0:lifter.low_weight=0.5:vote=best")
+    assert (name, filler, lifter) == ("patchmatch+octave", {"texture_weight": 0, "vote": "best"}, {"low_weight": 0.5})
+    for bad in ("patchmatch+cra:texture_weight", "patchmatch+cra:colour=1", "patchmatch+cra:lifter.cells=0"):
+        with pytest.raises(ConfigError):
+            split_options(bad)
+    runner = _make_runner("patchmatch+cra:texture_weight=0:lifter.cells=16", 256)
+    assert runner.filler.config.texture_weight == 0 and runner.lifter.config.cells == 16
+
+
+# A bench in its own process whose worker is inside a long job ("sleeping", a peer defined here) when it is killed.
+KILLED_BENCH = """
+import ctypes, sys, time
+from pathlib import Path
+import numpy as np
+from hrinpaint.eval.peers import PEERS
+from hrinpaint.eval.worker import Worker
+
+def sleeping(image, mask):
+    Path(sys.argv[1]).touch()
+    if sys.argv[2] == "holds-gil":
+        ctypes.PyDLL(None).sleep(60)  # native code that keeps the GIL: no Python thread of the worker runs
+    else:
+        time.sleep(60)
+    return image
+
+PEERS["sleeping"] = sleeping  # in the worker too: spawn runs this file there as __mp_main__
+
+if __name__ == "__main__":
+    worker = Worker()
+    worker._start()
+    print(worker._process.pid, flush=True)
+    worker.run("sleeping", np.zeros((8, 8, 3), np.float32), np.eye(8, dtype=bool), 512, 120)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie that no one has reaped yet counts as gone)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if Path("/proc/self/stat").exists():
+        try:
+            return stat.read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    "job",
+    [
+        "sleeps",
+        pytest.param(
+            "holds-gil",
+            marks=pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's"),
+        ),
+    ],
+)
+def test_worker_ends_when_the_bench_is_killed_in_the_middle_of_a_job(tmp_path, job):
+    script, started = tmp_path / "bench.py", tmp_path / "started"
+    script.write_text(KILLED_BENCH)
+    bench = subprocess.Popen([sys.executable, str(script), str(started), job], stdout=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        worker = int(bench.stdout.readline())
+        deadline = time.monotonic() + 120
+        while not started.exists():
+            assert bench.poll() is None and time.monotonic() < deadline, "the job did not start"
+            time.sleep(0.05)
+        assert _alive(worker)
+        bench.send_signal(signal.SIGTERM)  # as when a bench is killed: no clean-up of its own runs
+        bench.wait(timeout=30)
+        deadline = time.monotonic() + 5
+        while _alive(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(worker), f"the worker ({job}) outlived the bench by over 5 s"
+    finally:
+        bench.kill()
+        bench.wait()
+        if worker is not None and _alive(worker):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)

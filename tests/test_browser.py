@@ -379,3 +379,29 @@ def test_phone_can_open_paint_by_touch_run_and_download(server, browser, shots, 
     page.screenshot(path=shots / "phone-done.png")
     _, changed = download_result(page, context, pixels, tmp_path / "result.png")
     assert changed[capsule(pixels.shape, (60.0, 80.0), (180.0, 90.0), 3)].mean() > 0.9
+
+
+def test_error_texts_from_a_detail_string_a_detail_list_or_only_a_status(server, browser):
+    """The page's one reading of FastAPI's ``detail``, for a fetch response and for the upload's XMLHttpRequest."""
+    url, _ = server
+    context, page = open_page(browser, url)
+    texts = page.evaluate(
+        """async () => {
+            const api = await import("/static/api.js");
+            const answer = (body, status) => new Response(body, { status, statusText: "" });
+            const rejected = (response, status) => ({ response, status, statusText: "", getResponseHeader: () => "" });
+            const items = [{ loc: ["body", "grow"], msg: "too big" }, { loc: ["body", "method"], msg: "unknown" }];
+            return [
+                await api.errorText(answer(JSON.stringify({ detail: "no such job" }), 404)),
+                await api.errorText(answer(JSON.stringify({ detail: items }), 422)),
+                await api.errorText(answer("not json", 500)),
+                api.describeRejection(rejected({ detail: "too large" }, 413)),
+                api.describeRejection(rejected({ detail: items }, 422)),
+                api.describeRejection(rejected(null, 502)),
+            ];
+        }"""
+    )
+    listed = "grow: too big; method: unknown"
+    assert texts == ["no such job", listed, "500 error", "too large", listed, "502 error"]
+    assert page.problems == []
+    context.close()

@@ -100,3 +100,45 @@ def test_require_and_missing_extra():
     assert isinstance(raised.value, InpaintError) and isinstance(raised.value, ImportError)
     assert missing_extra(ModuleNotFoundError("x", name="not_an_extra"), "x") is None
     assert missing_extra(ValueError("x"), "x") is None
+
+
+@pytest.fixture
+def batch_folders(tmp_path):
+    """A one-photo batch: ``images/a.png`` and its mask ``masks/a.png``."""
+    from PIL import Image
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir()
+    masks.mkdir()
+    Image.fromarray(np.full((24, 32, 3), 128, np.uint8)).save(images / "a.png")
+    hole = np.zeros((24, 32), np.uint8)
+    hole[8:14, 10:20] = 255
+    Image.fromarray(hole).save(masks / "a.png")
+    return images, masks
+
+
+@pytest.mark.parametrize(
+    ("blocked", "where", "what"),
+    [
+        ("distributed", "--dask", "hrinpaint batch --dask"),  # the cluster path's own require
+        ("fsspec", "memory://", "hrinpaint batch"),  # a URL folder: the CLI's catch of a missing module
+    ],
+)
+def test_batch_without_the_cluster_extra_says_so_in_one_line(
+    batch_folders, tmp_path, capsys, monkeypatch, blocked, where, what
+):
+    from hrinpaint.cli import main
+
+    monkeypatch.setitem(sys.modules, blocked, None)  # importing it raises ModuleNotFoundError, as when missing
+    images, masks = (str(folder) for folder in batch_folders)
+    output = str(tmp_path / "out")
+    if where == "--dask":
+        argv = ["batch", images, masks, "-o", output, "-q", "--dask", "local"]
+    else:
+        argv = ["batch", "memory://images", masks, "-o", output, "-q"]
+    assert main(argv) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"hrinpaint: error: {what} needs hrinpaint[cluster] ({blocked} is not installed): "
+        "pip install 'hrinpaint[cluster]'"
+    ]

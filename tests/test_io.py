@@ -764,3 +764,25 @@ def test_formats_outside_the_photo_formats_are_refused_not_interpreted(tmp_path)
     Image.new("RGB", (8, 8)).save(gif, "GIF")
     with pytest.raises(InputError, match="not a recognised image file"):
         read_image(gif.getvalue())
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_grey_from_rgb_is_the_rounded_channel_mean_and_keeps_replicated_grey(dtype):
+    """The one RGB -> grey rule of the writer and the greyscale adapter: float64 reference, rounded to nearest."""
+    from hrinpaint.io.write import grey_from_rgb
+
+    top = np.iinfo(dtype).max if np.issubdtype(dtype, np.integer) else 1.0
+    rng = np.random.default_rng(7)
+    pixels = (rng.random((37, 53, 3)) * top).astype(dtype)
+    pixels[0, :3] = top  # the brightest pixel must not wrap
+    reference = pixels.astype(np.float64).mean(axis=2)
+    grey = grey_from_rgb(pixels)
+    assert grey.dtype == dtype and grey.shape == (37, 53)
+    if np.issubdtype(dtype, np.integer):
+        assert np.array_equal(grey, np.rint(reference).astype(dtype))
+    else:
+        assert np.allclose(grey, reference, atol=1e-6)
+    plane = pixels[:, :, 0]
+    replicated = grey_from_rgb(np.repeat(plane[:, :, None], 3, axis=2))
+    if np.issubdtype(dtype, np.integer):  # floats: (v + v + v) / 3 can be one ulp off v
+        assert np.array_equal(replicated, plane)

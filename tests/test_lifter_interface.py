@@ -29,6 +29,7 @@ from hrinpaint.lifters.base import (
 )
 from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.lifters.octave import OctaveLifter, start_displacements
+from hrinpaint.methods import resolve_method
 from hrinpaint.ops.resize import downsample_mask
 from hrinpaint.pipeline import Inpainter, PipelineOptions
 
@@ -132,6 +133,8 @@ def test_fill_helpers_clear_the_hole_and_leave_the_working_image_to_the_lifter()
 
 def test_a_lifter_built_on_another_lift_gets_a_two_step_one():
     assert isinstance(registered_two_step("default"), TwoStepLifter)
+    default = resolve_method(None)  # the default method's lifter, however the default is spelt
+    assert type(registered_two_step("default")) is type(LIFTERS.build(default.lifter)) is OctaveLifter
     assert isinstance(registered_two_step("cra"), CraLifter)
     with pytest.raises(ConfigError, match="two-step"):
         registered_two_step("refine")

@@ -4,6 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
+from hrinpaint.errors import ConfigError
 from hrinpaint.eval.metrics import band_energy
 from hrinpaint.fillers.attention import OffsetField
 from hrinpaint.lifters import LIFTERS
@@ -174,3 +175,85 @@ def test_mix_low_band_moves_the_low_band_only_and_keeps_known_pixels():
 def test_config_validation(options):
     with pytest.raises(ValueError):
         OctaveConfig(**options)
+
+
+class _Corrected:
+    """PatchMatch's fill with a smooth correction of ``value`` in its hole (a network filler's shape)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def fill(self, image, mask):
+        from hrinpaint.fillers.base import FillResult
+        from hrinpaint.fillers.patchmatch import PatchMatchFiller
+
+        filled = PatchMatchFiller().fill(image, mask)
+        correction = np.where(mask[..., None], self.value, 0.0).astype(np.float32)
+        return FillResult(filled.image, filled.attention, correction)
+
+
+def test_a_fill_correction_comes_once_before_the_band_restoration_and_replaces_the_telea_mix():
+    from hrinpaint.fillers.patchmatch import PatchMatchFiller
+    from hrinpaint.lifters.octave import OctaveConfig, OctaveLifter
+    from hrinpaint.pipeline import PipelineOptions
+
+    image = weave(160, 224, seed=3)
+    mask = hole((160, 224), 40, 90, 70, 50)
+    holed = np.where(mask[:, :, None], np.float32(0), image)
+    options = PipelineOptions(working_size=40)
+    inner = np.zeros_like(mask)
+    inner[55:95, 100:130] = True  # away from the border, where the bilinear step of the correction fades
+
+    def run(filler, **config):
+        return Inpainter(filler, OctaveLifter(OctaveConfig(**config)), options)(holed, mask).astype(np.float64)
+
+    # without restoration or mix: the correction is added once, as any lifter adds it
+    flat = {"restore_gain": 1.0, "coarse_gain": 1.0}
+    plain_flat = run(PatchMatchFiller(), **flat)
+    step = (run(_Corrected(0.1), **flat) - plain_flat)[inner & (plain_flat.max(axis=2) < 0.85)]
+    assert np.abs(step - 0.1).max() <= 0.004
+    # with a correction the Telea mix is not applied: the correction is the smooth estimate
+    mixed = {**flat, "low_weight": 0.0}
+    assert np.array_equal(run(_Corrected(0.0), **mixed), run(_Corrected(0.0), **flat))
+    assert not np.array_equal(run(PatchMatchFiller(), **mixed), run(PatchMatchFiller(), **flat))
+    # with the restoration: it runs on the corrected fill (its output differs from the flat one), and the
+    # correction is in it once (the restoration moves zero-mean bands only)
+    corrected, plain = run(_Corrected(0.05)), run(PatchMatchFiller())
+    assert np.array_equal(corrected[~mask], image[~mask].astype(np.float64))
+    assert not np.array_equal(corrected, run(_Corrected(0.05), **flat))
+    assert abs(float((corrected - plain)[inner].mean()) - 0.05) < 0.01
+
+
+def test_low_grow_keeps_a_dark_border_remnant_out_of_the_smooth_estimate():
+    image = np.full((160, 224, 3), 0.7, np.float32)
+    mask = hole((160, 224), 40, 90, 70, 50)
+    ring = cv2.dilate(mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    image[ring & ~mask] = 0.1  # what a hand-drawn mask leaves of a dark object around the hole
+    holed = np.where(mask[:, :, None], np.float32(0), image)
+
+    def run(grow):
+        lifter = {"low_weight": 0.0, "low_grow": grow, "restore_gain": 1.0, "coarse_gain": 1.0}
+        return Inpainter.from_method("telea+octave", lifter=lifter, working_size=40)(holed, mask)
+
+    plain, grown = run(0), run(2)
+    assert np.array_equal(grown[~mask], image[~mask])
+    centre = (slice(65, 85), slice(105, 125))
+    assert abs(grown[centre].mean() - 0.7) < 0.01 < 0.03 < 0.7 - plain[centre].mean()  # the remnant stays out
+    with pytest.raises(ConfigError):
+        OctaveConfig(low_grow=-1)
+
+
+def test_keep_band_energy_gives_back_the_detail_a_smooth_change_took_and_never_removes_any():
+    from hrinpaint.lifters.octave_bands import keep_band_energy
+
+    image = weave(160, 224, seed=4)
+    mask = hole((160, 224), 40, 90, 70, 50)
+    flattened = image.copy()
+    flattened[mask] = cv2.GaussianBlur(image, (0, 0), 2.0)[mask]  # a change that took the hole's detail
+    kept = keep_band_energy(flattened, image, mask, 3, 3.0)
+    assert np.array_equal(kept[~mask], flattened[~mask])
+    before, after = band_energy(flattened, image, mask), band_energy(kept, image, mask)
+    assert after[1] > before[1] + 0.2 and after[2] >= before[2] - 1e-6, (before, after)
+    np.testing.assert_allclose(keep_band_energy(image, image, mask, 3, 3.0), image, atol=1e-5)  # nothing taken
+    with pytest.raises(ConfigError):
+        OctaveConfig(keep_bands=-1)

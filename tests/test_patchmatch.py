@@ -12,6 +12,7 @@ from hrinpaint.fillers.patchmatch import (
     PatchMatchFiller,
     masked_pyramid,
     patch_targets,
+    texture_map,
     valid_sources,
 )
 
@@ -218,6 +219,7 @@ def test_rejects_full_hole_and_non_canonical_input():
         {"pm_iterations": 0},
         {"fine_search_radius": 0},
         {"gradient_weight": -1.0},
+        {"texture_weight": -1.0},
         {"gamma": 0.5},
         {"sigma_percentile": 0.0},
         {"top_k": 0},
@@ -380,3 +382,38 @@ def test_best_vote_keeps_more_detail_than_the_mean():
     best = PatchMatchFiller(PatchMatchConfig(vote="best", best_levels=9)).fill(with_hole(image, mask), mask).image
     assert np.array_equal(best[~mask], image[~mask])
     assert band_energy(best, image, mask)[0] > 1.3 * band_energy(mean, image, mask)[0]
+
+
+def _grain_beside_flat(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A flat grey left half, a right half of grain of the same mean, and a hole inside the grain: at coarse levels
+    the grain averages out to the flat grey, so colour alone draws the hole from the flat half."""
+    rng = np.random.default_rng(seed)
+    image = np.full((128, 192, 3), 0.5, np.float32)
+    image[:, 96:] += (rng.random((128, 96, 1)).astype(np.float32) - 0.5) * 0.5
+    return image, box_mask((128, 192), 40, 110, 48, 50)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_texture_channels_keep_a_grainy_hole_grainy(seed):
+    from hrinpaint.eval.metrics import band_energy
+
+    image, mask = _grain_beside_flat(seed)
+    plain = PatchMatchFiller(PatchMatchConfig(texture_weight=0.0)).fill(with_hole(image, mask), mask).image
+    textured_fill = PatchMatchFiller(PatchMatchConfig()).fill(with_hole(image, mask), mask).image
+    assert np.array_equal(textured_fill[~mask], image[~mask])
+    assert band_energy(plain, image, mask)[0] < 0.05  # colour alone copies the flat half
+    assert band_energy(textured_fill, image, mask)[0] > 0.4  # the texture channels keep the grain
+
+
+def test_texture_map_reads_known_pixels_only():
+    image, mask = _grain_beside_flat(0)
+    texture = texture_map(with_hole(image, mask), mask, 7)
+    assert texture.shape == image.shape and texture.dtype == np.float32
+    assert (texture[mask] == 0).all() and (texture[:, :, 2] == 0).all()
+    assert texture[10:20, 10:20, :2].max() == 0  # flat: no gradient
+    assert texture[10:20, 150:170, :2].min() > 0.03  # grain
+    # the hole's zeros (or any value in it) do not leak into the context's channels: a different hole content
+    # gives the same map
+    other = image.copy()
+    other[mask] = 1.0
+    assert np.array_equal(texture_map(other, mask, 7), texture)

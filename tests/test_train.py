@@ -546,3 +546,17 @@ class _Fixed:
 
     def batch(self, step: int, size: int) -> Batch:
         return self.fixed
+
+
+def test_batch_halved_and_moved_is_the_half_size_batch_on_the_device():
+    """The one way trainers move and halve a batch (initialisation runs on the halved one)."""
+    generator = torch.Generator().manual_seed(3)
+    image = torch.rand(2, 3, 6, 10, generator=generator)
+    mask = torch.zeros(2, 1, 6, 10)
+    mask[0, 0, 1, 3] = 1.0  # one hole pixel makes its 2 x 2 block a hole
+    half = Batch(image, mask, image.flip(-1)).halved().to(torch.device("cpu"))
+    blocks = image.numpy().reshape(2, 3, 3, 2, 5, 2).mean(axis=(3, 5), dtype=np.float64)
+    assert half.image.shape == (2, 3, 3, 5) and np.allclose(half.image.numpy(), blocks, atol=1e-6)
+    assert half.mask.dtype == torch.float32 and torch.nonzero(half.mask).tolist() == [[0, 0, 0, 1]]
+    assert half.prefill is not None and torch.allclose(half.prefill, half.image.flip(-1))
+    assert Batch(image, mask).halved().to(torch.device("cpu")).prefill is None

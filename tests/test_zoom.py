@@ -158,6 +158,7 @@ def test_phases_follow_the_options_and_the_joint_phase_takes_the_rest():
     ]
     assert [p.name for p in phases(options, 4)] == ["coarse", "sr"]  # pretraining cut off by the run's length
     assert [p.name for p in phases(ZoomTrainOptions(), 5)] == ["joint"]
+    assert [p.fills for p in phases(options, 12)] == [True, False, True, True]  # sr alone takes no prefill
 
 
 def test_progressive_schedule_switches_masks_at_the_configured_step():

@@ -16,6 +16,7 @@ from typing import Any
 from hrinpaint.batch.plan import BatchOptions, Outcome, Task
 from hrinpaint.batch.task import process, unexpected_outcome
 from hrinpaint.errors import InpaintError
+from hrinpaint.extras import require
 
 
 def run_task(task: Task, options: BatchOptions, run_started: float) -> Outcome:
@@ -33,12 +34,11 @@ def task_key(task: Task, options: BatchOptions) -> str:
 def connect(address: str, workers: int, memory_bytes: int | None) -> tuple[Any, Any]:
     """A client for ``address`` (``tcp://host:port``, any scheduler address, or ``local`` for a local cluster of
     ``workers`` single-threaded processes); returns ``(client, cluster or None)``."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:
-        raise InpaintError("--dask needs dask.distributed: pip install 'hrinpaint[cluster]'") from None
+    # dask.distributed re-exports the distributed package; importing it directly keeps a missing one a
+    # ModuleNotFoundError that names it (dask's shim turns it into a plain ImportError).
+    distributed = require("distributed", "hrinpaint batch --dask")
     if address == "local":
-        cluster = LocalCluster(
+        cluster = distributed.LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
@@ -46,9 +46,9 @@ def connect(address: str, workers: int, memory_bytes: int | None) -> tuple[Any, 
             dashboard_address=":0",
             silence_logs=logging.ERROR,
         )
-        return Client(cluster), cluster
+        return distributed.Client(cluster), cluster
     try:
-        return Client(address, timeout="20s"), None
+        return distributed.Client(address, timeout="20s"), None
     except (OSError, TimeoutError) as error:
         raise InpaintError(f"cannot reach the Dask scheduler at '{address}': {error}") from None
 

@@ -60,15 +60,17 @@ def _check_pipeline_numbers(args: argparse.Namespace) -> None:
         check_value("--" + name.replace("_", "-"), getattr(args, name), bounds_for(kind)[name])
 
 
-def _build_inpainter(args: argparse.Namespace) -> Any:
+def _build_inpainter(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The command's options (a ``BatchOptions``) and the inpainter they build."""
     from hrinpaint.batch.plan import BatchOptions
     from hrinpaint.batch.task import build_inpainter
 
     _check_pipeline_numbers(args)  # before the pipeline is imported (half a second): a bad number answers at once
-    inpainter = build_inpainter(BatchOptions.from_args(args))
+    options = BatchOptions.from_args(args)
+    inpainter = build_inpainter(options)
     if args.verbose:
         print(f"hrinpaint: {inpainter.name}: {_device_line(inpainter.device, args.device, args.half)}", file=sys.stderr)
-    return inpainter
+    return options, inpainter
 
 
 def _device_line(device: str | None, asked: str, half: bool) -> str:
@@ -83,15 +85,13 @@ def _device_line(device: str | None, asked: str, half: bool) -> str:
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
-    from hrinpaint.batch.plan import BatchOptions
     from hrinpaint.batch.task import describe, inpaint_file
 
-    inpainter = _build_inpainter(args)  # an unknown method fails before any file is read
+    options, inpainter = _build_inpainter(args)  # an unknown method fails before any file is read
     update, close = _progress_bar(args.quiet, Path(args.image).name)
     if args.progress_fd is not None:
         update = _progress_lines(args.progress_fd, inpainter.name)
     try:
-        options = BatchOptions.from_args(args)
         filled = inpaint_file(args.image, args.mask, args.output, options, inpainter, progress=update)
     finally:
         close()
@@ -101,17 +101,17 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from hrinpaint.batch import BatchOptions, run_batch
+    from hrinpaint.batch import run_batch
     from hrinpaint.batch.run import check_spread
 
     memory = int(args.worker_memory * 2**30) if args.worker_memory is not None else None
     check_spread(args.workers, args.retries, memory)
-    _build_inpainter(args)  # out-of-range numbers and an unknown method fail before any file is read or written
+    options, _ = _build_inpainter(args)  # out-of-range numbers and an unknown method fail before any file is touched
     outcomes = run_batch(
         args.images,
         args.masks,
         args.output,
-        BatchOptions.from_args(args),
+        options,
         workers=args.workers,
         dask=args.dask,
         retries=args.retries,

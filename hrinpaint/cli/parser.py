@@ -186,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         type=_csv,
         default=None,
-        help="project methods (default: telea+upsample, telea+cra, patchmatch+cra, patchmatch+octave)",
+        help="project methods, each METHOD or METHOD:key=value[:key=value...] (filler options; lifter. before a "
+        "lifter's) (default: telea+upsample, telea+cra, patchmatch+cra, patchmatch+octave)",
     )
     bench.add_argument(
         "--peers",

@@ -30,7 +30,7 @@ from hrinpaint.eval.peers import DEFAULT_PEERS, PEERS
 from hrinpaint.eval.worker import Worker
 from hrinpaint.io import find_photos, read_image, write_image
 from hrinpaint.masks import generate_mask
-from hrinpaint.methods import resolve_method
+from hrinpaint.methods import split_options
 from hrinpaint.ops.resize import area_downsample, fit_long_side
 
 #: Columns of the report tables: (row key, header).
@@ -88,7 +88,7 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         for method in self.methods:
-            resolve_method(method)  # unknown methods fail before any work
+            split_options(method)  # unknown methods and options fail before any work
         unknown = sorted(set(self.peers) - set(PEERS))
         if unknown:
             raise InputError(f"unknown peer {', '.join(unknown)}; known: {', '.join(PEERS)}")

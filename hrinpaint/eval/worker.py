@@ -1,13 +1,19 @@
 """Runs one inpainting job at a time in a separate process, with a time limit and a peak-memory reading.
 
 A run that exceeds its time limit is killed and the worker restarted, so one slow peer cannot stall a
-benchmark. Peak memory is the growth of the process's resident set during the job (see :class:`_PeakMemory`), which
-counts native allocations (OpenCV, numba, torch) that Python's tracemalloc cannot see.
+benchmark. A worker ends when the benchmark that started it dies, even in the middle of a long job (see
+:func:`_exit_with_parent`). Peak memory is the growth of the process's resident set during the job (see
+:class:`_PeakMemory`), which counts native allocations (OpenCV, numba, torch) that Python's tracemalloc cannot see.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing as mp
+import os
+import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -35,9 +41,12 @@ def _make_runner(method: str, working_size: int, weights: str | None = None) -> 
 
     if method in PEERS:
         return PEERS[method]
+    from hrinpaint.methods import split_options
     from hrinpaint.pipeline import Inpainter
 
-    return Inpainter.from_method(method, filler_weights(method, weights), working_size=working_size)
+    name, filler, lifter = split_options(method)
+    filler = {**filler, **(filler_weights(name, weights) or {})}
+    return Inpainter.from_method(name, filler or None, lifter or None, working_size=working_size)
 
 
 def filler_weights(method: str, weights: str | None) -> dict[str, Any] | None:
@@ -115,7 +124,37 @@ class _PeakMemory:
         return max(0.0, (self._peak - self._start) / 2**20)
 
 
-def _serve(connection: Any) -> None:
+#: ``prctl`` option: the signal this process gets when the thread that started it ends (``<linux/prctl.h>``).
+_PR_SET_PDEATHSIG = 1
+
+
+def _exit_with_parent(parent: int, tied_to_thread: bool, poll_s: float = 0.5) -> None:
+    """Ends this worker when its parent ``parent`` (the benchmark) dies, rather than running its job to the end as
+    an orphan. On Linux the kernel sends SIGKILL at once (``PR_SET_PDEATHSIG``), which stops a job that holds the
+    GIL in native code too; the signal follows the parent's starting thread, so it is asked for only when that
+    thread is the main one (``tied_to_thread``). Everywhere, a daemon thread polls the parent pid and exits."""
+    if tied_to_thread and sys.platform.startswith("linux"):
+        name = ctypes.util.find_library("c")
+        try:
+            libc = ctypes.CDLL(name, use_errno=True) if name else None
+            if libc is not None and hasattr(libc, "prctl"):
+                libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except OSError:
+            pass  # no libc to ask: the polling thread below still ends the worker
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)  # the parent is gone: nothing to report to, nothing to clean up
+
+    if os.getppid() != parent:  # it died before the signal was asked for
+        os._exit(1)
+    threading.Thread(target=watch, name="hrinpaint-parent-watch", daemon=True).start()
+
+
+def _serve(connection: Any, parent: int | None = None, tied_to_thread: bool = False) -> None:
+    if parent is not None:
+        _exit_with_parent(parent, tied_to_thread)
     runners: dict[tuple[str, int, str | None], Any] = {}
     while True:
         job = connection.recv()
@@ -149,7 +188,8 @@ class Worker:
 
     def _start(self) -> None:
         parent, child = self._context.Pipe()
-        self._process = self._context.Process(target=_serve, args=(child,), daemon=True)
+        tied_to_thread = threading.current_thread() is threading.main_thread()
+        self._process = self._context.Process(target=_serve, args=(child, os.getpid(), tied_to_thread), daemon=True)
         self._process.start()
         self._connection = parent
 

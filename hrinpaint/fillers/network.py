@@ -75,7 +75,7 @@ class NetworkFillerConfig:
     size: int | None = None
     threads: int = 0
     prefill: str | None = None
-    band: float = 3.0
+    band: float = 7.0
     low_band: str = "network"
     weight: float = 1.0
     gate_sigma: float = 0.0

@@ -54,6 +54,11 @@ class PatchMatchConfig:
             refine it, so long jumps there are wasted work.
         gradient_weight: weight of the luminance-gradient channels against the Lab colour channels in the patch
             distance (0 = colour only).
+        texture_weight: weight of the texture channels in the patch distance (0 = none): the lightness
+            gradient's magnitude averaged over a patch, taken at the working size and carried down to every coarser
+            level (Newson et al. 2014), so that a coarse level sees how textured each place is at the finest one and
+            a blurred hole does not draw its patches from flat sources; in the hole the channels are voted as the
+            colours are.
         gamma: the vote of a patch whose centre is ``d`` pixels inside the hole is scaled by ``gamma ** -d``, so
             patches anchored in known context lead (Wexler et al.); 1 weighs all patches alike.
         sigma_percentile: match quality enters a vote as ``exp(-cost / (2 sigma^2))`` with ``sigma^2`` this
@@ -75,6 +80,7 @@ class PatchMatchConfig:
     pm_iterations: int = 3
     fine_search_radius: int = 16
     gradient_weight: float = 0.0
+    texture_weight: float = 7.0
     gamma: float = 1.3
     sigma_percentile: float = 75.0
     top_k: int = 1
@@ -97,8 +103,8 @@ class PatchMatchConfig:
             raise ConfigError(f"pm_iterations must be at least 1, got {self.pm_iterations}")
         if self.fine_search_radius < 1:
             raise ConfigError(f"fine_search_radius must be at least 1, got {self.fine_search_radius}")
-        if self.gradient_weight < 0:
-            raise ConfigError(f"gradient_weight must be non-negative, got {self.gradient_weight}")
+        if self.gradient_weight < 0 or self.texture_weight < 0:
+            raise ConfigError("gradient_weight and texture_weight must be non-negative")
         if self.gamma < 1:
             raise ConfigError(f"gamma must be at least 1, got {self.gamma}")
         if not 0 < self.sigma_percentile <= 100:
@@ -184,6 +190,39 @@ def patch_features(image: np.ndarray, gradient_weight: float) -> np.ndarray:
     return np.ascontiguousarray(np.dstack([lab, grad_y, grad_x]), dtype=np.float32)
 
 
+def texture_map(image: np.ndarray, hole: np.ndarray, side: int) -> np.ndarray:
+    """The texture channels of :attr:`PatchMatchConfig.texture_weight`: the magnitudes of the lightness gradient
+    (vertical, horizontal; central differences of Lab lightness / 100) averaged over ``side``-square windows of
+    known pixels (normalised convolution; a gradient that crosses the hole's border is not read), zero in the
+    hole, and a third channel of zeros (the vote kernels take three).
+
+    Shape: ``h x w x 3`` RGB float32 in [0, 1], hole ``h x w`` bool -> ``h x w x 3`` float32.
+    """
+    lightness = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)[:, :, 0] / np.float32(100.0)
+    grad_y = np.abs(cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=1, scale=0.5, borderType=cv2.BORDER_REPLICATE))
+    grad_x = np.abs(cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=1, scale=0.5, borderType=cv2.BORDER_REPLICATE))
+    readable = (cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)) == 0).astype(np.float32)
+    weight = cv2.boxFilter(readable, -1, (side, side), borderType=cv2.BORDER_REFLECT)
+    channels = [
+        cv2.boxFilter(grad * readable, -1, (side, side), borderType=cv2.BORDER_REFLECT) / np.maximum(weight, 1e-6)
+        for grad in (grad_y, grad_x)
+    ]
+    texture = np.dstack([*channels, np.zeros_like(lightness)]).astype(np.float32)
+    texture[hole] = 0.0
+    return texture
+
+
+def _spread_into_hole(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """``values`` with the hole set to a wide normalised blur of the known values around it (a smooth start)."""
+    known = (~hole).astype(np.float32)
+    sigma = max(hole.shape) / 8.0
+    total = cv2.GaussianBlur(values * known[:, :, None], (0, 0), sigma)
+    weight = cv2.GaussianBlur(known, (0, 0), sigma)
+    fallback = values[~hole].mean(axis=0) if (~hole).any() else np.zeros(3, np.float32)
+    spread = np.where(weight[:, :, None] > 1e-4, total / np.maximum(weight, 1e-6)[:, :, None], fallback)
+    return np.where(hole[:, :, None], spread, values).astype(np.float32)
+
+
 def spatial_terms(hole: np.ndarray, radius: int, gamma: float) -> tuple[np.ndarray, np.ndarray]:
     """Per patch centre: Wexler's log spatial weight ``-log(gamma) * distance into the hole`` (patches centred
     deep inside the hole vote less than those near context) and the number of the patch's pixels inside the
@@ -260,18 +299,25 @@ def em_round(
     window: int,
     seed: int,
     vote: str = "mean",
+    texture: np.ndarray | None = None,
+    texture_weight: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One expectation-maximisation round: repair and measure the field, PatchMatch search in ``window``, then
-    vote (see :data:`VOTES`). ``nnf`` and ``cost`` change in place.
+    vote (see :data:`VOTES`). ``nnf`` and ``cost`` change in place; so does ``texture`` (the level's texture
+    channels, :func:`texture_map`), compared with ``texture_weight`` and voted in the hole as the colours are.
 
     Returns:
         The new fill and the vote weight of each patch centre.
     """
     features = patch_features(current, options.gradient_weight)
+    if texture is not None and texture_weight > 0:
+        features = np.ascontiguousarray(np.dstack([features, texture[:, :, :2] * np.float32(texture_weight)]))
     kernels.repair_and_measure(features, nnf, cost, *sets.search, seed)
     kernels.patchmatch(features, nnf, cost, *sets.search, options.pm_iterations, window, seed + 1)
     values = sets.pixel_count * features.shape[2]
     weight = vote_weights(cost, values, sets.log_spatial, sets.targets, options.sigma_percentile)
+    if texture is not None:
+        texture[...] = kernels.vote(texture, nnf, weight, sets.hole_ys, sets.hole_xs, sets.radius)
     if vote == "best":
         mean_cost = cost / sets.pixel_count
         return kernels.vote_best(current, nnf, weight, mean_cost, sets.hole_ys, sets.hole_xs, sets.radius), weight
@@ -315,7 +361,12 @@ class PatchMatchFiller:
             if np.count_nonzero(valid_sources(levels[depth].hole, radius)) < _MIN_SOURCES:
                 levels = levels[:depth]
                 break
-        filled, nnf, weight = self._complete(levels, radius)
+        textures = None
+        if self.config.texture_weight > 0:
+            textures = masked_pyramid(
+                texture_map(image, mask, 2 * radius + 1), mask, self.config.coarsest_size, len(levels)
+            )
+        filled, nnf, weight = self._complete(levels, radius, textures)
         hole_ys, hole_xs = np.nonzero(mask)
         sources, weights = kernels.offset_field(
             nnf, weight, hole_ys.astype(np.int64), hole_xs.astype(np.int64), radius, self.config.top_k
@@ -331,11 +382,15 @@ class PatchMatchFiller:
             radius -= 1
         return radius
 
-    def _complete(self, levels: list[_Level], radius: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Runs EM from the coarsest level to the finest; returns the fill, the field and the vote weights."""
+    def _complete(
+        self, levels: list[_Level], radius: int, textures: list[_Level] | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Runs EM from the coarsest level to the finest; returns the fill, the field and the vote weights.
+        ``textures``: the texture channels' levels (:func:`texture_map`), when the distance reads them."""
         config = self.config
         coarsest = len(levels) - 1
         current: np.ndarray | None = None
+        texture: np.ndarray | None = None
         nnf: np.ndarray | None = None
         weight = np.zeros(levels[0].hole.shape, np.float32)
         for depth in range(coarsest, -1, -1):
@@ -346,12 +401,17 @@ class PatchMatchFiller:
             targets, target_ys, target_xs = sets.targets, sets.target_ys, sets.target_xs
             if depth == coarsest:
                 current = diffuse(level.image, hole, 3.0, cv2.INPAINT_TELEA) if hole.any() else level.image
+                if textures is not None:
+                    texture = _spread_into_hole(textures[depth].image, hole)
                 nnf = np.stack(np.indices((height, width), dtype=np.int32), axis=-1)
                 nnf[targets] = -1  # repaired to random valid sources below
             else:
                 assert current is not None and nnf is not None
                 upsampled = cv2.resize(current, (width, height), interpolation=cv2.INTER_LINEAR)
                 current = np.where(hole[:, :, None], upsampled, level.image).astype(np.float32)
+                if textures is not None and texture is not None:
+                    enlarged = cv2.resize(texture, (width, height), interpolation=cv2.INTER_LINEAR)
+                    texture = np.where(hole[:, :, None], enlarged, textures[depth].image).astype(np.float32)
                 nnf = kernels.upsample_nnf(nnf, (height, width), target_ys, target_xs)
                 if len(sets.hole_ys):
                     # Vote once with the carried field, before any search, so that the level starts from sharp
@@ -367,6 +427,8 @@ class PatchMatchFiller:
                     parent_columns = np.minimum(np.arange(width) // 2, weight.shape[1] - 1)
                     carried = np.where(targets, weight[parent_rows][:, parent_columns], 0.0).astype(np.float32)
                     current = kernels.vote(current, nnf, carried, sets.hole_ys, sets.hole_xs, radius)
+                    if texture is not None:
+                        texture = kernels.vote(texture, nnf, carried, sets.hole_ys, sets.hole_xs, radius)
             if len(sets.hole_ys) == 0:
                 weight = np.zeros((height, width), np.float32)
                 continue
@@ -376,7 +438,9 @@ class PatchMatchFiller:
                 window = max(height, width) if depth == coarsest else config.fine_search_radius
                 vote = config.vote if depth < config.best_levels else "mean"
                 seed = _level_seed(config.seed, depth, step)
-                current, weight = em_round(current, nnf, cost, sets, config, window, seed, vote)
+                current, weight = em_round(
+                    current, nnf, cost, sets, config, window, seed, vote, texture, config.texture_weight
+                )
         assert current is not None and nnf is not None
         return current, nnf, weight
 

@@ -165,7 +165,7 @@ def _encoder(
     if image_format not in _SIXTEEN_BIT_FORMATS:
         pixels = to_8bit(pixels)
     grayscale = info is not None and info.grayscale and image_format in _GREY_FORMATS
-    colour = _grey_from_rgb(pixels) if grayscale else pixels
+    colour = grey_from_rgb(pixels) if grayscale else pixels
     alpha = info.alpha if info is not None and image_format in _ALPHA_FORMATS else None
     if alpha is not None:
         if alpha.shape != (height, width):
@@ -199,10 +199,14 @@ def copy_file(source: StrPath, path: StrPath, *, overwrite: bool = False) -> Non
     write_atomically(path, encode, f"cannot write '{path}'")
 
 
-def _grey_from_rgb(pixels: np.ndarray) -> np.ndarray:
-    """Rounded channel mean in integers: equal channels (replicated grey) come back bit-exact."""
-    total = pixels.astype(np.uint32).sum(axis=2)
-    return ((total + 1) // 3).astype(pixels.dtype)
+def grey_from_rgb(pixels: np.ndarray) -> np.ndarray:
+    """``H x W x 3`` -> ``H x W``, the channels' mean in the pixels' dtype. Integers: rounded to nearest in
+    integers (a third never ties), so equal channels (replicated grey) come back bit-exact; floats: averaged in
+    float32."""
+    if pixels.dtype.kind == "u":
+        total = pixels.astype(np.uint32).sum(axis=2)
+        return ((total + 1) // 3).astype(pixels.dtype)
+    return pixels.astype(np.float32).mean(axis=2).astype(pixels.dtype)
 
 
 def _icc_colour_space(icc: bytes) -> str:

@@ -15,7 +15,7 @@ every lifter implements. The common paths are shared pieces, not a method to ove
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -84,7 +84,12 @@ class TwoStepLifter(ABC):
     """A lifter whose ``run`` is the two-step scheme: fill at the working size, then :meth:`lift` the fill to full
     resolution and add the fill's correction; a region already at its working size is filled there and returned
     with its correction. A subclass writes :meth:`lift` only; it must not override ``run`` (a lifter that needs
-    another ``run`` is a plain :class:`Lifter` built from this module's functions)."""
+    another ``run`` is a plain :class:`Lifter` built from this module's functions). A subclass that sets
+    ``corrects`` adds the correction inside :meth:`lift` itself (before its own detail steps), and ``run`` then
+    does not add it again."""
+
+    #: whether :meth:`lift` adds ``filled.correction`` itself
+    corrects: ClassVar[bool] = False
 
     def run(
         self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None = None
@@ -94,8 +99,20 @@ class TwoStepLifter(ABC):
         if working_mask.shape == mask.shape:
             return fill_at_native_size(image, mask, filler).corrected()[box.slices]
         filled, working_image = fill_at_working_size(image, working_mask, filler)
+        return self.lift_corrected(image, mask, filled, working_mask, box=box, working_image=working_image)
+
+    def lift_corrected(
+        self,
+        image: np.ndarray,
+        mask: np.ndarray,
+        filled: FillResult,
+        working_mask: np.ndarray,
+        box: Box | None = None,
+        working_image: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """:meth:`lift` with the fill's correction in it (added here unless the class ``corrects`` itself)."""
         lifted = self.lift(image, mask, filled, working_mask, box=box, working_image=working_image)
-        return add_correction(lifted, filled, mask, box)
+        return lifted if self.corrects else add_correction(lifted, filled, mask, checked_box(box, mask))
 
     @abstractmethod
     def lift(
@@ -108,7 +125,7 @@ class TwoStepLifter(ABC):
         working_image: np.ndarray | None = None,
     ) -> np.ndarray:
         """Returns the full-resolution fill of ``image``'s hole over ``box``, from ``filled`` (the working fill);
-        ``filled.correction`` is left to the caller (:func:`add_correction`).
+        ``filled.correction`` is left to the caller (:func:`add_correction`) unless the class ``corrects``.
 
         Shape:
             image: ``H x W x 3`` uint8, uint16, or float in [0, 1] (hole pixels never used); mask: ``H x W``
@@ -125,9 +142,9 @@ def registered_two_step(name: str) -> TwoStepLifter:
     :class:`TwoStepLifter`: a lifter that builds on another's lift (``shift``'s stage 1, ``refine``'s default
     output) needs one that can lift a given working fill."""
     from hrinpaint.lifters import LIFTERS
-    from hrinpaint.methods import DEFAULT_METHOD
+    from hrinpaint.methods import DEFAULT_METHOD, resolve_method
 
-    lifter = LIFTERS.build(DEFAULT_METHOD.partition("+")[2] if name == "default" else name)
+    lifter = LIFTERS.build(resolve_method(DEFAULT_METHOD).lifter if name == "default" else name)
     if not isinstance(lifter, TwoStepLifter):
         raise ConfigError(f"lifter {name!r} does not lift a given working fill; a two-step lifter is needed here")
     return lifter

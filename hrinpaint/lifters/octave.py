@@ -49,9 +49,9 @@ from hrinpaint.fillers.patchmatch import (
     patch_targets,
     vote_weights,
 )
-from hrinpaint.lifters.base import TwoStepLifter, checked_box
+from hrinpaint.lifters.base import TwoStepLifter, add_correction, checked_box
 from hrinpaint.lifters.cra import CraLifter
-from hrinpaint.lifters.octave_bands import mix_low_band, push_pull, restore_bands
+from hrinpaint.lifters.octave_bands import keep_band_energy, mix_low_band, push_pull, restore_bands
 from hrinpaint.ops.patches import bilinear_window
 from hrinpaint.ops.regions import Box
 from hrinpaint.ops.resize import area_downsample_pixels, downsample_mask, resize_bilinear
@@ -90,6 +90,10 @@ class OctaveConfig:
             smooth estimate's (Telea's fill at the working size; :func:`mix_low_band`); 0 = no mix.
         low_weight: the exemplar fill's share of that low band; 1 (the default) = no mix. 0.5 measured 0.3 dB more
             hole PSNR but left dark halos where the exemplar fill has an edge that Telea's has not.
+        low_grow: the smooth estimate reads the context from this many working pixels beyond the hole's border.
+        keep_bands: with a filler's correction (a network's low band), the luma detail of this many of the finest
+            octaves is kept at the energy it had before the correction (:func:`keep_band_energy`, gain at most
+            ``coarse_gain``): a network changes structure, not the amount of detail; 0 = off.
         search_side: levels whose long side is larger than this are not searched: ``cra`` lifts them (the
             context's residual moved along the field of the last searched level, far cheaper than a search over
             the most pixels). The first level above the working size is always searched.
@@ -115,6 +119,8 @@ class OctaveConfig:
     restore_context: int = 8
     low_sigma: float = 12.0
     low_weight: float = 1.0
+    low_grow: int = 0
+    keep_bands: int = 5
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -124,8 +130,8 @@ class OctaveConfig:
             raise ConfigError("em_iterations and cra_levels must be non-negative")
         if min(self.restore_gain, self.coarse_gain, self.restore_bands, self.restore_context) < 1:
             raise ConfigError("restore_gain, coarse_gain, restore_bands and restore_context must be at least 1")
-        if self.low_sigma < 0 or not 0 <= self.low_weight <= 1:
-            raise ConfigError("low_sigma must be non-negative and low_weight in [0, 1]")
+        if min(self.low_sigma, self.low_grow, self.keep_bands) < 0 or not 0 <= self.low_weight <= 1:
+            raise ConfigError("low_sigma, low_grow and keep_bands must be non-negative and low_weight in [0, 1]")
         if self.pm_iterations < 1 or self.search_radius < 1 or self.search_side < 1:
             raise ConfigError("pm_iterations and search_radius must be at least 1")
         if self.vote not in VOTES:
@@ -195,6 +201,7 @@ class OctaveLifter(TwoStepLifter):
     """
 
     Config = OctaveConfig
+    corrects = True
 
     def __init__(self, config: OctaveConfig | None = None) -> None:
         self.config = config or OctaveConfig()
@@ -214,7 +221,8 @@ class OctaveLifter(TwoStepLifter):
             raise ValueError(f"fill {filled.image.shape} does not match the working mask {working_shape}")
         fill = np.clip(filled.image, 0.0, 1.0).astype(np.float32)
         if working_shape == full_shape or not mask.any():
-            return fill[box.slices] if working_shape == full_shape else resize_bilinear(fill, full_shape)[box.slices]
+            plain = fill[box.slices] if working_shape == full_shape else resize_bilinear(fill, full_shape)[box.slices]
+            return add_correction(plain, filled, mask, box)
         first_mask, moves = working_mask, start_displacements(filled, working_mask)
         shapes = level_shapes(full_shape, working_shape)
         searched = [
@@ -248,9 +256,14 @@ class OctaveLifter(TwoStepLifter):
             # cra lifts the rest: the finest residual moved along the field of the last searched level
             field = OffsetField(_sources(moves, working_mask), np.ones((*working_mask.shape, 1), np.float32))
             lifted = CraLifter().lift(image, mask, FillResult(fill, field), working_mask, box, working_image)
-        config = self.config
-        if config.restore_gain > 1 or config.coarse_gain > 1 or (config.low_sigma > 0 and config.low_weight < 1):
-            lifted = self._restore(image, mask, box, lifted, filled.image, first_mask)
+        # a filler's correction (a network's low band) comes before the detail steps: it stands for the smooth
+        # estimate that the low-band mix would take from Telea, and the restoration sees the band it leaves
+        before = lifted
+        lifted = add_correction(lifted, filled, mask, box)
+        mix = filled.correction is None and self.config.low_sigma > 0 and self.config.low_weight < 1
+        keep = filled.correction is not None and self.config.keep_bands > 0
+        if self.config.restore_gain > 1 or self.config.coarse_gain > 1 or mix or keep:
+            lifted = self._restore(image, mask, box, lifted, filled.image, first_mask, mix, before if keep else None)
         return lifted
 
     def _restore(
@@ -261,9 +274,13 @@ class OctaveLifter(TwoStepLifter):
         lifted: np.ndarray,
         working_fill: np.ndarray,
         working_mask: np.ndarray,
+        mix: bool,
+        before: np.ndarray | None = None,
     ) -> np.ndarray:
-        """The low band mixed with Telea's (:func:`mix_low_band`), then :func:`restore_bands`, over the hole's
-        box grown by a margin of context (read from ``image``)."""
+        """The low band mixed with Telea's (:func:`mix_low_band`, when ``mix``), then :func:`restore_bands`, over
+        the hole's box grown by a margin of context (read from ``image``). With ``before`` (the lifted fill before
+        a filler's correction) the result then keeps, octave by octave, at least the detail that ``before``
+        restored alone has (:func:`keep_band_energy`): a correction never leaves less detail than the default."""
         config = self.config
         height, width = mask.shape
         margin = max(config.restore_context << config.restore_bands, 3 * math.ceil(config.low_sigma))
@@ -278,11 +295,25 @@ class OctaveLifter(TwoStepLifter):
             slice(box.left - area_box.left, box.right - area_box.left),
         )
         area[inner] = np.where(hole[inner][:, :, None], lifted, area[inner])
-        if config.low_sigma > 0 and config.low_weight < 1:
-            smooth = bilinear_window(telea_prefill(working_fill, working_mask), mask.shape, area_box)
+        if mix:
+            smooth_mask = working_mask
+            if config.low_grow > 0:  # the border pixels a hand-drawn mask leaves of the object are not spread
+                size = 2 * config.low_grow + 1
+                grown = cv2.dilate(working_mask.astype(np.uint8), np.ones((size, size), np.uint8)) > 0
+                smooth_mask = grown if (~grown).any() else working_mask
+            smooth = bilinear_window(telea_prefill(working_fill, smooth_mask), mask.shape, area_box)
             area = mix_low_band(area, smooth, hole, config.low_sigma, config.low_weight)
-        if config.restore_gain > 1 or config.coarse_gain > 1:
+        restore = config.restore_gain > 1 or config.coarse_gain > 1
+        if restore:
             area = restore_bands(area, hole, config.restore_bands, config.restore_gain, config.coarse_gain)
+        if before is not None:  # the default's own output (its fill restored alone) is the reference for detail
+            reference = area.copy()
+            reference[inner] = np.where(hole[inner][:, :, None], before, area[inner])
+            if restore:
+                reference = restore_bands(
+                    reference, hole, config.restore_bands, config.restore_gain, config.coarse_gain
+                )
+            area = keep_band_energy(area, reference, hole, config.keep_bands, config.coarse_gain)
         return area[inner]
 
     def _work_box(self, hole: np.ndarray, moves: np.ndarray) -> Box:

@@ -31,7 +31,6 @@ from hrinpaint.fillers.network import LOW_BANDS, band_merge, load_cached, ring_g
 from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.lifters.base import (
     TwoStepLifter,
-    add_correction,
     checked_box,
     fill_at_native_size,
     fill_at_working_size,
@@ -93,7 +92,7 @@ class ShiftConfig:
     overlap: int = 64
     max_pixels: int = 1 << 20
     threads: int = 0
-    band: float = 3.0
+    band: float = 7.0
     gate: bool = True
     device: str = "auto"
     half: bool = False
@@ -291,8 +290,7 @@ class ShiftLifter:
         refined = self.lift(image, mask, filled, working_mask, box=box, working_image=working_image)
         if not with_stage1:
             return refined, None
-        lifted = self.stage1.lift(image, mask, filled, working_mask, box=box, working_image=working_image)
-        return refined, add_correction(lifted, filled, mask, box)
+        return refined, self.stage1.lift_corrected(image, mask, filled, working_mask, box, working_image)
 
     def lift(
         self,
@@ -309,8 +307,7 @@ class ShiftLifter:
         hole = bounding_box(mask)
         if hole is None:
             return self.stage1.lift(image, mask, filled, working_mask, box, working_image)
-        lifted = self.stage1.lift(image, mask, filled, working_mask, hole, working_image)
-        lifted = np.clip(add_correction(lifted, filled, mask, hole), 0.0, 1.0)
+        lifted = np.clip(self.stage1.lift_corrected(image, mask, filled, working_mask, hole, working_image), 0.0, 1.0)
         source = Stage1(image, mask, hole, lifted)
         result, _ = source.read(box.top, box.bottom, box.left, box.right)
         inner = (slice(hole.top - box.top, hole.bottom - box.top), slice(hole.left - box.left, hole.right - box.left))

@@ -95,8 +95,8 @@ class PyramidTrainer(Trainer):
             return
         batch = self.init_batch(dataset)
         # half size: the spreads are the same and the forward passes cost a quarter
-        image = torch.nn.functional.avg_pool2d(batch.image, 2).to(self.device)
-        mask = (torch.nn.functional.max_pool2d(batch.mask, 2) > 0.5).float().to(self.device)
+        half = batch.halved().to(self.device)
+        image, mask = half.image, half.mask
         prefill = self._prefill_cache(image, mask)
         unit_variance_init(self.generator, lambda: self.generator(image, mask, prefill))
 
@@ -136,9 +136,10 @@ class PyramidTrainer(Trainer):
         config = self.config
         self.generator.train()
         lr = self.set_lr(step)
-        image, mask = batch.image.to(self.device), batch.mask.to(self.device)
+        batch = batch.to(self.device)
+        image, mask = batch.image, batch.mask
         labels = image_pyramid(image, mask, self.model_config.levels)
-        prefill = self._prefill if batch.prefill is None else cached_prefill(batch.prefill.to(self.device))
+        prefill = self._prefill if batch.prefill is None else cached_prefill(batch.prefill)
         out = self.generator(image, mask, prefill)
         named: dict[str, float] = {"lr": lr}
 

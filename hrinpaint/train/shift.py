@@ -159,16 +159,17 @@ class ShiftTrainer(Trainer):
     def prepare(self, batch: Batch, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The step's ground truth, mask (fitted to ``hole_range``) and stage-1 image, on the device; from a pool,
         its cached stage 1 and its mask as they are (the inference geometry)."""
-        if batch.prefill is not None:
-            return batch.image.to(self.device), batch.mask.to(self.device), batch.prefill.to(self.device)
-        rng = np.random.default_rng([self.config.seed, step, 7])
-        low, high = self.options.hole_range
-        holes = batch.mask.detach().cpu()[:, 0].numpy() > 0.5
-        fitted = np.stack([fit_hole_range(hole, low, high, rng) for hole in holes])
-        mask = torch.from_numpy(fitted[:, None].astype(np.float32))
-        image = batch.image.detach().cpu()
-        stage1 = batch_stage1(image, mask, self.options.factor, rng)
-        return image.to(self.device), mask.to(self.device), stage1.to(self.device)
+        if batch.prefill is None:
+            rng = np.random.default_rng([self.config.seed, step, 7])
+            low, high = self.options.hole_range
+            holes = batch.mask.detach().cpu()[:, 0].numpy() > 0.5
+            fitted = np.stack([fit_hole_range(hole, low, high, rng) for hole in holes])
+            mask = torch.from_numpy(fitted[:, None].astype(np.float32))
+            image = batch.image.detach().cpu()
+            batch = Batch(image, mask, batch_stage1(image, mask, self.options.factor, rng))
+        batch = batch.to(self.device)
+        assert batch.prefill is not None
+        return batch.image, batch.mask, batch.prefill
 
     def losses(self, output: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
         """The named loss terms and their weighted ``total``."""

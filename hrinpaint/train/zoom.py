@@ -20,7 +20,7 @@ follows a cosine from ``config.lr`` to ``config.lr_final`` within each phase.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -80,6 +80,12 @@ class Phase(NamedTuple):
     name: str
     start: int
     length: int
+
+    @property
+    def fills(self) -> bool:
+        """Whether the phase runs the coarse network, which fills the hole from a prefill (every phase but
+        ``sr``, which trains the SR network alone on whole images)."""
+        return self.name != "sr"
 
 
 def phases(options: ZoomTrainOptions, steps: int) -> list[Phase]:
@@ -216,18 +222,14 @@ class ZoomTrainer(Trainer):
         phase = self.phase(step)
         lr = self.set_lr(step, phase.start, phase.length)
         self._set_modes(phase.name)
-        label = batch.image.to(self.device)
-        image, mask = downsample_pair(label, self.masks(batch, step).to(self.device))
+        batch = replace(batch, mask=self.masks(batch, step)).to(self.device)
+        label = batch.image
+        image, mask = downsample_pair(label, batch.mask)
         generator = self.generator
         prefill = None
-        if (
-            phase.name != "sr"
-            and batch.prefill is not None
-            and self.switch is None
-            and self.model_config.prefill != "none"
-        ):
-            prefill = F.interpolate(batch.prefill.to(self.device), size=image.shape[-2:], mode="area")  # a pool's
-        elif phase.name != "sr":
+        if phase.fills and batch.prefill is not None and self.switch is None and self.model_config.prefill != "none":
+            prefill = F.interpolate(batch.prefill, size=image.shape[-2:], mode="area")  # a pool's
+        elif phase.fills:
             prefill = batch_prefill(image, mask, self.model_config.prefill)
         refine_label, refine_mask = (image, mask) if generator.scale == 1 else (label, zoom_mask(mask, SCALE))
         named: dict[str, float] = {"lr": lr}

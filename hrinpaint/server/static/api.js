@@ -18,16 +18,22 @@ export async function fetchCatalogue() {
   return response.json();
 }
 
-export async function errorText(response) {
+function detailText(detail, status, statusText) {
   // FastAPI answers {"detail": "..."} or, for a malformed form, {"detail": [{loc, msg}, ...]}
+  const text = Array.isArray(detail)
+    ? detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ")
+    : detail;
+  return text || `${status} ${statusText || "error"}`;
+}
+
+export async function errorText(response) {
   let detail = null;
   try {
     detail = (await response.json()).detail;
   } catch (_) {
     /* not JSON */
   }
-  if (Array.isArray(detail)) detail = detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ");
-  return detail || `${response.status} ${response.statusText || "error"}`;
+  return detailText(detail, response.status, response.statusText);
 }
 
 export function upload(form, onProgress) {
@@ -48,10 +54,7 @@ export function upload(form, onProgress) {
 }
 
 export function describeRejection(request) {
-  const detail = request.response?.detail;
-  let text = Array.isArray(detail)
-    ? detail.map((d) => `${(d.loc || []).slice(1).join(".")}: ${d.msg}`).join("; ")
-    : detail || `${request.status} ${request.statusText}`;
+  let text = detailText(request.response?.detail, request.status, request.statusText);
   if (request.status === 503) {
     const wait = request.getResponseHeader("Retry-After");
     text = `The server is busy with other photos. Try again${wait ? ` in about ${wait} s` : " shortly"}.`;
