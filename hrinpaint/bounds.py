@@ -120,6 +120,7 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "max_pixels": (1, 16_777_216),
         "threads": _THREADS,
         "band": (0.0, 64.0),
+        "keep_bands": (0, 8),
     },
 }
 

@@ -293,3 +293,34 @@ def test_the_gate_sigma_option_gives_a_gain_field_and_zero_correction_stays_the_
     assert np.array_equal(changed, default)
     replaced = Inpainter.from_method("hifill", options, working_size=32)(image, mask)
     assert np.array_equal(replaced[~mask], image[~mask])
+
+
+def test_shift_keeps_the_detail_of_its_stage1_when_its_network_smooths(silent, monkeypatch):
+    import cv2
+
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.eval.metrics import band_energy
+    from hrinpaint.lifters.shift import ShiftConfig, ShiftLifter
+
+    image, mask = _photo(120, 160)
+    truth = image.astype(np.float32) / 255.0
+
+    def smoothing(self, source, hole):  # a network whose output is its input blurred: it takes detail away
+        lifted = source.read(hole.top, hole.bottom, hole.left, hole.right)[0]
+        return cv2.GaussianBlur(lifted, (0, 0), 3.0)
+
+    monkeypatch.setattr(ShiftLifter, "refine", smoothing)
+    config = {"weights": str(silent["shift"]), "gate": False, "band": 0.3, "network_stage1": "stage1"}
+    runs = {
+        keep: Inpainter.from_method("shift", None, {**config, "keep_bands": keep}, working_size=40)(image, mask)
+        for keep in (0, 5)
+    }
+    runs["s1"] = Inpainter.from_method(None, working_size=40)(image, mask)
+    energy = {name: band_energy(out.astype(np.float32) / 255.0, truth, mask) for name, out in runs.items()}
+    assert all(np.array_equal(out[~mask], image[~mask]) for out in runs.values())
+    assert energy[0][1] < 0.5 * energy["s1"][1]  # the smoothing network took detail away
+    # and it is back: at stage 1's level where the gain cap (3) allows it, much of it in band 1 (blurred flattest)
+    assert all(energy[5][band] > 0.97 * energy["s1"][band] for band in (0, 2, 3)), energy
+    assert energy[5][1] > 1.5 * energy[0][1], energy
+    with pytest.raises(ConfigError):
+        ShiftConfig(keep_bands=-1)

@@ -36,6 +36,7 @@ from hrinpaint.lifters.base import (
     fill_at_working_size,
     registered_two_step,
 )
+from hrinpaint.lifters.octave_bands import keep_band_energy
 from hrinpaint.lifters.upsample import UpsampleLifter
 from hrinpaint.nn.shift import shift_offsets
 from hrinpaint.ops.regions import Box, bounding_box
@@ -47,6 +48,8 @@ STAGE1_LIFTERS = ("default", "upsample", "cra", "octave")
 #: What the network refines (:attr:`ShiftConfig.network_stage1`): the stage-1 image, or Telea's fill brought up
 #: bicubically (the stage 1 the shipped weights were trained on).
 NETWORK_STAGE1 = ("stage1", "telea")
+# keep_band_energy's most gain (the octave lifter's coarse_gain).
+_KEEP_GAIN = 3.0
 _TRAIN_HINT = "train them with `hrinpaint train configs/shift-cpu.toml --run RUN --export shift.safetensors`"
 
 
@@ -76,6 +79,9 @@ class ShiftConfig:
         gate: scale the network's change by how much it helps on a ring of known pixels around the hole (the
             hole grown, filled and refined the same way; :meth:`ShiftLifter.gate_gain`). Costs a second stage 1
             and network pass, and a pass of stage 1 alone for each.
+        keep_bands: the luma detail of this many of the finest octaves is kept at least at stage 1's (the
+            default's output; :func:`~hrinpaint.lifters.octave_bands.keep_band_energy`): the network changes
+            structure, not the amount of detail; 0 = off.
         network_stage1: what the network refines: None for what its weights were trained on (their manifest's
             ``training.prefill``; ``telea`` for weights without one), ``stage1`` (the stage-1 image) or ``telea``
             (Telea's fill of the working image brought up bicubically, pasted into the hole). The stage-1 image
@@ -94,6 +100,7 @@ class ShiftConfig:
     threads: int = 0
     band: float = 7.0
     gate: bool = True
+    keep_bands: int = 5
     device: str = "auto"
     half: bool = False
     network_stage1: str | None = None
@@ -111,6 +118,8 @@ class ShiftConfig:
             raise ConfigError(f"shift must be in [0, 1) or None, got {self.shift}")
         if self.tile < 1 or self.overlap < 0 or self.max_pixels < 1 or self.threads < 0 or not self.band >= 0:
             raise ConfigError("tile and max_pixels must be positive, overlap, threads and band non-negative")
+        if self.keep_bands < 0:
+            raise ConfigError(f"keep_bands must be non-negative, got {self.keep_bands}")
         object.__setattr__(self, "max_pixels", int(self.max_pixels))  # 1e6 from a config file is a float
 
 
@@ -245,12 +254,18 @@ class ShiftLifter:
         with its correction). With ``gate`` (and a band split) the network's change is scaled by how much it
         helps on a ring of known pixels around the hole (:meth:`gate_gain`)."""
         gated = self.config.gate and self.config.band > 0
-        refined, stage1 = self._run(image, mask, filler, working_mask, box, with_stage1=gated)
+        keep = self.config.keep_bands > 0 and self.config.band > 0
+        refined, stage1 = self._run(image, mask, filler, working_mask, box, with_stage1=gated or keep)
         if stage1 is None:
             return refined
         box = checked_box(box, mask)
-        gain = self.gate_gain(image, mask, filler, working_mask)
-        return np.where(mask[box.slices][..., None], stage1 + gain * (refined - stage1), refined).astype(np.float32)
+        hole = mask[box.slices]
+        if gated:
+            gain = self.gate_gain(image, mask, filler, working_mask)
+            refined = np.where(hole[..., None], stage1 + gain * (refined - stage1), refined).astype(np.float32)
+        if keep:  # the network changes structure, not the amount of detail stage 1 (the default's output) has
+            refined = keep_band_energy(refined, stage1, hole, self.config.keep_bands, _KEEP_GAIN)
+        return refined
 
     def gate_gain(self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray) -> float:
         """The share of the network's change kept, in [0, 1]: the hole grown by a ring
