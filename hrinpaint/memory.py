@@ -15,22 +15,26 @@ from typing import Any
 _libc: Any = None
 
 
-def trim_heap() -> bool:
-    """Asks glibc to return freed heap pages (``malloc_trim(0)``); a no-op without glibc (macOS, Windows, musl).
-
-    Returns:
-        True when it trimmed, False where there is no ``malloc_trim``.
-    """
+def libc() -> Any:
+    """The C library (``ctypes.CDLL``, loaded once), or None where it cannot be found or loaded."""
     global _libc
     if _libc is None:
         name = ctypes.util.find_library("c")
         _libc = False
         if name:
             with contextlib.suppress(OSError):
-                candidate = ctypes.CDLL(name)
-                if hasattr(candidate, "malloc_trim"):
-                    _libc = candidate
-    if not _libc:
+                _libc = ctypes.CDLL(name, use_errno=True)
+    return _libc or None
+
+
+def trim_heap() -> bool:
+    """Asks glibc to return freed heap pages (``malloc_trim(0)``); a no-op without glibc (macOS, Windows, musl).
+
+    Returns:
+        True when it trimmed, False where there is no ``malloc_trim``.
+    """
+    library = libc()
+    if library is None or not hasattr(library, "malloc_trim"):
         return False
-    _libc.malloc_trim(0)
+    library.malloc_trim(0)
     return True

@@ -8,8 +8,6 @@ benchmark. A worker ends when the benchmark that started it dies, even in the mi
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import multiprocessing as mp
 import os
 import signal
@@ -21,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hrinpaint.memory import trim_heap
+from hrinpaint.memory import libc, trim_heap
 
 
 @dataclass
@@ -134,13 +132,9 @@ def _exit_with_parent(parent: int, tied_to_thread: bool, poll_s: float = 0.5) ->
     GIL in native code too; the signal follows the parent's starting thread, so it is asked for only when that
     thread is the main one (``tied_to_thread``). Everywhere, a daemon thread polls the parent pid and exits."""
     if tied_to_thread and sys.platform.startswith("linux"):
-        name = ctypes.util.find_library("c")
-        try:
-            libc = ctypes.CDLL(name, use_errno=True) if name else None
-            if libc is not None and hasattr(libc, "prctl"):
-                libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-        except OSError:
-            pass  # no libc to ask: the polling thread below still ends the worker
+        library = libc()  # without one to ask, the polling thread below still ends the worker
+        if library is not None and hasattr(library, "prctl"):
+            library.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
 
     def watch() -> None:
         while os.getppid() == parent:

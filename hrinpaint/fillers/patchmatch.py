@@ -183,11 +183,18 @@ def patch_features(image: np.ndarray, gradient_weight: float) -> np.ndarray:
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2Lab) / np.float32(100.0)
     if gradient_weight == 0:
         return np.ascontiguousarray(lab, dtype=np.float32)
-    lightness = lab[:, :, 0]
-    scale = np.float32(0.5 * gradient_weight)
-    grad_y = cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=1, scale=float(scale), borderType=cv2.BORDER_REPLICATE)
-    grad_x = cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=1, scale=float(scale), borderType=cv2.BORDER_REPLICATE)
+    grad_y, grad_x = _lightness_gradients(lab[:, :, 0], float(np.float32(0.5 * gradient_weight)))
     return np.ascontiguousarray(np.dstack([lab, grad_y, grad_x]), dtype=np.float32)
+
+
+def _lightness_gradients(lightness: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """The vertical and horizontal central differences of ``lightness`` times ``scale`` / 2 (edges replicated):
+    what :func:`patch_features` compares and :func:`texture_map` averages."""
+    border = cv2.BORDER_REPLICATE
+    return (
+        cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=1, scale=scale, borderType=border),
+        cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=1, scale=scale, borderType=border),
+    )
 
 
 def texture_map(image: np.ndarray, hole: np.ndarray, side: int) -> np.ndarray:
@@ -199,8 +206,7 @@ def texture_map(image: np.ndarray, hole: np.ndarray, side: int) -> np.ndarray:
     Shape: ``h x w x 3`` RGB float32 in [0, 1], hole ``h x w`` bool -> ``h x w x 3`` float32.
     """
     lightness = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)[:, :, 0] / np.float32(100.0)
-    grad_y = np.abs(cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=1, scale=0.5, borderType=cv2.BORDER_REPLICATE))
-    grad_x = np.abs(cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=1, scale=0.5, borderType=cv2.BORDER_REPLICATE))
+    grad_y, grad_x = (np.abs(grad) for grad in _lightness_gradients(lightness, 0.5))
     readable = (cv2.dilate(hole.astype(np.uint8), np.ones((3, 3), np.uint8)) == 0).astype(np.float32)
     weight = cv2.boxFilter(readable, -1, (side, side), borderType=cv2.BORDER_REFLECT)
     channels = [
@@ -409,7 +415,7 @@ class PatchMatchFiller:
                 assert current is not None and nnf is not None
                 upsampled = cv2.resize(current, (width, height), interpolation=cv2.INTER_LINEAR)
                 current = np.where(hole[:, :, None], upsampled, level.image).astype(np.float32)
-                if textures is not None and texture is not None:
+                if texture is not None:  # started at the coarsest level when the distance reads texture
                     enlarged = cv2.resize(texture, (width, height), interpolation=cv2.INTER_LINEAR)
                     texture = np.where(hole[:, :, None], enlarged, textures[depth].image).astype(np.float32)
                 nnf = kernels.upsample_nnf(nnf, (height, width), target_ys, target_xs)

@@ -41,6 +41,13 @@ _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _FINE_BANDS = 2
 
 
+def _level_hole(hole: np.ndarray, band: np.ndarray) -> np.ndarray:
+    """The hole at ``band``'s size, from the hole of the level above (a pixel any hole pixel touches is hole)."""
+    if hole.shape == band.shape[:2]:
+        return hole
+    return cv2.resize(hole.astype(np.uint8), band.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
+
+
 def _band_gain(energy: np.ndarray, hole: np.ndarray, max_gain: float) -> np.ndarray | None:
     """The amplitude gain of one band (see :func:`restore_bands`): 1 outside the hole; None without context.
 
@@ -91,8 +98,7 @@ def restore_bands(
     pyramid = laplacian_pyramid(image, bands + 1)
     level_hole = hole
     for level, band in enumerate(pyramid[:-1]):
-        if level_hole.shape != band.shape[:2]:
-            level_hole = cv2.resize(level_hole.astype(np.uint8), band.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
+        level_hole = _level_hole(level_hole, band)
         luma = band @ _LUMA
         limit = max_gain if level < _FINE_BANDS or coarse_gain is None else coarse_gain
         gain = _band_gain(luma * luma, level_hole, limit)
@@ -116,8 +122,7 @@ def keep_band_energy(
     before = laplacian_pyramid(reference, bands + 1)
     level_hole = hole
     for band, was in zip(pyramid[:-1], before[:-1], strict=True):
-        if level_hole.shape != band.shape[:2]:
-            level_hole = cv2.resize(level_hole.astype(np.uint8), band.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
+        level_hole = _level_hole(level_hole, band)
         if not level_hole.any():
             break
         luma, luma_was = band @ _LUMA, was @ _LUMA

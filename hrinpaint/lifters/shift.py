@@ -36,6 +36,7 @@ from hrinpaint.lifters.base import (
     fill_at_working_size,
     registered_two_step,
 )
+from hrinpaint.lifters.octave import OctaveConfig
 from hrinpaint.lifters.octave_bands import keep_band_energy
 from hrinpaint.lifters.upsample import UpsampleLifter
 from hrinpaint.nn.shift import shift_offsets
@@ -48,8 +49,6 @@ STAGE1_LIFTERS = ("default", "upsample", "cra", "octave")
 #: What the network refines (:attr:`ShiftConfig.network_stage1`): the stage-1 image, or Telea's fill brought up
 #: bicubically (the stage 1 the shipped weights were trained on).
 NETWORK_STAGE1 = ("stage1", "telea")
-# keep_band_energy's most gain (the octave lifter's coarse_gain).
-_KEEP_GAIN = 3.0
 _TRAIN_HINT = "train them with `hrinpaint train configs/shift-cpu.toml --run RUN --export shift.safetensors`"
 
 
@@ -80,8 +79,8 @@ class ShiftConfig:
             hole grown, filled and refined the same way; :meth:`ShiftLifter.gate_gain`). Costs a second stage 1
             and network pass, and a pass of stage 1 alone for each.
         keep_bands: the luma detail of this many of the finest octaves is kept at least at stage 1's (the
-            default's output; :func:`~hrinpaint.lifters.octave_bands.keep_band_energy`): the network changes
-            structure, not the amount of detail; 0 = off.
+            default's output; :func:`~hrinpaint.lifters.octave_bands.keep_band_energy`, gain at most the octave
+            lifter's ``coarse_gain``, as there): the network changes structure, not the amount of detail; 0 = off.
         network_stage1: what the network refines: None for what its weights were trained on (their manifest's
             ``training.prefill``; ``telea`` for weights without one), ``stage1`` (the stage-1 image) or ``telea``
             (Telea's fill of the working image brought up bicubically, pasted into the hole). The stage-1 image
@@ -264,7 +263,7 @@ class ShiftLifter:
             gain = self.gate_gain(image, mask, filler, working_mask)
             refined = np.where(hole[..., None], stage1 + gain * (refined - stage1), refined).astype(np.float32)
         if keep:  # the network changes structure, not the amount of detail stage 1 (the default's output) has
-            refined = keep_band_energy(refined, stage1, hole, self.config.keep_bands, _KEEP_GAIN)
+            refined = keep_band_energy(refined, stage1, hole, self.config.keep_bands, OctaveConfig.coarse_gain)
         return refined
 
     def gate_gain(self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray) -> float:
