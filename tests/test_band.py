@@ -324,3 +324,37 @@ def test_shift_keeps_the_detail_of_its_stage1_when_its_network_smooths(silent, m
     assert energy[5][1] > 1.5 * energy[0][1], energy
     with pytest.raises(ConfigError):
         ShiftConfig(keep_bands=-1)
+
+
+def test_refine_keeps_the_detail_of_the_default_when_its_correction_smooths(silent, monkeypatch):
+    import cv2
+
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.eval.metrics import band_energy
+    from hrinpaint.lifters.refine import RefineLifter
+
+    image, mask = _photo(120, 160)
+    truth = image.astype(np.float32) / 255.0
+    banded = RefineLifter._banded
+
+    def smoothing(self, *args):  # a refined correction that blurs the default's output: it takes detail away
+        hole, default, _ = banded(self, *args)
+        return hole, default, cv2.GaussianBlur(default, (0, 0), 1.5) - default
+
+    monkeypatch.setattr(RefineLifter, "_banded", smoothing)
+    options = {"weights": str(silent["hifill"]), "gate": False}
+    runs = {
+        keep: Inpainter.from_method("hifill+refine", options, {"iterations": 1, "keep_bands": keep}, working_size=40)(
+            image, mask
+        )
+        for keep in (0, 5)
+    }
+    runs["default"] = Inpainter.from_method(None, working_size=40)(image, mask)
+    energy = {name: band_energy(out.astype(np.float32) / 255.0, truth, mask) for name, out in runs.items()}
+    assert all(np.array_equal(out[~mask], image[~mask]) for out in runs.values())
+    assert energy[0][0] < 0.1 * energy["default"][0] and energy[0][1] < 0.6 * energy["default"][1]  # detail taken
+    # and it is back: at the default's level where the gain cap (3) allows it, the finest band (flattest) in part
+    assert all(energy[5][band] > 0.97 * energy["default"][band] for band in (1, 2, 3)), energy
+    assert energy[5][0] > 2.0 * energy[0][0], energy
+    with pytest.raises(ConfigError):
+        RefineConfig(keep_bands=-1)

@@ -38,6 +38,8 @@ from hrinpaint.fillers.gate import gate_masks
 from hrinpaint.fillers.network import GeneratorFiller, band_merge, default_filler, on_hole, ring_gain
 from hrinpaint.lifters.base import TwoStepLifter, checked_box, registered_two_step
 from hrinpaint.lifters.cra import CraLifter
+from hrinpaint.lifters.octave import OctaveConfig
+from hrinpaint.lifters.octave_bands import keep_band_energy
 from hrinpaint.lifters.refine_levels import pyramid_shapes
 from hrinpaint.lifters.refine_loop import (
     _features_only,
@@ -107,6 +109,9 @@ class RefineConfig:
         lift: (``band = 0``) how the finest refined level reaches the full size when it is smaller: ``"cra"``
             moves the context's detail into the hole (:class:`~hrinpaint.lifters.cra.CraLifter`), ``"upsample"``
             is bicubic. With a band split, the default's output at full size takes the finest level's change.
+        keep_bands: (band split) the luma detail of this many of the finest octaves is kept at least at the
+            default's output's (:func:`~hrinpaint.lifters.octave_bands.keep_band_energy`, gain at most the octave
+            lifter's ``coarse_gain``): the refined correction changes structure, not the amount of detail; 0 = off.
     """
 
     max_scales: int = 3
@@ -119,6 +124,7 @@ class RefineConfig:
     min_side: int = 512
     anchor: bool = True
     lift: str = "cra"
+    keep_bands: int = 5
 
     def __post_init__(self) -> None:
         if self.max_scales < 1:
@@ -129,6 +135,8 @@ class RefineConfig:
             raise ConfigError("lr must be positive, iterations and erosion non-negative")
         if self.max_side < 0 or self.min_side < 1:
             raise ConfigError(f"max_side must be >= 0 and min_side >= 1, got {self.max_side} and {self.min_side}")
+        if self.keep_bands < 0:
+            raise ConfigError(f"keep_bands must be non-negative, got {self.keep_bands}")
         if self.lift not in ("cra", "upsample"):
             raise ConfigError(f"lift must be 'cra' or 'upsample', got {self.lift!r}")
         object.__setattr__(self, "pixel_budget", int(self.pixel_budget))  # 1.8e6 from a config file is a float
@@ -205,8 +213,18 @@ class RefineLifter:
             gain = self._gate_gain(image, mask, filler, model, working_mask) if filler.config.gate else None
             correction = correction * np.float32(filler.config.weight if gain is None else gain)
             filled = to_float(image[box.slices])
-            inner = filled[hole.top - box.top : hole.bottom - box.top, hole.left - box.left : hole.right - box.left]
-            np.copyto(inner, np.clip(default + correction, 0.0, 1.0), where=mask[hole.slices][..., None])
+            inside = (
+                slice(hole.top - box.top, hole.bottom - box.top),
+                slice(hole.left - box.left, hole.right - box.left),
+            )
+            where = mask[hole.slices][..., None]
+            reference = filled.copy() if self.config.keep_bands else None
+            np.copyto(filled[inside], np.clip(default + correction, 0.0, 1.0), where=where)
+            if reference is not None:  # the default's output is the reference for the amount of detail
+                np.copyto(reference[inside], default, where=where)
+                filled = keep_band_energy(
+                    filled, reference, mask[box.slices], self.config.keep_bands, OctaveConfig.coarse_gain
+                )
             return filled
         result = self._refine(model, filler, levels)
         if result.shape[:2] == mask.shape:
