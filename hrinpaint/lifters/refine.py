@@ -39,7 +39,7 @@ from hrinpaint.fillers.network import GeneratorFiller, band_merge, default_fille
 from hrinpaint.lifters.base import TwoStepLifter, checked_box, registered_two_step
 from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.lifters.octave import OctaveConfig
-from hrinpaint.lifters.octave_bands import keep_band_energy
+from hrinpaint.lifters.octave_bands import keep_in_context
 from hrinpaint.lifters.refine_levels import pyramid_shapes
 from hrinpaint.lifters.refine_loop import (
     _features_only,
@@ -212,19 +212,16 @@ class RefineLifter:
             hole, default, correction = self._banded(image, mask, filler, model, levels, working_mask)
             gain = self._gate_gain(image, mask, filler, model, working_mask) if filler.config.gate else None
             correction = correction * np.float32(filler.config.weight if gain is None else gain)
+            output = np.clip(default + correction, 0.0, 1.0)
+            if self.config.keep_bands:  # the default's output is the reference for the amount of detail
+                keep = self.config.keep_bands
+                output = keep_in_context(image, mask, hole, output, default, keep, OctaveConfig.coarse_gain)
             filled = to_float(image[box.slices])
             inside = (
                 slice(hole.top - box.top, hole.bottom - box.top),
                 slice(hole.left - box.left, hole.right - box.left),
             )
-            where = mask[hole.slices][..., None]
-            reference = filled.copy() if self.config.keep_bands else None
-            np.copyto(filled[inside], np.clip(default + correction, 0.0, 1.0), where=where)
-            if reference is not None:  # the default's output is the reference for the amount of detail
-                np.copyto(reference[inside], default, where=where)
-                filled = keep_band_energy(
-                    filled, reference, mask[box.slices], self.config.keep_bands, OctaveConfig.coarse_gain
-                )
+            np.copyto(filled[inside], output, where=mask[hole.slices][..., None])
             return filled
         result = self._refine(model, filler, levels)
         if result.shape[:2] == mask.shape:

@@ -37,7 +37,7 @@ from hrinpaint.lifters.base import (
     registered_two_step,
 )
 from hrinpaint.lifters.octave import OctaveConfig
-from hrinpaint.lifters.octave_bands import keep_band_energy
+from hrinpaint.lifters.octave_bands import keep_in_context
 from hrinpaint.lifters.upsample import UpsampleLifter
 from hrinpaint.nn.shift import shift_offsets
 from hrinpaint.ops.regions import Box, bounding_box
@@ -263,7 +263,9 @@ class ShiftLifter:
             gain = self.gate_gain(image, mask, filler, working_mask)
             refined = np.where(hole[..., None], stage1 + gain * (refined - stage1), refined).astype(np.float32)
         if keep:  # the network changes structure, not the amount of detail stage 1 (the default's output) has
-            refined = keep_band_energy(refined, stage1, hole, self.config.keep_bands, OctaveConfig.coarse_gain)
+            refined = keep_in_context(
+                image, mask, box, refined, stage1, self.config.keep_bands, OctaveConfig.coarse_gain
+            )
         return refined
 
     def gate_gain(self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray) -> float:
