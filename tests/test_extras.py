@@ -121,7 +121,7 @@ def batch_folders(tmp_path):
     ("blocked", "where", "what"),
     [
         ("distributed", "--dask", "hrinpaint batch --dask"),  # the cluster path's own require
-        ("fsspec", "memory://", "hrinpaint batch"),  # a URL folder: the CLI's catch of a missing module
+        ("fsspec", "memory://", "the URL 'memory://images'"),  # a URL folder: batch's own require names it
     ],
 )
 def test_batch_without_the_cluster_extra_says_so_in_one_line(
@@ -142,3 +142,15 @@ def test_batch_without_the_cluster_extra_says_so_in_one_line(
         f"hrinpaint: error: {what} needs hrinpaint[cluster] ({blocked} is not installed): "
         "pip install 'hrinpaint[cluster]'"
     ]
+
+
+def test_run_batch_from_python_without_fsspec_names_the_extra(batch_folders, tmp_path, monkeypatch):
+    from hrinpaint.batch import BatchOptions, run_batch
+
+    monkeypatch.setitem(sys.modules, "fsspec", None)  # importing it raises ModuleNotFoundError, as when missing
+    images, masks = (str(folder) for folder in batch_folders)
+    with pytest.raises(MissingExtraError, match=r"the URL 'memory://images' needs hrinpaint\[cluster\]") as raised:
+        run_batch("memory://images", masks, str(tmp_path / "out"), BatchOptions(), quiet=True)
+    assert "\n" not in str(raised.value)
+    # local folders never need it
+    assert [outcome.status for outcome in run_batch(images, masks, str(tmp_path / "out"), BatchOptions(), quiet=True)]

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from hrinpaint.bounds import DEFAULT_MAX_PIXELS
 from hrinpaint.errors import InputError
+from hrinpaint.extras import require
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,13 @@ def is_url(location: str) -> bool:
     return bool(separator) and protocol != "file"
 
 
+def url_fs(location: str) -> tuple[Any, str]:
+    """The fsspec filesystem of a URL and the path on it; without fsspec, a one-line
+    :class:`~hrinpaint.extras.MissingExtraError` that names the ``cluster`` extra."""
+    fsspec = require("fsspec", f"the URL '{location}'")
+    return fsspec.core.url_to_fs(location)
+
+
 def local_path(location: str) -> str:
     """A local path for ``location`` (strips ``file://``)."""
     location = os.fspath(location)
@@ -77,9 +85,7 @@ def _image_files(location: str) -> list[str]:
     from hrinpaint.io import IMAGE_SUFFIXES
 
     if is_url(location):
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(location)
+        fs, root = url_fs(location)
         if not fs.isdir(root):
             raise InputError(f"'{location}' is not a directory")
         entries = [entry["name"] for entry in fs.ls(root, detail=True) if entry.get("type") == "file"]
@@ -99,9 +105,7 @@ def _stem(name: str) -> str:
 def output_folder(location: str) -> None:
     """Creates the output folder (or prefix) if it is missing."""
     if is_url(location):
-        import fsspec
-
-        fs, root = fsspec.core.url_to_fs(location)
+        fs, root = url_fs(location)
         fs.makedirs(root, exist_ok=True)
     else:
         try:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from hrinpaint.batch.plan import BatchOptions, Outcome, Task, is_url, local_path
+from hrinpaint.batch.plan import BatchOptions, Outcome, Task, is_url, local_path, url_fs
 from hrinpaint.errors import InpaintError, InputError, OutputError, one_line
 
 ProgressCallback = Callable[[int, int], None]
@@ -94,9 +94,7 @@ def describe(image: str, output: str, filled: int, method: str) -> str:
 
 def output_exists(location: str) -> bool:
     if is_url(location):
-        import fsspec
-
-        fs, path = fsspec.core.url_to_fs(location)
+        fs, path = url_fs(location)
         return bool(fs.exists(path))
     return os.path.exists(local_path(location))
 
@@ -105,9 +103,7 @@ def written_since(location: str, since: float) -> bool:
     """True if ``location`` exists and was last written at or after ``since`` (seconds since the epoch)."""
     try:
         if is_url(location):
-            import fsspec
-
-            fs, path = fsspec.core.url_to_fs(location)
+            fs, path = url_fs(location)
             return bool(fs.exists(path)) and fs.modified(path).timestamp() >= since
         return os.stat(local_path(location)).st_mtime >= since
     except (OSError, NotImplementedError):
@@ -116,9 +112,7 @@ def written_since(location: str, since: float) -> bool:
 
 def _same_location(first: str, second: str) -> bool:
     """True when two locations (fsspec URLs or paths) name the same file on the same filesystem."""
-    import fsspec
-
-    (fs_a, path_a), (fs_b, path_b) = fsspec.core.url_to_fs(first), fsspec.core.url_to_fs(second)
+    (fs_a, path_a), (fs_b, path_b) = url_fs(first), url_fs(second)
     return fs_a.protocol == fs_b.protocol and path_a.rstrip("/") == path_b.rstrip("/")
 
 
@@ -138,15 +132,13 @@ def _local_files(task: Task) -> Iterator[tuple[str, str, str]]:
     if not any(is_url(location) for location in (task.image, task.mask, task.output)):
         yield local_path(task.image), local_path(task.mask), local_path(task.output)
         return
-    import fsspec
-
     with tempfile.TemporaryDirectory(prefix="hrinpaint-") as folder:
         paths = []
         for role, location in (("image", task.image), ("mask", task.mask)):
             if not is_url(location):
                 paths.append(local_path(location))
                 continue
-            fs, remote = fsspec.core.url_to_fs(location)
+            fs, remote = url_fs(location)
             if not fs.isfile(remote):
                 raise InputError(f"cannot read '{location}': it does not exist")
             copy = os.path.join(folder, f"{role}-{posixpath.basename(remote)}")
@@ -157,7 +149,7 @@ def _local_files(task: Task) -> Iterator[tuple[str, str, str]]:
             return
         output = os.path.join(folder, "output-" + posixpath.basename(task.output))
         yield paths[0], paths[1], output
-        fs, remote = fsspec.core.url_to_fs(task.output)
+        fs, remote = url_fs(task.output)
         fs.put_file(output, remote)
 
 
