@@ -112,6 +112,7 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "erosion": (0, 128),
         "max_side": (0, 2048),
         "min_side": (16, 4096),
+        "keep_bands": (0, 8),
     },
     ("lifter", "shift"): {
         "shift": (0.0, 0.999),
