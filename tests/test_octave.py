@@ -163,7 +163,7 @@ def test_mix_low_band_moves_the_low_band_only_and_keeps_known_pixels():
     [
         {"patch_size": 4},
         {"vote": "mode"},
-        {"colour": "poisson"},
+        {"colour": "gradient"},
         {"cra_levels": -1},
         {"restore_gain": 0.5},
         {"coarse_gain": 0.9},
@@ -257,3 +257,51 @@ def test_keep_band_energy_gives_back_the_detail_a_smooth_change_took_and_never_r
     np.testing.assert_allclose(keep_band_energy(image, image, mask, 3, 3.0), image, atol=1e-5)  # nothing taken
     with pytest.raises(ConfigError):
         OctaveConfig(keep_bands=-1)
+
+
+def _two_blocks() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A smooth ramp with a hole filled by two blocks copied from places of different brightness: the truth, the
+    fill, each pixel's source, and the hole."""
+    ys, xs = np.mgrid[0:60, 0:80]
+    truth = np.dstack([0.3 + 0.004 * xs + 0.002 * ys] * 3).astype(np.float32)
+    mask = hole((60, 80), 25, 20, 15, 30)
+    sources = np.stack([ys, xs], axis=-1).astype(np.int64)
+    sources[25:40, 20:50, 0] -= 20  # both blocks from above, the right one also from 25 px to the right
+    sources[25:40, 35:50, 1] += 25
+    return truth, truth[sources[..., 0], sources[..., 1]], sources, mask
+
+
+def test_poisson_fill_removes_the_step_between_blocks_from_different_light():
+    from hrinpaint.lifters.octave_poisson import poisson_fill
+
+    truth, fill, sources, mask = _two_blocks()
+    assert abs(fill[30, 35, 0] - fill[30, 34, 0]) > 0.1  # the seam: a step 25 times the ramp's
+    out = poisson_fill(fill, sources, mask)
+    assert np.array_equal(out[~mask], fill[~mask])
+    assert abs(out[30, 35, 0] - out[30, 34, 0]) < 0.005  # the ramp's own step
+    assert np.abs(out - truth)[mask].max() < 2e-3  # its sources' gradients are the truth's: it is the truth again
+
+
+def test_poisson_fill_does_not_spread_a_remnant_the_mask_left():
+    from hrinpaint.lifters.octave_poisson import poisson_fill, seam_targets, solve_correction
+
+    truth, fill, sources, mask = _two_blocks()
+    remnant = fill.copy()
+    remnant[24, 20:50] = 0.0  # a dark outline of the removed object along the hole's top edge, kept as known
+    out = poisson_fill(remnant, sources, mask)
+    plain = np.clip(remnant + solve_correction(mask, *seam_targets(remnant, sources, mask, border_limit=0.0)), 0, 1)
+    darkening = (truth - out)[25:28, 20:50].mean()
+    assert (truth - plain)[25:28, 20:50].mean() > 0.1  # a Poisson blend takes the outline into the hole
+    assert darkening < 0.3 * (truth - plain)[25:28, 20:50].mean(), darkening  # the weighted border mostly does not
+
+
+def test_poisson_colour_runs_in_the_pipeline_and_keeps_known_pixels():
+    image = (weave(96, 128) * 255).astype(np.uint8)
+    mask = hole((96, 128), 30, 40, 30, 40)
+    assert OctaveConfig().colour == "poisson"  # the default
+    out = Inpainter.from_method("patchmatch+octave", working_size=48)(image, mask)
+    assert np.array_equal(out[~mask], image[~mask])
+    membrane = Inpainter.from_method("patchmatch+octave", None, {"colour": "membrane"}, working_size=48)(image, mask)
+    assert not np.array_equal(out, membrane)
+    with pytest.raises(ConfigError):
+        OctaveConfig(colour="gradient")

@@ -22,10 +22,14 @@ and the sources they start from, so the work grows with the hole. Three measured
 - octaves above ``search_side`` (1024 px) are lifted by ``cra``: the context's residual moved along the field
   found at the last searched level, which measured nearly as sharp as a search at full resolution in a third of
   the time;
-- a membrane correction (the mismatch along the hole's border, interpolated smoothly into the hole, as a
-  Poisson blend would) keeps a copied patch's brightness continuous with its new surroundings, and a band-energy
-  restoration (:func:`restore_bands`) brings each octave's detail in the hole up to that of the context nearby,
-  since matching still prefers flat sources.
+- at the last searched level the hole's colours are solved again from the gradients their sources have, with the
+  known pixels as the boundary (``colour="poisson"``, :mod:`~hrinpaint.lifters.octave_poisson`): the steps where
+  neighbouring blocks were copied from places of different brightness (a sky, a reflection) are spread over the
+  blocks instead of standing at their seams, and the border is met as a Poisson blend meets it, save for known
+  pixels far from what the fill predicts (a remnant of the object), which count less; measured +0.58 dB of hole
+  PSNR at 2048 px over the membrane correction it replaced (``colour="membrane"``: the mismatch along the border
+  only, interpolated smoothly into the hole). A band-energy restoration (:func:`restore_bands`) then brings each
+  octave's detail in the hole up to that of the context nearby, since matching still prefers flat sources.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ from hrinpaint.fillers.patchmatch import (
 from hrinpaint.lifters.base import TwoStepLifter, add_correction, checked_box
 from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.lifters.octave_bands import keep_band_energy, mix_low_band, push_pull, restore_bands
+from hrinpaint.lifters.octave_poisson import poisson_fill
 from hrinpaint.ops.patches import bilinear_window
 from hrinpaint.ops.regions import Box
 from hrinpaint.ops.resize import area_downsample_pixels, downsample_mask, resize_bilinear
@@ -59,7 +64,7 @@ from hrinpaint.pixels import to_float
 
 __all__ = ["OctaveConfig", "OctaveLifter", "membrane", "mix_low_band", "push_pull", "restore_bands"]
 
-COLOURS = ("none", "membrane")
+COLOURS = ("none", "membrane", "poisson")
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,11 @@ class OctaveConfig:
         vote: how each round sets the hole's colours: ``"mean"``, the weighted mean of what its patches copy
             (Wexler et al.), or ``"best"``, what the best-matching patch covering the pixel copies (sharp where
             patches disagree).
-        colour: ``"membrane"``: the fill's mismatch with the known pixels along the hole's border is interpolated
-            smoothly into the hole and removed; ``"none"``: no correction.
+        colour: ``"poisson"``: the last searched level's hole re-solved from its sources' gradients with the known
+            pixels as the boundary (:func:`~hrinpaint.lifters.octave_poisson.poisson_fill`: no seams between
+            blocks copied from places of different brightness); ``"membrane"``: only the fill's mismatch with the
+            known pixels along the hole's border, interpolated smoothly into the hole and removed (the default until
+            session 25); ``"none"``: no correction.
         gamma: Wexler's spatial weight, as in PatchMatch's voting.
         sigma_percentile: match quality in voting, as in PatchMatch.
         gradient_weight: weight of the lightness gradient in the patch distance (0 = Lab colour only).
@@ -107,7 +115,7 @@ class OctaveConfig:
     pm_iterations: int = 2
     search_radius: int = 4
     vote: str = "mean"
-    colour: str = "membrane"
+    colour: str = "poisson"
     gamma: float = 1.3
     sigma_percentile: float = 75.0
     gradient_weight: float = 0.0
@@ -367,6 +375,8 @@ class OctaveLifter(TwoStepLifter):
         for step in range(config.em_iterations):
             current, weight = em_round(current, nnf, cost, sets, config, window, seed + 2 * step + 2, config.vote)
             window = config.search_radius
+        if last and config.colour == "poisson":  # the hole's colours from its sources' gradients: no seams
+            current = poisson_fill(current, nnf, hole)
         if last and config.colour == "membrane":
             current += membrane(known, kernels.vote(current, nnf, weight, *_ring(hole), radius), hole)
             np.clip(current, 0.0, 1.0, out=current)
