@@ -72,36 +72,50 @@ def seam_targets(
 
 
 @njit(cache=True, nogil=True)
-def _sor(correction, hole_ys, hole_xs, right, down, right_weight, down_weight, iterations, omega):  # pragma: no cover
-    height, width = correction.shape[0], correction.shape[1]
-    for _ in range(iterations):
-        for parity in range(2):
-            for index in range(hole_ys.size):
-                y, x = hole_ys[index], hole_xs[index]
-                if (y + x) % 2 != parity:
-                    continue
-                for channel in range(3):
-                    total = 0.0
-                    count = 0.0
-                    here = correction[y, x, channel]
-                    if x + 1 < width:  # c(q) - c(p) should be right[p]
-                        weight = right_weight[y, x]
-                        total += weight * (correction[y, x + 1, channel] - right[y, x, channel])
-                        count += weight
-                    if x > 0:
-                        weight = right_weight[y, x - 1]
-                        total += weight * (correction[y, x - 1, channel] + right[y, x - 1, channel])
-                        count += weight
-                    if y + 1 < height:
-                        weight = down_weight[y, x]
-                        total += weight * (correction[y + 1, x, channel] - down[y, x, channel])
-                        count += weight
-                    if y > 0:
-                        weight = down_weight[y - 1, x]
-                        total += weight * (correction[y - 1, x, channel] + down[y - 1, x, channel])
-                        count += weight
-                    if count > 0:
-                        correction[y, x, channel] = here + omega * (total / count - here)
+def _sor(flat, order, neighbours, weights, constant, scale, sweeps, omega):  # pragma: no cover - compiled
+    """``sweeps`` over-relaxation sweeps of ``flat`` (``pixels x 3``) at the hole pixels ``order`` (the red ones,
+    then the black ones, so each half reads only the other's values): each moves towards the weighted mean of its
+    neighbours' values plus its constant."""
+    for _ in range(sweeps):
+        for index in range(order.size):
+            pixel = order[index]
+            for channel in range(3):
+                total = constant[index, channel]
+                for k in range(4):
+                    total += weights[index, k] * flat[neighbours[index, k], channel]
+                here = flat[pixel, channel]
+                flat[pixel, channel] = here + omega * (total * scale[index] - here)
+
+
+def _system(
+    hole: np.ndarray, right: np.ndarray, down: np.ndarray, right_weight: np.ndarray, down_weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The hole pixels in red-black order with, for each, its four neighbours' flat indices (itself where the
+    image ends, with weight 0), their weights, the constant part of its update and one over its total weight."""
+    height, width = hole.shape
+    ys, xs = np.nonzero(hole)
+    red = (ys + xs) % 2 == 0
+    ys, xs = np.concatenate([ys[red], ys[~red]]), np.concatenate([xs[red], xs[~red]])
+    pixel = ys * width + xs
+    neighbours = np.repeat(pixel[:, None], 4, axis=1)
+    weights = np.zeros((ys.size, 4), np.float32)
+    constant = np.zeros((ys.size, 3), np.float32)
+    # right, left, down, up: c(p) should be c(q) - target(p -> q) (right, down) or c(q) + target(q -> p)
+    for k, (dy, dx, plane, plane_weight, sign) in enumerate(
+        ((0, 1, right, right_weight, -1.0), (0, -1, right, right_weight, 1.0),
+         (1, 0, down, down_weight, -1.0), (-1, 0, down, down_weight, 1.0))
+    ):  # fmt: skip
+        qy, qx = ys + dy, xs + dx
+        inside = (qy >= 0) & (qy < height) & (qx >= 0) & (qx < width)
+        py, px = (ys, xs) if sign < 0 else (qy, qx)  # the pair's first pixel holds its target and weight
+        py, px = np.clip(py, 0, height - 1), np.clip(px, 0, width - 1)
+        weight = np.where(inside, plane_weight[py, px], 0.0).astype(np.float32)
+        neighbours[inside, k] = qy[inside] * width + qx[inside]
+        weights[:, k] = weight
+        constant += (sign * weight)[:, None] * plane[py, px]
+    total = weights.sum(axis=1)
+    scale = np.where(total > 0, 1.0 / np.maximum(total, 1e-12), 0.0).astype(np.float32)
+    return pixel.astype(np.int64), neighbours.astype(np.int64), weights, constant.astype(np.float32), scale
 
 
 def _coarse_pairs(target: np.ndarray, weight: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
@@ -164,11 +178,9 @@ def solve_correction(
         correction = np.where(hole[:, :, None], start, np.float32(0.0)).astype(np.float32)
     else:
         sweeps = 2 * span + 20
-    omega = 2.0 / (1.0 + math.sin(math.pi / max(span, 2)))  # optimal for a square of this side
-    _sor(
-        correction, ys.astype(np.int64), xs.astype(np.int64), right, down, right_weight, down_weight,
-        int(sweeps), float(min(omega, 1.95)),
-    )  # fmt: skip
+    omega = min(2.0 / (1.0 + math.sin(math.pi / max(span, 2))), 1.95)  # optimal for a square of this side
+    flat = correction.reshape(-1, 3)
+    _sor(flat, *_system(hole, right, down, right_weight, down_weight), int(sweeps), float(omega))
     return correction
 
 
