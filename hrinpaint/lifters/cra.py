@@ -169,7 +169,7 @@ class CraLifter(TwoStepLifter):
         if box == hole:
             return lifted
         result = np.clip(bilinear_window(filled.image, full_shape, box), 0.0, 1.0)
-        result[hole.top - box.top : hole.bottom - box.top, hole.left - box.left : hole.right - box.left] = lifted
+        result[hole.within(box)] = lifted
         return result
 
     def transfer(

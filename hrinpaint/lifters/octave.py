@@ -290,18 +290,11 @@ class OctaveLifter(TwoStepLifter):
         a filler's correction) the result then keeps, octave by octave, at least the detail that ``before``
         restored alone has (:func:`keep_band_energy`): a correction never leaves less detail than the default."""
         config = self.config
-        height, width = mask.shape
         margin = max(config.restore_context << config.restore_bands, 3 * math.ceil(config.low_sigma))
-        area_box = Box(
-            max(box.top - margin, 0), max(box.left - margin, 0),
-            min(box.bottom + margin, height), min(box.right + margin, width),
-        )  # fmt: skip
+        area_box = box.expand(margin, mask.shape)
         area = to_float(image[area_box.slices])
         hole = mask[area_box.slices]
-        inner = (
-            slice(box.top - area_box.top, box.bottom - area_box.top),
-            slice(box.left - area_box.left, box.right - area_box.left),
-        )
+        inner = box.within(area_box)
         area[inner] = np.where(hole[inner][:, :, None], lifted, area[inner])
         if mix:
             smooth_mask = working_mask

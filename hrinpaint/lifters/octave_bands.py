@@ -162,10 +162,7 @@ def keep_in_context(
     ``box.height x box.width x 3`` float32 -> the same.
     """
     area_box = box.expand(_KEEP_CONTEXT << bands, mask.shape)
-    inner = (
-        slice(box.top - area_box.top, box.bottom - area_box.top),
-        slice(box.left - area_box.left, box.right - area_box.left),
-    )
+    inner = box.within(area_box)
     hole = mask[area_box.slices]
     where = hole[inner][:, :, None]
     area = to_float(region[area_box.slices])

@@ -88,12 +88,18 @@ def _sor(flat, order, neighbours, weights, constant, scale, sweeps, omega):  # p
 
 
 def _system(
-    hole: np.ndarray, right: np.ndarray, down: np.ndarray, right_weight: np.ndarray, down_weight: np.ndarray
+    hole: np.ndarray,
+    ys: np.ndarray,
+    xs: np.ndarray,
+    right: np.ndarray,
+    down: np.ndarray,
+    right_weight: np.ndarray,
+    down_weight: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """The hole pixels in red-black order with, for each, its four neighbours' flat indices (itself where the
-    image ends, with weight 0), their weights, the constant part of its update and one over its total weight."""
+    """The hole pixels (``ys``, ``xs``: ``np.nonzero(hole)``) in red-black order with, for each, its four
+    neighbours' flat indices (itself where the image ends, with weight 0), their weights, the constant part of its
+    update and one over its total weight."""
     height, width = hole.shape
-    ys, xs = np.nonzero(hole)
     red = (ys + xs) % 2 == 0
     ys, xs = np.concatenate([ys[red], ys[~red]]), np.concatenate([xs[red], xs[~red]])
     pixel = ys * width + xs
@@ -158,15 +164,9 @@ def solve_correction(
     ys, xs = np.nonzero(hole)
     if ys.size == 0:
         return correction
-    coarse_hole = np.ones(((height + 1) // 2, (width + 1) // 2), bool)
-    for dy in (0, 1):
-        for dx in (0, 1):
-            part = hole[dy::2, dx::2]
-            coarse_hole[: part.shape[0], : part.shape[1]] &= part
-            if part.shape[0] < coarse_hole.shape[0]:
-                coarse_hole[-1] = False
-            if part.shape[1] < coarse_hole.shape[1]:
-                coarse_hole[:, -1] = False
+    padded = np.zeros((height + height % 2, width + width % 2), bool)  # a block past the edge is not all hole
+    padded[:height, :width] = hole
+    coarse_hole = padded.reshape(padded.shape[0] // 2, 2, padded.shape[1] // 2, 2).all(axis=(1, 3))
     span = max(int(ys.max() - ys.min()), int(xs.max() - xs.min())) + 1
     if span > _COARSEST and coarse_hole.any():
         coarse_right, coarse_right_weight = _coarse_pairs(right, right_weight, 1)
@@ -180,7 +180,7 @@ def solve_correction(
         sweeps = 2 * span + 20
     omega = min(2.0 / (1.0 + math.sin(math.pi / max(span, 2))), 1.95)  # optimal for a square of this side
     flat = correction.reshape(-1, 3)
-    _sor(flat, *_system(hole, right, down, right_weight, down_weight), int(sweeps), float(omega))
+    _sor(flat, *_system(hole, ys, xs, right, down, right_weight, down_weight), int(sweeps), float(omega))
     return correction
 
 

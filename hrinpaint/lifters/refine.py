@@ -217,11 +217,7 @@ class RefineLifter:
                 keep = self.config.keep_bands
                 output = keep_in_context(image, mask, hole, output, default, keep, OctaveConfig.coarse_gain)
             filled = to_float(image[box.slices])
-            inside = (
-                slice(hole.top - box.top, hole.bottom - box.top),
-                slice(hole.left - box.left, hole.right - box.left),
-            )
-            np.copyto(filled[inside], output, where=mask[hole.slices][..., None])
+            np.copyto(filled[hole.within(box)], output, where=mask[hole.slices][..., None])
             return filled
         result = self._refine(model, filler, levels)
         if result.shape[:2] == mask.shape:

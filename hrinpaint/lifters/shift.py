@@ -326,7 +326,7 @@ class ShiftLifter:
         lifted = np.clip(self.stage1.lift_corrected(image, mask, filled, working_mask, hole, working_image), 0.0, 1.0)
         source = Stage1(image, mask, hole, lifted)
         result, _ = source.read(box.top, box.bottom, box.left, box.right)
-        inner = (slice(hole.top - box.top, hole.bottom - box.top), slice(hole.left - box.left, hole.right - box.left))
+        inner = hole.within(box)
         network_input = lifted
         if self.network_stage1 == "telea" and self.config.band > 0:
             telea = FillResult(telea_prefill(filled.image, working_mask))
@@ -359,12 +359,8 @@ class ShiftLifter:
             stack = torch.from_numpy(gather_stack(source, window, offsets))[None].to(device, dtype)
             with torch.inference_mode(), torch_threads(self.config.threads):
                 refined = self.model(stack)[0].float()
-            keep = refined[
-                :, core.top - window.top : core.bottom - window.top, core.left - window.left : core.right - window.left
-            ]
-            out[core.top - hole.top : core.bottom - hole.top, core.left - hole.left : core.right - hole.left] = (
-                keep.clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
-            )
+            keep = refined[(slice(None), *core.within(window))]
+            out[core.within(hole)] = keep.clamp(0.0, 1.0).permute(1, 2, 0).cpu().numpy()
             if self.progress is not None:
                 self.progress(ShiftStep(done, len(pairs)))
         return out

@@ -33,6 +33,13 @@ class Box:
     def slices(self) -> tuple[slice, slice]:
         return slice(self.top, self.bottom), slice(self.left, self.right)
 
+    def within(self, outer: Box) -> tuple[slice, slice]:
+        """This box's slices in an array that holds ``outer`` (which contains it)."""
+        return (
+            slice(self.top - outer.top, self.bottom - outer.top),
+            slice(self.left - outer.left, self.right - outer.left),
+        )
+
     def expand(self, margin: int, limit: tuple[int, int]) -> Box:
         """Grows by ``margin`` on every side, clipped to an image of shape ``limit``."""
         return Box(
