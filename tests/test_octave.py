@@ -141,6 +141,23 @@ def test_restore_bands_coarse_gain_bounds_only_the_coarser_bands():
     assert coarse[2] >= same[2] and coarse[3] > same[3] + 0.2, (same, coarse)  # more gain allowed there
 
 
+def test_restore_bands_passes_make_up_what_one_pass_misses_within_the_same_gain():
+    image = weave(256, 256, seed=6)
+    mask = hole((256, 256), 64, 64, 128, 128)
+    mean = image[mask].mean(axis=0)
+    # the hole's left half flattened, its right half as detailed as the context: the smoothed energy estimates
+    # mix the two, so one pass amplifies the flat half too little
+    factor = np.where(np.arange(256) < 128, 0.15, 1.0).astype(np.float32)[None, :, None]
+    flat = np.where(mask[:, :, None], mean + factor * (image - mean), image).astype(np.float32)
+    before = band_energy(flat, image, mask)
+    one = band_energy(restore_bands(flat, mask, bands=4, max_gain=3.0), image, mask)
+    two = band_energy(restore_bands(flat, mask, bands=4, max_gain=3.0, passes=2), image, mask)
+    assert all(b > a + 0.03 for a, b in zip(one, two, strict=True)), (one, two)
+    assert all(t < 1.2 for t in two), two  # and the second does not overshoot the context
+    bounded = band_energy(restore_bands(flat, mask, bands=4, max_gain=1.2, passes=4), image, mask)
+    assert all(b < 1.2**2 * a * 1.1 for a, b in zip(before, bounded, strict=True)), (before, bounded)
+
+
 def test_mix_low_band_moves_the_low_band_only_and_keeps_known_pixels():
     rng = np.random.default_rng(5)
     height, width = 96, 96

@@ -92,6 +92,9 @@ class OctaveConfig:
         coarse_gain: the same for the coarser octaves it restores (the ones just above the working size, which
             the working size's mean vote left flattest).
         restore_bands: how many of the finest octaves it restores.
+        restore_passes: how many times the restoration measures and amplifies again (one pass falls short where
+            flat and detailed parts of the fill lie close; see :func:`restore_bands`); the gains bound all passes
+            together.
         restore_context: the restoration reads the context this many pixels of its coarsest octave around the
             hole's box.
         low_sigma: the fill's low band, below a Gaussian of this many full-resolution pixels, is mixed with a
@@ -121,9 +124,10 @@ class OctaveConfig:
     gradient_weight: float = 0.0
     search_side: int = 1024
     cra_levels: int = 0
-    restore_gain: float = 2.0
-    coarse_gain: float = 3.0
+    restore_gain: float = 1.35
+    coarse_gain: float = 2.6
     restore_bands: int = 4
+    restore_passes: int = 2
     restore_context: int = 8
     low_sigma: float = 12.0
     low_weight: float = 1.0
@@ -136,8 +140,10 @@ class OctaveConfig:
             raise ConfigError(f"patch_size must be odd and at least 3, got {self.patch_size}")
         if min(self.em_iterations, self.cra_levels) < 0:
             raise ConfigError("em_iterations and cra_levels must be non-negative")
-        if min(self.restore_gain, self.coarse_gain, self.restore_bands, self.restore_context) < 1:
-            raise ConfigError("restore_gain, coarse_gain, restore_bands and restore_context must be at least 1")
+        if min(self.restore_gain, self.coarse_gain, self.restore_bands, self.restore_context, self.restore_passes) < 1:
+            raise ConfigError(
+                "restore_gain, coarse_gain, restore_bands, restore_context and restore_passes must be at least 1"
+            )
         if min(self.low_sigma, self.low_grow, self.keep_bands) < 0 or not 0 <= self.low_weight <= 1:
             raise ConfigError("low_sigma, low_grow and keep_bands must be non-negative and low_weight in [0, 1]")
         if self.pm_iterations < 1 or self.search_radius < 1 or self.search_side < 1:
@@ -305,15 +311,14 @@ class OctaveLifter(TwoStepLifter):
             smooth = bilinear_window(telea_prefill(working_fill, smooth_mask), mask.shape, area_box)
             area = mix_low_band(area, smooth, hole, config.low_sigma, config.low_weight)
         restore = config.restore_gain > 1 or config.coarse_gain > 1
+        gains = (config.restore_bands, config.restore_gain, config.coarse_gain, config.restore_passes)
         if restore:
-            area = restore_bands(area, hole, config.restore_bands, config.restore_gain, config.coarse_gain)
+            area = restore_bands(area, hole, *gains)
         if before is not None:  # the default's own output (its fill restored alone) is the reference for detail
             reference = area.copy()
             reference[inner] = np.where(hole[inner][:, :, None], before, area[inner])
             if restore:
-                reference = restore_bands(
-                    reference, hole, config.restore_bands, config.restore_gain, config.coarse_gain
-                )
+                reference = restore_bands(reference, hole, *gains)
             area = keep_band_energy(area, reference, hole, config.keep_bands, config.coarse_gain)
         return area[inner]
 

@@ -56,11 +56,15 @@ def _level_hole(hole: np.ndarray, band: np.ndarray) -> np.ndarray:
     return cv2.resize(hole.astype(np.uint8), band.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
 
 
-def _band_gain(energy: np.ndarray, hole: np.ndarray, max_gain: float) -> np.ndarray | None:
+def _band_gain(
+    energy: np.ndarray, hole: np.ndarray, max_gain: float, start: list[np.ndarray] | None = None
+) -> np.ndarray | None:
     """The amplitude gain of one band (see :func:`restore_bands`): 1 outside the hole; None without context.
 
     The energies are smooth maps, so they are compared at a quarter of the band's resolution (when it is large
-    enough) and the gain is enlarged back.
+    enough) and the gain is enlarged back. ``start``, when given, holds the fill's energy map of the first pass
+    (stored there by the first call, an empty list): later passes aim at most ``max_gain`` squared times it, so
+    that the passes together stay within ``max_gain``.
     """
     height, width = hole.shape
     small = (max(1, height // _STATS_FACTOR), max(1, width // _STATS_FACTOR)) if min(height, width) >= 64 else None
@@ -83,6 +87,10 @@ def _band_gain(energy: np.ndarray, hole: np.ndarray, max_gain: float) -> np.ndar
     target = push_pull((local * reach)[:, :, None], reach)[:, :, 0]  # and carried into the hole
     fill_energy = cv2.GaussianBlur(energy * core, (0, 0), sigma)
     fill_energy /= np.maximum(cv2.GaussianBlur(core, (0, 0), sigma), 1e-6)
+    if start is not None:
+        if not start:
+            start.append(fill_energy)
+        target = np.minimum(target, start[0] * np.float32(max_gain * max_gain))
     gain = np.clip(np.sqrt(np.maximum(target, 0.0) / np.maximum(fill_energy, 1e-10)), 1.0, max_gain)
     if small:
         gain = cv2.resize(gain, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -90,7 +98,12 @@ def _band_gain(energy: np.ndarray, hole: np.ndarray, max_gain: float) -> np.ndar
 
 
 def restore_bands(
-    image: np.ndarray, hole: np.ndarray, bands: int, max_gain: float, coarse_gain: float | None = None
+    image: np.ndarray,
+    hole: np.ndarray,
+    bands: int,
+    max_gain: float,
+    coarse_gain: float | None = None,
+    passes: int = 1,
 ) -> np.ndarray:
     """Brings the detail of each of the finest ``bands`` octaves inside the hole up to that of its surroundings.
 
@@ -101,20 +114,28 @@ def restore_bands(
     most ``max_gain`` (``coarse_gain`` from the third band on, when given); its colour detail is left alone
     (amplified, it is speckle). Nothing is ever attenuated, and known pixels come back unchanged.
 
+    The energies are smoothed maps, so where a flat part of the fill lies near a detailed one the flat part's
+    energy is over-estimated and one pass amplifies it too little (on 2048 px object holes the mean gain in band 3
+    was 2 and its energy rose only 1.5 times). ``passes`` > 1 measures again and amplifies what is still missing,
+    the passes together bounded by the same gains.
+
     Shape: ``h x w x 3`` float32 in [0, 1], hole ``h x w`` bool -> ``h x w x 3`` float32.
     """
-    pyramid = laplacian_pyramid(image, bands + 1)
-    level_hole = hole
-    for level, band in enumerate(pyramid[:-1]):
-        level_hole = _level_hole(level_hole, band)
-        luma = band @ _LUMA
-        limit = max_gain if level < _FINE_BANDS or coarse_gain is None else coarse_gain
-        gain = _band_gain(luma * luma, level_hole, limit)
-        if gain is None:
-            break
-        band += ((gain - 1.0) * luma)[:, :, None]  # more light-dark detail; colour noise is left as it was
-    restored = reconstruct_laplacian(pyramid)
-    return np.where(hole[:, :, None], np.clip(restored, 0.0, 1.0), image).astype(np.float32)
+    starts: list[list[np.ndarray]] = [[] for _ in range(bands)]
+    for _ in range(passes):
+        pyramid = laplacian_pyramid(image, bands + 1)
+        level_hole = hole
+        for level, band in enumerate(pyramid[:-1]):
+            level_hole = _level_hole(level_hole, band)
+            luma = band @ _LUMA
+            limit = max_gain if level < _FINE_BANDS or coarse_gain is None else coarse_gain
+            gain = _band_gain(luma * luma, level_hole, limit, starts[level] if passes > 1 else None)
+            if gain is None:
+                break
+            band += ((gain - 1.0) * luma)[:, :, None]  # more light-dark detail; colour noise is left as it was
+        restored = reconstruct_laplacian(pyramid)
+        image = np.where(hole[:, :, None], np.clip(restored, 0.0, 1.0), image).astype(np.float32)
+    return image
 
 
 def keep_band_energy(
