@@ -124,8 +124,8 @@ class OctaveConfig:
     gradient_weight: float = 0.0
     search_side: int = 1024
     cra_levels: int = 0
-    restore_gain: float = 1.35
-    coarse_gain: float = 2.6
+    restore_gain: float = 1.5
+    coarse_gain: float = 3.4
     restore_bands: int = 4
     restore_passes: int = 2
     restore_context: int = 8
