@@ -99,6 +99,7 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "restore_bands": (1, 8),
         "restore_context": (1, 64),
         "restore_passes": (1, 8),
+        "restore_levels": (1, 16),
         "low_sigma": (0.0, 256.0),
         "low_weight": (0.0, 1.0),
         "low_grow": (0, 16),

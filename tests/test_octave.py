@@ -151,6 +151,22 @@ def test_restore_bands_amplifies_a_flattened_fill_and_never_attenuates():
     assert np.abs(sharp - image).max() < 0.05  # already as detailed as its context: left (almost) alone
 
 
+def test_restore_bands_levels_aim_each_part_of_a_hole_at_context_of_its_own_brightness():
+    rng = np.random.default_rng(8)
+    image = (0.25 + 0.01 * rng.standard_normal((192, 192, 1))).astype(np.float32) * np.ones((1, 1, 3), np.float32)
+    image[96:] = 0.5 * weave(96, 192, seed=8) + 0.4  # a bright textured sea below a dark, faintly grained sky
+    mask = hole((192, 192), 40, 64, 96, 64)  # a perfect fill across the horizon
+    sky = hole((192, 192), 40, 64, 52, 64)
+    gains = {"bands": 4, "max_gain": 1.5, "coarse_gain": 3.4, "passes": 2}
+    pooled = restore_bands(image, mask, **gains)
+    levelled = restore_bands(image, mask, **gains, levels=4)
+    assert np.array_equal(levelled[~mask], image[~mask])
+    # one pool: the sky's target is the sea's nearby, and its grain is raised; by brightness: the sky's own
+    assert band_energy(pooled, image, sky)[0] > 1.5
+    assert band_energy(levelled, image, sky)[0] < 1.25
+    assert all(value < 1.15 for value in band_energy(levelled, image, mask)), band_energy(levelled, image, mask)
+
+
 def test_restore_bands_coarse_gain_bounds_only_the_coarser_bands():
     image = weave(128, 128, seed=4)
     mask = hole((128, 128), 32, 32, 64, 64)

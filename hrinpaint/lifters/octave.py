@@ -95,6 +95,10 @@ class OctaveConfig:
         restore_passes: how many times the restoration measures and amplifies again (one pass falls short where
             flat and detailed parts of the fill lie close; see :func:`restore_bands`); the gains bound all passes
             together.
+        restore_levels: the restoration pools the context's energy by this many levels of the fill's blurred
+            luma, each hole pixel aiming at context of its own brightness (see :func:`restore_bands`); 1 = one
+            pool (the default). 4 with ``coarse_gain`` 3.8 measured +0.05 dB on 2048 px object holes, every band
+            in range, and a cleaner sky above the horizon on ``11.jpg``; not yet measured with the networks.
         restore_context: the restoration reads the context this many pixels of its coarsest octave around the
             hole's box.
         low_sigma: the fill's low band, below a Gaussian of this many full-resolution pixels, is mixed with a
@@ -128,6 +132,7 @@ class OctaveConfig:
     coarse_gain: float = 3.4
     restore_bands: int = 4
     restore_passes: int = 2
+    restore_levels: int = 1
     restore_context: int = 8
     low_sigma: float = 12.0
     low_weight: float = 1.0
@@ -140,9 +145,11 @@ class OctaveConfig:
             raise ConfigError(f"patch_size must be odd and at least 3, got {self.patch_size}")
         if min(self.em_iterations, self.cra_levels) < 0:
             raise ConfigError("em_iterations and cra_levels must be non-negative")
-        if min(self.restore_gain, self.coarse_gain, self.restore_bands, self.restore_context, self.restore_passes) < 1:
+        restore = (self.restore_gain, self.coarse_gain, self.restore_bands, self.restore_context, self.restore_passes)
+        if min(*restore, self.restore_levels) < 1:
             raise ConfigError(
-                "restore_gain, coarse_gain, restore_bands, restore_context and restore_passes must be at least 1"
+                "restore_gain, coarse_gain, restore_bands, restore_context, restore_passes and restore_levels must be"
+                " at least 1"
             )
         if min(self.low_sigma, self.low_grow, self.keep_bands) < 0 or not 0 <= self.low_weight <= 1:
             raise ConfigError("low_sigma, low_grow and keep_bands must be non-negative and low_weight in [0, 1]")
@@ -311,7 +318,13 @@ class OctaveLifter(TwoStepLifter):
             smooth = bilinear_window(telea_prefill(working_fill, smooth_mask), mask.shape, area_box)
             area = mix_low_band(area, smooth, hole, config.low_sigma, config.low_weight)
         restore = config.restore_gain > 1 or config.coarse_gain > 1
-        gains = (config.restore_bands, config.restore_gain, config.coarse_gain, config.restore_passes)
+        gains = (
+            config.restore_bands,
+            config.restore_gain,
+            config.coarse_gain,
+            config.restore_passes,
+            config.restore_levels,
+        )
         if restore:
             area = restore_bands(area, hole, *gains)
         if before is not None:  # the default's own output (its fill restored alone) is the reference for detail

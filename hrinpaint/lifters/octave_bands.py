@@ -37,6 +37,8 @@ def push_pull(values: np.ndarray, weights: np.ndarray, saturate: bool = False) -
 
 # Band energy is averaged over about this many pixels of each level when it is compared.
 _ENERGY_SIGMA = 6.0
+# restore_bands' brightness levels (``levels`` > 1) overlap at least this much (luma in [0, 1]).
+_GUIDE_SPREAD = 0.03
 # keep_band_energy compares the energy before and after a change this locally (pixels of each level): a change
 # that moves detail from one place to another must not pass for one that keeps it (measured: 6 kept 0.007 less
 # band-3 energy than 2 under pyramid's correction, hole PSNR within 0.01 dB).
@@ -63,15 +65,57 @@ def _level_hole(hole: np.ndarray, band: np.ndarray) -> np.ndarray:
     return cv2.resize(hole.astype(np.uint8), band.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
 
 
+def _pooled_energies(
+    energy: np.ndarray, context: np.ndarray, core: np.ndarray, sigma: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The context's local energy carried into the hole, and the fill's local energy, over the weights given."""
+    smooth_weight = cv2.GaussianBlur(context, (0, 0), sigma)
+    local = cv2.GaussianBlur(energy * context, (0, 0), sigma) / np.maximum(smooth_weight, 1e-6)
+    reach = np.minimum(smooth_weight * 4.0, 1.0)
+    # carried into the hole from the nearest context: with a mean over the coarse levels instead, a detailed area
+    # further away outweighed the flat context next to the hole (energies differ by orders of magnitude), and a
+    # perfect fill came out with up to 5 times its energy in band 3 (a stripe of rough water on 2048 px holes)
+    target = push_pull((local * reach)[:, :, None], reach, saturate=True)[:, :, 0]
+    fill_energy = cv2.GaussianBlur(energy * core, (0, 0), sigma)
+    fill_energy /= np.maximum(cv2.GaussianBlur(core, (0, 0), sigma), 1e-6)
+    return target, fill_energy
+
+
+def _guided_energies(
+    energy: np.ndarray, context: np.ndarray, core: np.ndarray, sigma: float, guide: np.ndarray, levels: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_pooled_energies` pooled separately for ``levels`` levels of ``guide`` (the fill's blurred luma):
+    soft memberships around its quantiles; each pixel mixes the levels it belongs to, so a hole pixel's target comes
+    from context of its own brightness (a sky above a horizon does not take the sea's energy)."""
+    centres = np.quantile(guide, (np.arange(levels) + 0.5) / levels)
+    spread = max(float(np.min(np.diff(centres))), _GUIDE_SPREAD)
+    target, fill_energy, total = np.zeros_like(energy), np.zeros_like(energy), np.zeros_like(energy)
+    for centre in centres:
+        member = np.exp(-0.5 * np.square((guide - centre) / spread)).astype(np.float32)
+        part_target, part_fill = _pooled_energies(energy, context * member, core * member, sigma)
+        # where no fill pixel of this level is near, the level says nothing of the fill's energy
+        present = cv2.GaussianBlur(core * member, (0, 0), sigma) > 1e-4
+        target += member * part_target
+        fill_energy += member * np.where(present, part_fill, 0.0)
+        total += member
+    return target / np.maximum(total, 1e-6), fill_energy / np.maximum(total, 1e-6)
+
+
 def _band_gain(
-    energy: np.ndarray, hole: np.ndarray, max_gain: float, start: list[np.ndarray] | None = None
+    energy: np.ndarray,
+    hole: np.ndarray,
+    max_gain: float,
+    start: list[np.ndarray] | None = None,
+    guide: np.ndarray | None = None,
+    levels: int = 1,
 ) -> np.ndarray | None:
     """The amplitude gain of one band (see :func:`restore_bands`): 1 outside the hole; None without context.
 
     The energies are smooth maps, so they are compared at a quarter of the band's resolution (when it is large
     enough) and the gain is enlarged back. ``start``, when given, holds the fill's energy map of the first pass
     (stored there by the first call, an empty list): later passes aim at most ``max_gain`` squared times it, so
-    that the passes together stay within ``max_gain``.
+    that the passes together stay within ``max_gain``. ``guide`` (the fill's blurred luma at the band's size) and
+    ``levels`` > 1 pool the energies by brightness (:func:`_guided_energies`).
     """
     height, width = hole.shape
     small = (max(1, height // _STATS_FACTOR), max(1, width // _STATS_FACTOR)) if min(height, width) >= 64 else None
@@ -87,16 +131,12 @@ def _band_gain(
         energy, context, core = (
             cv2.resize(plane, small[::-1], interpolation=cv2.INTER_AREA) for plane in (energy, context, core)
         )
-    smooth_context = cv2.GaussianBlur(energy * context, (0, 0), sigma)
-    smooth_weight = cv2.GaussianBlur(context, (0, 0), sigma)
-    local = smooth_context / np.maximum(smooth_weight, 1e-6)  # the context's energy, where there is context
-    reach = np.minimum(smooth_weight * 4.0, 1.0)
-    # carried into the hole from the nearest context: with a mean over the coarse levels instead, a detailed area
-    # further away outweighed the flat context next to the hole (energies differ by orders of magnitude), and a
-    # perfect fill came out with up to 5 times its energy in band 3 (a stripe of rough water on 2048 px holes)
-    target = push_pull((local * reach)[:, :, None], reach, saturate=True)[:, :, 0]
-    fill_energy = cv2.GaussianBlur(energy * core, (0, 0), sigma)
-    fill_energy /= np.maximum(cv2.GaussianBlur(core, (0, 0), sigma), 1e-6)
+        if guide is not None:
+            guide = cv2.resize(guide, small[::-1], interpolation=cv2.INTER_AREA)
+    if guide is None or levels < 2:
+        target, fill_energy = _pooled_energies(energy, context, core, sigma)
+    else:
+        target, fill_energy = _guided_energies(energy, context, core, sigma, guide, levels)
     if start is not None:
         if not start:
             start.append(fill_energy)
@@ -114,6 +154,7 @@ def restore_bands(
     max_gain: float,
     coarse_gain: float | None = None,
     passes: int = 1,
+    levels: int = 1,
 ) -> np.ndarray:
     """Brings the detail of each of the finest ``bands`` octaves inside the hole up to that of its surroundings.
 
@@ -127,7 +168,9 @@ def restore_bands(
     The energies are smoothed maps, so where a flat part of the fill lies near a detailed one the flat part's
     energy is over-estimated and one pass amplifies it too little (on 2048 px object holes the mean gain in band 3
     was 2 and its energy rose only 1.5 times). ``passes`` > 1 measures again and amplifies what is still missing,
-    the passes together bounded by the same gains.
+    the passes together bounded by the same gains. ``levels`` > 1 takes each hole pixel's target from context of
+    its own brightness (the energies pooled by levels of the fill's luma, blurred over the same scale as the energy
+    maps): near a horizon the sky's target is the sky's, not the sea's.
 
     Shape: ``h x w x 3`` float32 in [0, 1], hole ``h x w`` bool -> ``h x w x 3`` float32.
     """
@@ -139,7 +182,11 @@ def restore_bands(
             level_hole = _level_hole(level_hole, band)
             luma = band @ _LUMA
             limit = max_gain if level < _FINE_BANDS or coarse_gain is None else coarse_gain
-            gain = _band_gain(luma * luma, level_hole, limit, starts[level] if passes > 1 else None)
+            guide = None
+            if levels > 1:
+                guide = cv2.resize(image @ _LUMA, band.shape[1::-1], interpolation=cv2.INTER_AREA)
+                guide = cv2.GaussianBlur(guide, (0, 0), _ENERGY_SIGMA)
+            gain = _band_gain(luma * luma, level_hole, limit, starts[level] if passes > 1 else None, guide, levels)
             if gain is None:
                 break
             band += ((gain - 1.0) * luma)[:, :, None]  # more light-dark detail; colour noise is left as it was
