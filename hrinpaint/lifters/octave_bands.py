@@ -67,8 +67,9 @@ def _level_hole(hole: np.ndarray, band: np.ndarray) -> np.ndarray:
 
 def _pooled_energies(
     energy: np.ndarray, context: np.ndarray, core: np.ndarray, sigma: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """The context's local energy carried into the hole, and the fill's local energy, over the weights given."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The context's local energy carried into the hole, the fill's local energy, and the smoothed fill weight
+    that it was divided by, over the weights given."""
     smooth_weight = cv2.GaussianBlur(context, (0, 0), sigma)
     local = cv2.GaussianBlur(energy * context, (0, 0), sigma) / np.maximum(smooth_weight, 1e-6)
     reach = np.minimum(smooth_weight * 4.0, 1.0)
@@ -76,9 +77,9 @@ def _pooled_energies(
     # further away outweighed the flat context next to the hole (energies differ by orders of magnitude), and a
     # perfect fill came out with up to 5 times its energy in band 3 (a stripe of rough water on 2048 px holes)
     target = push_pull((local * reach)[:, :, None], reach, saturate=True)[:, :, 0]
-    fill_energy = cv2.GaussianBlur(energy * core, (0, 0), sigma)
-    fill_energy /= np.maximum(cv2.GaussianBlur(core, (0, 0), sigma), 1e-6)
-    return target, fill_energy
+    fill_weight = cv2.GaussianBlur(core, (0, 0), sigma)
+    fill_energy = cv2.GaussianBlur(energy * core, (0, 0), sigma) / np.maximum(fill_weight, 1e-6)
+    return target, fill_energy, fill_weight
 
 
 def _guided_energies(
@@ -92,11 +93,10 @@ def _guided_energies(
     target, fill_energy, total = np.zeros_like(energy), np.zeros_like(energy), np.zeros_like(energy)
     for centre in centres:
         member = np.exp(-0.5 * np.square((guide - centre) / spread)).astype(np.float32)
-        part_target, part_fill = _pooled_energies(energy, context * member, core * member, sigma)
-        # where no fill pixel of this level is near, the level says nothing of the fill's energy
-        present = cv2.GaussianBlur(core * member, (0, 0), sigma) > 1e-4
+        part_target, part_fill, part_weight = _pooled_energies(energy, context * member, core * member, sigma)
         target += member * part_target
-        fill_energy += member * np.where(present, part_fill, 0.0)
+        # where no fill pixel of this level is near, the level says nothing of the fill's energy
+        fill_energy += member * np.where(part_weight > 1e-4, part_fill, 0.0)
         total += member
     return target / np.maximum(total, 1e-6), fill_energy / np.maximum(total, 1e-6)
 
@@ -134,7 +134,7 @@ def _band_gain(
         if guide is not None:
             guide = cv2.resize(guide, small[::-1], interpolation=cv2.INTER_AREA)
     if guide is None or levels < 2:
-        target, fill_energy = _pooled_energies(energy, context, core, sigma)
+        target, fill_energy, _ = _pooled_energies(energy, context, core, sigma)
     else:
         target, fill_energy = _guided_energies(energy, context, core, sigma, guide, levels)
     if start is not None:
@@ -177,14 +177,15 @@ def restore_bands(
     starts: list[list[np.ndarray]] = [[] for _ in range(bands)]
     for _ in range(passes):
         pyramid = laplacian_pyramid(image, bands + 1)
+        image_luma = image @ _LUMA if levels > 1 else None  # the guide's source, once per pass
         level_hole = hole
         for level, band in enumerate(pyramid[:-1]):
             level_hole = _level_hole(level_hole, band)
             luma = band @ _LUMA
             limit = max_gain if level < _FINE_BANDS or coarse_gain is None else coarse_gain
             guide = None
-            if levels > 1:
-                guide = cv2.resize(image @ _LUMA, band.shape[1::-1], interpolation=cv2.INTER_AREA)
+            if image_luma is not None:
+                guide = cv2.resize(image_luma, band.shape[1::-1], interpolation=cv2.INTER_AREA)
                 guide = cv2.GaussianBlur(guide, (0, 0), _ENERGY_SIGMA)
             gain = _band_gain(luma * luma, level_hole, limit, starts[level] if passes > 1 else None, guide, levels)
             if gain is None:
