@@ -280,6 +280,23 @@ def test_a_gain_field_keeps_a_correction_only_near_the_side_of_the_ring_where_it
     assert not gain_field(np.zeros_like(correction), missing, ring, 8.0).any()  # no correction: nothing kept
 
 
+def test_a_gain_field_falls_back_on_the_whole_ring_deep_in_a_large_hole():
+    from hrinpaint.fillers.gate import gain_field, gate_ring, ring_gain
+
+    mask = np.zeros((300, 300), bool)
+    mask[60:240, 60:240] = True  # far larger than the Gaussian's reach: its centre sees no ring
+    ring, _ = gate_ring(mask)
+    rng = np.random.default_rng(0)
+    missing = rng.normal(0.0, 0.1, (300, 300, 3)).astype(np.float32)
+    correction = (0.5 * missing + rng.normal(0.0, 0.05, missing.shape)).astype(np.float32)
+    field = gain_field(correction, missing, ring, 4.0)
+    whole = ring_gain(correction[ring], missing[ring])
+    assert whole > 0.3
+    assert abs(field[150, 150] - whole) < 0.02  # not 0: the correction is kept where the ring gives no local fit
+    assert not field[:40].any() and not field[:, :40].any()  # 0 off the ring's box
+    assert abs(field[50, 150] - whole) < 0.1  # on the ring, the local fit: the same here, the correction is uniform
+
+
 def test_the_gate_sigma_option_gives_a_gain_field_and_zero_correction_stays_the_default(silent):
     from hrinpaint.errors import ConfigError
     from hrinpaint.fillers.hifill import HiFillFillerConfig
@@ -358,3 +375,38 @@ def test_refine_keeps_the_detail_of_the_default_when_its_correction_smooths(sile
     assert energy[5][0] > 2.0 * energy[0][0], energy
     with pytest.raises(ConfigError):
         RefineConfig(keep_bands=-1)
+
+
+def test_refine_with_the_fillers_gain_field_keeps_its_correction_only_on_the_side_where_it_helps(silent, monkeypatch):
+    from hrinpaint.lifters.refine import RefineLifter
+
+    image, mask = _photo(120, 160)
+    truth = image.astype(np.float32) / 255.0
+    banded = RefineLifter._banded
+
+    def half_right(self, image_, mask_, *args):  # halfway to the truth left of column 62, away from it right of it
+        hole, default, _ = banded(self, image_, mask_, *args)
+        side = np.where(np.arange(hole.left, hole.right) < 62, 0.5, -0.5).astype(np.float32)[None, :, None]
+        change = side * (truth[hole.slices] - default)
+        return hole, default, np.where(mask_[hole.slices][..., None], change, 0.0).astype(np.float32)
+
+    monkeypatch.setattr(RefineLifter, "_banded", half_right)
+    lift = {"iterations": 1, "keep_bands": 0}
+    runs = {
+        sigma: Inpainter.from_method(
+            "hifill+refine", {"weights": str(silent["hifill"]), "gate_sigma": sigma}, lift, working_size=40
+        )(image, mask)
+        for sigma in (0.0, 4.0)
+    }
+    runs["default"] = Inpainter.from_method(None, working_size=40)(image, mask)
+    left, right = mask.copy(), mask.copy()
+    left[:, 62:], right[:, :62] = False, False
+
+    def error(name: str, where: np.ndarray) -> float:
+        return float(np.abs(runs[name].astype(np.float32) / 255.0 - truth)[where].mean())
+
+    assert all(np.array_equal(out[~mask], image[~mask]) for out in runs.values())
+    # one gain for both sides: the help and the harm cancel on the ring, and it keeps (almost) none of either
+    assert error(0.0, left) > 0.97 * error("default", left)
+    assert error(4.0, left) < 0.9 * error(0.0, left)  # the field keeps the help on the left (measured 0.229 / 0.276)
+    assert error(4.0, right) < error("default", right) + 0.002  # and drops the harm on the right

@@ -34,7 +34,7 @@ import torch
 
 from hrinpaint.errors import ConfigError, InpaintError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.gate import gate_masks
+from hrinpaint.fillers.gate import gain_field, gate_masks
 from hrinpaint.fillers.network import GeneratorFiller, band_merge, default_filler, on_hole, ring_gain
 from hrinpaint.lifters.base import TwoStepLifter, checked_box, registered_two_step
 from hrinpaint.lifters.cra import CraLifter
@@ -211,7 +211,11 @@ class RefineLifter:
         if isinstance(filler, GeneratorFiller) and filler.config.band > 0:
             hole, default, correction = self._banded(image, mask, filler, model, levels, working_mask)
             gain = self._gate_gain(image, mask, filler, model, working_mask) if filler.config.gate else None
-            correction = correction * np.float32(filler.config.weight if gain is None else gain)
+            if isinstance(gain, tuple):  # a gain field over the grown hole's box
+                field, grown_box = gain
+                correction = correction * field[hole.within(grown_box)][..., None]
+            else:
+                correction = correction * np.float32(filler.config.weight if gain is None else gain)
             output = np.clip(default + correction, 0.0, 1.0)
             if self.config.keep_bands:  # the default's output is the reference for the amount of detail
                 keep = self.config.keep_bands
@@ -245,11 +249,13 @@ class RefineLifter:
 
     def _gate_gain(
         self, image: np.ndarray, mask: np.ndarray, filler: GeneratorFiller, model: Splittable, working_mask: np.ndarray
-    ) -> float:
+    ) -> float | tuple[np.ndarray, Box]:
         """The filler's gate for the refined correction: the hole grown by a ring
         (:func:`~hrinpaint.fillers.network.gate_ring`) is refined the same way, and the gain is how far that
         correction moves the default's output towards the ring's known pixels
-        (:func:`~hrinpaint.fillers.network.ring_gain`). Costs a second refinement."""
+        (:func:`~hrinpaint.fillers.network.ring_gain`). With the filler's ``gate_sigma`` above 0, a gain field
+        instead (:func:`~hrinpaint.fillers.gate.gain_field`, its sigma scaled from the working size to this one),
+        returned with the grown hole's box it covers. Costs a second refinement."""
         masks = gate_masks(mask, working_mask)
         if masks is None:
             return 1.0
@@ -261,6 +267,10 @@ class RefineLifter:
         finally:
             self.progress = progress
         on_ring = ring[hole.slices]
+        if filler.config.gate_sigma > 0:
+            sigma = filler.config.gate_sigma * max(mask.shape) / max(working_mask.shape)
+            missing = to_float(image[hole.slices]) - default
+            return gain_field(correction, missing, on_ring, sigma), hole
         truth = to_float(image[hole.slices])[on_ring]
         return ring_gain(correction[on_ring], truth - default[on_ring])
 
