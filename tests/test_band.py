@@ -265,7 +265,7 @@ def test_a_gated_network_whose_change_does_not_help_gives_the_default(silent, mo
 
 
 def test_a_gain_field_keeps_a_correction_only_near_the_side_of_the_ring_where_it_helps():
-    from hrinpaint.fillers.gate import gain_field, gate_ring
+    from hrinpaint.fillers.gate import gain_field, gate_ring, ring_gain
 
     mask = np.zeros((60, 120), bool)
     mask[20:40, 20:100] = True
@@ -273,11 +273,29 @@ def test_a_gain_field_keeps_a_correction_only_near_the_side_of_the_ring_where_it
     missing = np.full((60, 120, 3), 0.1, np.float32)  # the default's fill is 0.1 too dark everywhere
     correction = np.where((np.arange(120) < 60)[None, :, None], 0.1, -0.1).astype(np.float32)  # right on the left only
     correction = np.broadcast_to(correction, (60, 120, 3))
-    field = gain_field(correction, missing, ring, 8.0)
+    field = gain_field(correction, missing, ring, 8.0, cap=False)
     assert field.shape == mask.shape and field.dtype == np.float32
     assert field[30, 25] > 0.95 and field[30, 95] == 0.0  # kept where it helps, dropped where it hurts
     assert 0.0 <= field.min() and field.max() <= 1.0
     assert not gain_field(np.zeros_like(correction), missing, ring, 8.0).any()  # no correction: nothing kept
+    # capped (the default), never more than the whole ring's one gain: here help and harm cancel, nothing is kept
+    assert gain_field(correction, missing, ring, 8.0).max() <= ring_gain(correction[ring], missing[ring]) + 1e-6
+
+
+def test_a_capped_gain_field_keeps_no_more_than_one_gain_where_the_local_fit_is_better():
+    from hrinpaint.fillers.gate import gain_field, gate_ring, ring_gain
+
+    mask = np.zeros((60, 120), bool)
+    mask[20:40, 20:100] = True
+    ring, _ = gate_ring(mask)
+    missing = np.full((60, 120, 3), 0.1, np.float32)
+    correction = np.where((np.arange(120) < 60)[None, :, None], 0.1, 0.0).astype(np.float32)  # right, left only
+    correction = np.ascontiguousarray(np.broadcast_to(correction, (60, 120, 3)))
+    whole = ring_gain(correction[ring], missing[ring])
+    assert 0.3 < whole < 0.7  # it explains half of what is missing on the whole ring
+    assert gain_field(correction, missing, ring, 8.0, cap=False)[30, 25] > 0.9  # all of it near the left side
+    capped = gain_field(correction, missing, ring, 8.0)
+    assert abs(capped[30, 25] - whole) < 1e-3 and capped.max() <= whole + 1e-6
 
 
 def test_a_gain_field_falls_back_on_the_whole_ring_deep_in_a_large_hole():
@@ -394,7 +412,10 @@ def test_refine_with_the_fillers_gain_field_keeps_its_correction_only_on_the_sid
     lift = {"iterations": 1, "keep_bands": 0}
     runs = {
         sigma: Inpainter.from_method(
-            "hifill+refine", {"weights": str(silent["hifill"]), "gate_sigma": sigma}, lift, working_size=40
+            "hifill+refine",
+            {"weights": str(silent["hifill"]), "gate_sigma": sigma, "gate_cap": False},
+            lift,
+            working_size=40,
         )(image, mask)
         for sigma in (0.0, 4.0)
     }

@@ -55,10 +55,12 @@ class NetworkFillerConfig:
             ``change`` (the network's own prefill: only what it changed is added to the default's fill, so a
             network that changes nothing gives the default whatever its prefill).
         weight: the scale of the band-split correction when ``gate`` is off (1: the network's low band whole).
-        gate_sigma: 0 for one gate gain for the whole region; above 0 a gain field instead: the ring's fit made
-            around each hole pixel with the ring weighted by a Gaussian of this many working pixels
+        gate_sigma: 0 for one gate gain for the whole region; above 0 (16, the default) a gain field instead: the
+            ring's fit made around each hole pixel with the ring weighted by a Gaussian of this many working pixels
             (:func:`~hrinpaint.fillers.gate.gain_field`), so a correction that helps on one side of the hole and
             hurts on the other is kept only on the first.
+        gate_cap: the gain field never exceeds the one gain (it only drops the correction where it hurts); False
+            lets the local fit keep more of it than one gain would.
         residual_lift: with ``band = 0``, for a prefilled network that runs below the working size, bring back
             only what it changed: the working image's own prefill plus the upsampled difference between the
             network's fill and its prefill at the network's size (False: the network's fill upsampled).
@@ -78,7 +80,8 @@ class NetworkFillerConfig:
     band: float = 7.0
     low_band: str = "network"
     weight: float = 1.0
-    gate_sigma: float = 0.0
+    gate_sigma: float = 16.0
+    gate_cap: bool = True
     device: str = "auto"
     half: bool = False
     residual_lift: bool = True
@@ -401,7 +404,7 @@ class GeneratorFiller:
         if correction is None:
             return 1.0
         if self.config.gate_sigma > 0:
-            return gain_field(correction, image - base.image, ring, self.config.gate_sigma)
+            return gain_field(correction, image - base.image, ring, self.config.gate_sigma, self.config.gate_cap)
         return ring_gain(correction[ring], image[ring] - base.image[ring])
 
     def fill_on(

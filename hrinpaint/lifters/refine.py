@@ -270,7 +270,7 @@ class RefineLifter:
         if filler.config.gate_sigma > 0:
             sigma = filler.config.gate_sigma * max(mask.shape) / max(working_mask.shape)
             missing = to_float(image[hole.slices]) - default
-            return gain_field(correction, missing, on_ring, sigma), hole
+            return gain_field(correction, missing, on_ring, sigma, filler.config.gate_cap), hole
         truth = to_float(image[hole.slices])[on_ring]
         return ring_gain(correction[on_ring], truth - default[on_ring])
 
