@@ -431,34 +431,3 @@ def test_refine_with_the_fillers_gain_field_keeps_its_correction_only_on_the_sid
     assert error(0.0, left) > 0.97 * error("default", left)
     assert error(4.0, left) < 0.9 * error(0.0, left)  # the field keeps the help on the left (measured 0.229 / 0.276)
     assert error(4.0, right) < error("default", right) + 0.002  # and drops the harm on the right
-
-
-def test_refine_anchors_a_band_split_level_so_a_colour_drift_above_the_networks_size_is_no_correction(
-    silent, monkeypatch
-):
-    import torch.nn.functional as F
-
-    from hrinpaint.lifters import refine
-
-    image, mask = _photo(120, 160)
-    calls = []
-
-    def drifting(model, image_, mask_, previous, *args, **kwargs):  # the coarser result, brought up and darkened
-        calls.append(tuple(image_.shape[-2:]))
-        return F.interpolate(previous, size=image_.shape[-2:], mode="bilinear", align_corners=False) - 0.2, []
-
-    monkeypatch.setattr(refine, "refine_level", drifting)
-    options = {"weights": str(silent["hifill"]), "gate": False}
-
-    def run(anchor: bool) -> np.ndarray:
-        lift = {"iterations": 1, "keep_bands": 0, "anchor": anchor}
-        return Inpainter.from_method("hifill+refine", options, lift, working_size=40)(image, mask)
-
-    anchored, drifted = run(True), run(False)
-    assert calls  # at least one level was refined
-    assert all(np.array_equal(out[~mask], image[~mask]) for out in (anchored, drifted))
-    darker = anchored[mask].astype(float).mean() - drifted[mask].astype(float).mean()
-    default = Inpainter.from_method(None, working_size=40)(image, mask)
-    shift = anchored[mask].astype(float).mean() - default[mask].astype(float).mean()
-    assert darker > 12  # unanchored, the drift (0.2, 51 levels, less near the hole's edge) came through the low band
-    assert abs(shift) < 3  # anchored, the hole's brightness stays the default's

@@ -101,12 +101,11 @@ class RefineConfig:
             full size, as the paper does, with the paper's count of levels (see ``min_side``).
         min_side: with ``max_side = 0``, the official count of levels: ``1 + round(log2(short side / min_side))``
             (the short side after the pixel budget), at most ``max_scales``.
-        anchor: after each refined level, replace the prediction's low frequencies by the coarser level's result
-            (:func:`anchor_low_frequencies`). A network run above its training resolution can drift in colour (the
-            shipped ``hifill`` darkens a large hole by 2-5 levels at 1024 px), more than 15 small steps on its
-            features correct; the anchor keeps the coarse level's colours and takes only the new detail. With a
-            band split too since session 30: unanchored, the drift passed for a structure correction (ungated,
-            -1.0 dB against the default on two 2048 px photos; anchored -0.55, gated +0.002).
+        anchor: (``band = 0``) after each refined level, replace the prediction's low frequencies by the coarser
+            level's result (:func:`anchor_low_frequencies`). A network run above its training resolution can drift
+            in colour
+            (the shipped ``hifill`` darkens a large hole by 2-5 levels at 1024 px), more than 15 small steps on
+            its features correct; the anchor keeps the coarse level's colours and takes only the new detail.
         lift: (``band = 0``) how the finest refined level reaches the full size when it is smaller: ``"cra"``
             moves the context's detail into the hole (:class:`~hrinpaint.lifters.cra.CraLifter`), ``"upsample"``
             is bicubic. With a band split, the default's output at full size takes the finest level's change.
@@ -325,8 +324,6 @@ class RefineLifter:
                     report,
                     _to_tensor(start, device),
                 )
-                if self.config.anchor:  # the network's colour drift above its size is not a correction
-                    prediction = anchor_low_frequencies(prediction, previous)
                 change = np.where(level_mask[..., None], _to_numpy(prediction) - bases[scale], 0.0)
                 result = band_merge(bases[scale], change, level_mask, sigma(level_mask.shape))
         correction = np.where(levels[-1][1][..., None], result - bases[-1], 0.0).astype(np.float32)
