@@ -431,3 +431,28 @@ def test_refine_with_the_fillers_gain_field_keeps_its_correction_only_on_the_sid
     assert error(0.0, left) > 0.97 * error("default", left)
     assert error(4.0, left) < 0.9 * error(0.0, left)  # the field keeps the help on the left (measured 0.229 / 0.276)
     assert error(4.0, right) < error("default", right) + 0.002  # and drops the harm on the right
+
+
+def test_a_network_fillers_gate_is_by_default_a_gain_field_capped_by_its_one_gain(silent, monkeypatch):
+    from hrinpaint.fillers import gate, network
+
+    image, mask = _photo(60, 80)
+    image = image.astype(np.float32) / 255.0
+    mask = np.zeros(mask.shape, bool)
+    mask[18:42, 20:60] = True
+    seen = []
+
+    def recording(correction, missing, ring, sigma, cap=True):
+        seen.append((sigma, cap))
+        return gate.gain_field(correction, missing, ring, sigma, cap)
+
+    monkeypatch.setattr(network, "gain_field", recording)
+
+    def gain(**options):
+        filler = Inpainter.from_method("hifill", {"weights": str(silent["hifill"]), **options}, working_size=80).filler
+        return filler.gate_gain(image, mask)
+
+    assert isinstance(gain(gate_sigma=0.0), float) and not seen  # one gain: no field
+    assert gain().shape == mask.shape and seen == [(16.0, True)]  # the default: a field of 16 px, capped
+    gain(gate_cap=False)
+    assert seen[-1] == (16.0, False)

@@ -62,10 +62,11 @@ def gain_field(
     squared) weighted by a Gaussian of ``sigma`` pixels centred on the pixel, plus a small share of the whole ring's
     mean sums (far from the ring, where the Gaussian reaches none of it, the gain tends to the one gain of
     :func:`ring_gain`), then the same scale and shrink. A correction that helps on one side of the hole and hurts on
-    the other is kept near the first side only. With ``cap`` the field never exceeds the whole ring's one gain: it
+    the other is dropped near the second side. With ``cap`` the field never exceeds the whole ring's one gain: it
     only takes the correction away where the local fit says it hurts, never keeps more of it than one gain would
-    (a local fit on a short stretch of ring is optimistic; capped, the worst photo of 24 at 2048 px went from
-    -0.27 to -0.05 dB on thick strokes with ``pyramid``, for 0.01 dB of mean).
+    (a local fit on a short stretch of ring is optimistic; ``pyramid``'s worst of 24 photos at 2048 px on thick
+    strokes: one gain -0.27 dB, uncapped field -0.14, capped -0.05, for 0.01-0.02 dB of mean). Uncapped, the
+    first side keeps up to all of the correction.
 
     Shape:
         correction, missing ``H x W x 3`` (read on the ring only), ring ``H x W`` bool; returns ``H x W`` float32

@@ -58,9 +58,9 @@ class NetworkFillerConfig:
         gate_sigma: 0 for one gate gain for the whole region; above 0 (16, the default) a gain field instead: the
             ring's fit made around each hole pixel with the ring weighted by a Gaussian of this many working pixels
             (:func:`~hrinpaint.fillers.gate.gain_field`), so a correction that helps on one side of the hole and
-            hurts on the other is kept only on the first.
+            hurts on the other is dropped on the second and kept on the first at no more than the one gain.
         gate_cap: the gain field never exceeds the one gain (it only drops the correction where it hurts); False
-            lets the local fit keep more of it than one gain would.
+            lets the local fit keep up to all of it where it helps.
         residual_lift: with ``band = 0``, for a prefilled network that runs below the working size, bring back
             only what it changed: the working image's own prefill plus the upsampled difference between the
             network's fill and its prefill at the network's size (False: the network's fill upsampled).
