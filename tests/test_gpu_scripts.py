@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
+torch = pytest.importorskip("torch")
+
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,3 +46,25 @@ def test_pack_then_train_two_steps_writes_eight_files_with_manifests(tile_photos
         assert "hole_psnr" in manifest["validation"]
     hifill = json.loads((out / "hifill.json").read_text())
     assert hifill["config"]["prefill"] == "patchmatch" and "gain_hole_psnr" in hifill["validation"]
+
+
+def test_a_packed_pools_augmented_batch_is_each_case_flipped_or_turned_alike(tile_photos, tmp_path):
+    from hrinpaint.train.gpu import PackedPool
+
+    pack = tmp_path / "pack"
+    options = ["--data", str(tile_photos), "--val-data", str(tile_photos), "--fill-cases", "4", "--stage1-cases", "1"]
+    _run("scripts/gpu_pack.sh", str(pack), *options, "--crop", "32", "--photo-side", "64", "--val-side", "32")
+    plain, posed = PackedPool(pack / "fill.npz"), PackedPool(pack / "fill.npz", augment=True)
+    for step in range(3):
+        first, second = plain.batch(step, 4), posed.batch(step, 4)
+        for index in range(4):
+            poses = [torch.rot90(first.image[index], k, (1, 2)) for k in range(4)]
+            poses += [pose.flip(2) for pose in poses]
+            match = [k for k, pose in enumerate(poses) if torch.equal(pose, second.image[index])]
+            assert match, "an augmented case is a pose of the plain one"
+            k = match[0]
+            for name in ("mask", "prefill"):
+                turned = torch.rot90(getattr(first, name)[index], k % 4, (1, 2))
+                assert torch.equal(turned.flip(2) if k >= 4 else turned, getattr(second, name)[index])
+    changed = [not torch.equal(plain.batch(s, 4).image, posed.batch(s, 4).image) for s in range(3)]
+    assert any(changed)

@@ -17,16 +17,18 @@ import json
 import shutil
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
+import torch
 
 from hrinpaint.io import find_photos
 from hrinpaint.train.config import TrainConfig
-from hrinpaint.train.data import PhotoCrops, load_rgb8
+from hrinpaint.train.data import Batch, PhotoCrops, load_rgb8
 from hrinpaint.train.pool import PrefillPool, Stage1Pool
 
 if TYPE_CHECKING:
@@ -100,9 +102,21 @@ def _decode(data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
 
 
+def _hole_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """The bounding box ``(top, bottom, left, right)`` of a hole (the whole crop for an empty one)."""
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if not len(rows):
+        return 0, mask.shape[0], 0, mask.shape[1]
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
 def save_pool(pool: PrefillPool, path: Path, quality: int) -> None:
-    """Writes a pool's cases compactly: JPEG-coded photos and fills, bit-packed holes."""
-    blobs = [_encode(array, quality) for pair in zip(pool.images, pool.prefills, strict=True) for array in pair]
+    """Writes a pool's cases compactly: JPEG-coded photos, bit-packed holes and, of each fill, only its hole's
+    bounding box (outside the hole a fill is the photo: the filler keeps every known pixel)."""
+    boxes = np.array([_hole_box(mask) for mask in pool.masks], np.int32).reshape(-1, 4)
+    blobs = []
+    for image, prefill, (top, bottom, left, right) in zip(pool.images, pool.prefills, boxes, strict=True):
+        blobs += [_encode(image, quality), _encode(prefill[top:bottom, left:right], quality)]
     offsets = np.cumsum([0] + [len(blob) for blob in blobs]).astype(np.int64)
     np.savez(
         path,
@@ -110,19 +124,39 @@ def save_pool(pool: PrefillPool, path: Path, quality: int) -> None:
         offsets=offsets,
         masks=np.packbits(pool.masks, axis=-1),
         shape=np.array(pool.masks.shape),
+        boxes=boxes,
     )
 
 
 class PackedPool(PrefillPool):
-    """A pool read from a pack (:func:`save_pool`); batches as any pool's."""
+    """A pool read from a pack (:func:`save_pool`); batches as any pool's, each case turned by one of the eight
+    flips and quarter turns of the square (drawn by ``(seed, step)``) when ``augment`` is set: a pack holds a few
+    hundred cases, which a GPU run would otherwise see dozens of times each in the same pose."""
 
-    def __init__(self, path: str | Path, seed: int = 0) -> None:
+    def __init__(self, path: str | Path, seed: int = 0, augment: bool = False) -> None:
         with np.load(path) as stored:
             data, offsets, shape = stored["data"], stored["offsets"], tuple(stored["shape"])
             self.masks = np.unpackbits(stored["masks"], axis=-1, count=shape[-1]).astype(bool)
+            boxes = stored["boxes"]
         arrays = [_decode(data[start:stop]) for start, stop in zip(offsets[:-1], offsets[1:], strict=True)]
-        self.images, self.prefills = np.stack(arrays[0::2]), np.stack(arrays[1::2])
-        self.size, self.seed, self.path = len(self.masks), seed, Path(path)
+        self.images = np.stack(arrays[0::2])
+        self.prefills = self.images.copy()
+        for prefill, inside, (top, bottom, left, right) in zip(self.prefills, arrays[1::2], boxes, strict=True):
+            prefill[top:bottom, left:right] = inside
+        self.size, self.seed, self.path, self.augment = len(self.masks), seed, Path(path), augment
+
+    def batch(self, step: int, size: int) -> Batch:
+        batch = super().batch(step, size)
+        if not self.augment:
+            return batch
+        poses = np.random.default_rng([self.seed, step, 8]).integers(8, size=size)
+
+        def posed(tensors: torch.Tensor) -> torch.Tensor:
+            turned = [torch.rot90(t, int(k) % 4, (1, 2)) for t, k in zip(tensors, poses, strict=True)]
+            return torch.stack([t.flip(2) if k >= 4 else t for t, k in zip(turned, poses, strict=True)])
+
+        prefill = None if batch.prefill is None else posed(batch.prefill)
+        return Batch(posed(batch.image), posed(batch.mask), prefill)
 
 
 def build_pack(out: str | Path, data: str | Path, val_data: str | Path, spec: PackSpec, log: Any = print) -> None:
@@ -141,7 +175,7 @@ def build_pack(out: str | Path, data: str | Path, val_data: str | Path, spec: Pa
     with tempfile.TemporaryDirectory() as cache:
         photos = Path(cache) / "photos"
         photos.mkdir()
-        for path in find_photos(data)[: spec.photos]:
+        for path in _photos_for(data, spec):
             pixels = load_rgb8(path, spec.photo_side, spec.crop)
             (photos / f"{path.stem}.jpg").write_bytes(_encode(pixels, spec.quality))
         crops = PhotoCrops(photos, spec.crop, schedule, preload_side=spec.photo_side)
@@ -153,6 +187,20 @@ def build_pack(out: str | Path, data: str | Path, val_data: str | Path, spec: Pa
     (out / "pack.json").write_text(json.dumps({"spec": spec.__dict__, "data": str(data)}, indent=2) + "\n")
     megabytes = sum(path.stat().st_size for path in out.rglob("*") if path.is_file()) / 2**20
     log(f"pack {out}: {megabytes:.1f} MB")
+
+
+def _photos_for(data: str | Path, spec: PackSpec) -> list[Path]:
+    """``spec.photos`` training photos spread evenly over those whose short side holds a native crop (a photo
+    upscaled to the crop would teach blur; the first photos by name are often one small dataset)."""
+    fit = []
+    for path in find_photos(data):
+        shape = cv2.imread(str(path), cv2.IMREAD_REDUCED_GRAYSCALE_2).shape  # half size: quick, enough to sort
+        if 2 * min(shape) >= spec.crop:
+            fit.append(path)
+    if not fit:
+        raise ValueError(f"no photo in {data} has a short side of {spec.crop} px")
+    picks = np.linspace(0, len(fit) - 1, min(spec.photos, len(fit))).round().astype(int)
+    return [fit[index] for index in picks]
 
 
 def family_config(family: str, pack: Path, seconds: float, steps: int, tiny: bool) -> TrainConfig:
@@ -190,29 +238,60 @@ def train_families(
     """Trains every family on ``pack`` for an equal share of ``minutes`` and exports each to ``out``
     (``<family>.safetensors`` and its manifest, the validation against the default included)."""
     from hrinpaint.train.export import export_run
-    from hrinpaint.train.loop import train
 
     pack, out = Path(pack), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    share = minutes * 60.0 / len(FAMILIES)
-    manifests = {}
+    if torch.cuda.is_available():  # fixed shapes: let cuDNN pick its fastest convolutions; TF32 matrix products
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    deadline = time.perf_counter() + minutes * 60.0
+    manifests, failed = {}, []
     with tempfile.TemporaryDirectory() as runs:
-        for family in FAMILIES:
-            config = family_config(family, pack, share, steps, tiny)
-            pool_path = pack / f"{POOLS[family]}.npz"
-            dataset = PackedPool(pool_path, config.seed)
-            if tiny:
-                dataset = _shrunk(dataset, config.data.crop)
-            began = time.perf_counter()
-            run = Path(runs) / family
-            trained = train(config.replace(data={"pool": len(dataset), "val_folder": None}), run, dataset=dataset)
-            validation = _validate(trained, config)
-            manifests[family] = export_run(run, out / f"{family}.safetensors", validation)
+        for index, family in enumerate(FAMILIES):
+            # an equal share of what is left: time spent validating (or a family that failed early) is shared out
+            share = max(1.0, (deadline - time.perf_counter()) / (len(FAMILIES) - index))
+            began, run = time.perf_counter(), Path(runs) / family
+            try:
+                config = family_config(family, pack, share, steps, tiny)
+                dataset = PackedPool(pack / f"{POOLS[family]}.npz", config.seed, augment=True)
+                if tiny:
+                    dataset = _shrunk(dataset, config.data.crop)
+                trained = _train_in_time(
+                    config.replace(data={"pool": len(dataset), "val_folder": None}),
+                    run,
+                    dataset,
+                    timed=steps >= 10**6,
+                    log=log,
+                )
+                validation = _validate(trained, config)
+                manifests[family] = export_run(run, out / f"{family}.safetensors", validation)
+            except Exception:  # one family's failure must not cost the others their share of a lent GPU
+                log(f"{family} failed:\n{traceback.format_exc()}")
+                failed.append(family)
+                continue
             log(
                 f"{family}: {manifests[family]['training']['steps']} steps in {time.perf_counter() - began:.0f} s, "
                 f"validation {json.dumps(validation)}"
             )
+    if failed:
+        raise RuntimeError(f"families failed: {', '.join(failed)} (the others were exported)")
     return manifests
+
+
+def _train_in_time(config: TrainConfig, run: Path, dataset: PrefillPool, timed: bool, log: Any) -> Trainer:
+    """Trains ``config`` into ``run``. A ``timed`` run (bounded by ``config.time_limit``, not by its steps)
+    first trains a sixth of its time (20 s at most), measures its pace and then resumes with the steps that fit
+    in the rest, so that the learning rate's cosine ends with the time instead of staying at its start."""
+    from hrinpaint.train.loop import load_checkpoint, train
+
+    if not timed:
+        return train(config, run, dataset=dataset)
+    train(config.replace(time_limit=min(20.0, config.time_limit / 6)), run, dataset=dataset)
+    state = load_checkpoint(run)
+    done, elapsed = int(state["step"]), float(state["elapsed"])
+    total = done + int(done / max(elapsed, 1e-6) * max(config.time_limit - elapsed, 0.0) * 0.95)
+    log(f"{config.family}: {done} steps in {elapsed:.1f} s, planning {total}")
+    return train(config.replace(steps=max(total, done + 1)), run, resume=True, dataset=dataset)
 
 
 def _validate(trainer: Trainer, config: TrainConfig) -> dict[str, Any]:
