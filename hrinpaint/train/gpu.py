@@ -233,7 +233,13 @@ def family_config(family: str, pack: Path, seconds: float, steps: int, tiny: boo
 
 
 def train_families(
-    pack: str | Path, out: str | Path, minutes: float = 7.0, steps: int = 10**6, tiny: bool = False, log: Any = print
+    pack: str | Path,
+    out: str | Path,
+    minutes: float = 7.0,
+    steps: int = 10**6,
+    tiny: bool = False,
+    log: Any = print,
+    families: tuple[str, ...] = tuple(FAMILIES),
 ) -> dict[str, Any]:
     """Trains every family on ``pack`` for an equal share of ``minutes`` and exports each to ``out``
     (``<family>.safetensors`` and its manifest, the validation against the default included)."""
@@ -247,9 +253,9 @@ def train_families(
     deadline = time.perf_counter() + minutes * 60.0
     manifests, failed = {}, []
     with tempfile.TemporaryDirectory() as runs:
-        for index, family in enumerate(FAMILIES):
+        for index, family in enumerate(families):
             # an equal share of what is left: time spent validating (or a family that failed early) is shared out
-            share = max(1.0, (deadline - time.perf_counter()) / (len(FAMILIES) - index))
+            share = max(1.0, (deadline - time.perf_counter()) / (len(families) - index))
             began, run = time.perf_counter(), Path(runs) / family
             try:
                 config = family_config(family, pack, share, steps, tiny)
@@ -280,17 +286,21 @@ def train_families(
 
 def _train_in_time(config: TrainConfig, run: Path, dataset: PrefillPool, timed: bool, log: Any) -> Trainer:
     """Trains ``config`` into ``run``. A ``timed`` run (bounded by ``config.time_limit``, not by its steps)
-    first trains a sixth of its time (20 s at most), measures its pace and then resumes with the steps that fit
-    in the rest, so that the learning rate's cosine ends with the time instead of staying at its start."""
+    first trains a sixth of its time (20 s at most: half to warm up, half to measure its pace once warm), then
+    resumes with the steps that fit in the rest, so that the learning rate's cosine ends with the time."""
     from hrinpaint.train.loop import load_checkpoint, train
 
     if not timed:
         return train(config, run, dataset=dataset)
-    train(config.replace(time_limit=min(20.0, config.time_limit / 6)), run, dataset=dataset)
+    probe = min(20.0, config.time_limit / 6)
+    train(config.replace(time_limit=probe / 2), run, dataset=dataset)  # warm-up: cuDNN's search, first kernels
+    warm = load_checkpoint(run)
+    train(config.replace(time_limit=float(warm["elapsed"]) + probe / 2), run, resume=True, dataset=dataset)
     state = load_checkpoint(run)
     done, elapsed = int(state["step"]), float(state["elapsed"])
-    total = done + int(done / max(elapsed, 1e-6) * max(config.time_limit - elapsed, 0.0) * 0.95)
-    log(f"{config.family}: {done} steps in {elapsed:.1f} s, planning {total}")
+    pace = (done - int(warm["step"])) / max(elapsed - float(warm["elapsed"]), 1e-6)
+    total = done + int(pace * max(config.time_limit - elapsed, 0.0) * 0.95)
+    log(f"{config.family}: {done} steps in {elapsed:.1f} s ({pace:.2f} steps/s warm), planning {total}")
     return train(config.replace(steps=max(total, done + 1)), run, resume=True, dataset=dataset)
 
 
@@ -333,12 +343,17 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--minutes", type=float, default=7.0)
     run.add_argument("--steps", type=int, default=10**6)
     run.add_argument("--tiny", action="store_true", help="tiny networks on tiny crops (the scripts' CPU test)")
+    run.add_argument("--families", default=",".join(FAMILIES), help="comma-separated families to train, in order")
     args = parser.parse_args(argv)
     if args.command == "pack":
         spec = PackSpec(**{name: getattr(args, name) for name in PackSpec().__dict__})
         build_pack(args.out, args.data, args.val_data, spec)
     else:
-        train_families(args.pack, args.out, args.minutes, args.steps, args.tiny)
+        families = tuple(name.strip() for name in args.families.split(",") if name.strip())
+        unknown = [name for name in families if name not in FAMILIES]
+        if unknown:
+            parser.error(f"unknown families {unknown}; known: {', '.join(FAMILIES)}")
+        train_families(args.pack, args.out, args.minutes, args.steps, args.tiny, families=families)
     return 0
 
 
