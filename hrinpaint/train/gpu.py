@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import time
 import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ import cv2
 import numpy as np
 import torch
 
-from hrinpaint.io import find_photos
+from hrinpaint.io import find_photos, to_float
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, PhotoCrops, load_rgb8
 from hrinpaint.train.pool import PrefillPool, Stage1Pool
@@ -144,19 +145,38 @@ class PackedPool(PrefillPool):
         for prefill, inside, (top, bottom, left, right) in zip(self.prefills, arrays[1::2], boxes, strict=True):
             prefill[top:bottom, left:right] = inside
         self.size, self.seed, self.path, self.augment = len(self.masks), seed, Path(path), augment
+        self._threads: ThreadPoolExecutor | None = None
+        self._ahead: dict[tuple[int, int], Future] = {}
 
     def batch(self, step: int, size: int) -> Batch:
-        batch = super().batch(step, size)
+        """The cases :class:`PrefillPool` would draw for ``step``, posed; the next batches are made meanwhile on
+        threads (a batch is a pure function of the step: making it took most of a GPU step in the first run)."""
+        if self._threads is None:
+            self._threads, self._ahead = ThreadPoolExecutor(2), {}
+        made = self._ahead.pop((step, size), None)
+        for ahead in (1, 2):
+            if (step + ahead, size) not in self._ahead:
+                self._ahead[step + ahead, size] = self._threads.submit(self._make, step + ahead, size)
+        for key in [key for key in self._ahead if key[0] < step]:
+            self._ahead.pop(key).cancel()
+        return made.result() if made is not None else self._make(step, size)
+
+    def _make(self, step: int, size: int) -> Batch:
+        """The batch of ``step``: posed while still 8-bit (on the pixels as floats the turns cost more)."""
         if not self.augment:
-            return batch
+            return super().batch(step, size)
+        picks = np.random.default_rng([self.seed, step]).integers(self.size, size=size)
         poses = np.random.default_rng([self.seed, step, 8]).integers(8, size=size)
-
-        def posed(tensors: torch.Tensor) -> torch.Tensor:
-            turned = [torch.rot90(t, int(k) % 4, (1, 2)) for t, k in zip(tensors, poses, strict=True)]
-            return torch.stack([t.flip(2) if k >= 4 else t for t, k in zip(turned, poses, strict=True)])
-
-        prefill = None if batch.prefill is None else posed(batch.prefill)
-        return Batch(posed(batch.image), posed(batch.mask), prefill)
+        images, prefills, masks = self.images[picks], self.prefills[picks], self.masks[picks]
+        for index, pose in enumerate(poses):
+            for arrays in (images, prefills, masks):
+                turned = np.rot90(arrays[index], int(pose) % 4)
+                arrays[index] = turned[:, ::-1] if pose >= 4 else turned
+        return Batch(
+            torch.from_numpy(to_float(images).transpose(0, 3, 1, 2).copy()),
+            torch.from_numpy(masks[:, None].astype(np.float32)),
+            torch.from_numpy(to_float(prefills).transpose(0, 3, 1, 2).copy()),
+        )
 
 
 def build_pack(out: str | Path, data: str | Path, val_data: str | Path, spec: PackSpec, log: Any = print) -> None:
@@ -221,8 +241,8 @@ def family_config(family: str, pack: Path, seconds: float, steps: int, tiny: boo
         checkpoint_every=200,
         init=str(shipped_weights(f"{family}.safetensors")),
     )
-    # the folder is unused: batches come from the pack's pools
-    data = {"folder": str(pack / "val"), "val_folder": str(pack / "val"), "val_size": 256, "val_masks": ["thick"]}
+    # batches come from the pack's pools, so the folder the manifest records as the data is the pack
+    data = {"folder": str(pack), "val_folder": str(pack / "val"), "val_size": 256, "val_masks": ["thick"]}
     values["data"] = {**values["data"], **data}
     if tiny:
         small = {"hifill": {"width": 4, "coarse_dilations": [1], "refine_dilations": [2]}, "shift": {"depth": 2}}
