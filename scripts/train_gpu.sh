@@ -4,7 +4,9 @@
 # share of MINUTES (default 7: within 8 minutes of wall time with start-up and validation), and writes
 # <family>.safetensors and its manifest (steps, seconds, data, validation against the default) to OUT_DIR: 8 files.
 # Runs with the project on PYTHONPATH, no install. Options after the folders go to
-# `python -m hrinpaint.train.gpu train` (--steps N, --tiny for the CPU test).
+# `python -m hrinpaint.train.gpu train` (--steps N, --families hifill,zoom, --tiny for the CPU test).
+# GPU_TESTS=1 then runs the GPU tests (`pytest -m gpu tests/test_device.py -s`: every network method on CUDA against
+# the CPU, with its times) in the same call, so one lent machine gives both; their failure sets the exit status.
 # Usage: scripts/train_gpu.sh OUT_DIR [PACK_DIR] [options]
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -16,3 +18,6 @@ python="${PYTHON:-python3}"
 cd "$repo"
 PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$python" -m hrinpaint.train.gpu train "$pack" "$out" \
   --minutes "${MINUTES:-7}" "$@"
+if [ "${GPU_TESTS:-0}" = "1" ]; then
+  PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$python" -m pytest -m gpu tests/test_device.py -s -q -p no:cacheprovider
+fi
