@@ -30,7 +30,7 @@ def test_pack_then_train_two_steps_writes_eight_files_with_manifests(tile_photos
     options += ["--crop", "64", "--photo-side", "128", "--val-side", "48"]
     printed = _run("scripts/gpu_pack.sh", str(pack), *options)
     assert "fill: 3 cases" in printed and "stage1: 2 cases" in printed
-    assert sorted(p.name for p in pack.iterdir()) == ["fill.npz", "pack.json", "stage1.npz", "val"]
+    assert sorted(p.name for p in pack.iterdir()) == ["fill.npz", "pack.json", "photos.npz", "stage1.npz", "val"]
     from hrinpaint.train.gpu import PackedPool
 
     pool = PackedPool(pack / "fill.npz")
@@ -68,3 +68,38 @@ def test_a_packed_pools_augmented_batch_is_each_case_flipped_or_turned_alike(til
                 assert torch.equal(turned.flip(2) if k >= 4 else turned, getattr(second, name)[index])
     changed = [not torch.equal(plain.batch(s, 4).image, posed.batch(s, 4).image) for s in range(3)]
     assert any(changed)
+
+
+@pytest.mark.parametrize("kind", ["fill", "stage1"])
+def test_fresh_cases_are_new_filled_cases_that_a_packed_pool_mixes_in(tile_photos, tmp_path, kind):
+    import time
+
+    from hrinpaint.train.gpu import FreshCases, PackedPool
+
+    pack = tmp_path / "pack"
+    options = ["--data", str(tile_photos), "--val-data", str(tile_photos), "--fill-cases", "3", "--stage1-cases", "3"]
+    _run("scripts/gpu_pack.sh", str(pack), *options, "--crop", "32", "--photo-side", "64", "--val-side", "32")
+    pool = PackedPool(pack / f"{kind}.npz")
+    before = pool.images.copy()
+    fresh = FreshCases(pack, kind, workers=1, crop=32, seed=3)
+    try:
+        cases, deadline = [], time.monotonic() + 120
+        while len(cases) < 4 and time.monotonic() < deadline:
+            cases += fresh.take(4 - len(cases))
+            time.sleep(0.05)
+        assert len(cases) == 4, "the process made no cases"
+        for image, mask, prefill in cases:
+            assert image.shape == prefill.shape == (32, 32, 3) and image.dtype == prefill.dtype == np.uint8
+            assert mask.shape == (32, 32) and mask.any() and not mask.all()
+            assert np.array_equal(prefill[~mask], image[~mask])  # a fill keeps every known pixel
+            assert np.abs(prefill[mask].astype(int) - 0).mean() > 1  # the hole is filled, not left black
+        assert len({case[0].tobytes() for case in cases}) == 4  # each case new
+        pool.fresh = fresh
+        deadline = time.monotonic() + 60
+        while fresh.taken < 6 and time.monotonic() < deadline:
+            pool.batch(fresh.taken, 2)
+            time.sleep(0.05)
+    finally:
+        fresh.close()
+    assert fresh.taken >= 6 and not np.array_equal(pool.images, before)  # the pool's oldest cases were replaced
+    assert all(not process.is_alive() for process in fresh.processes)

@@ -88,6 +88,17 @@ class PhotoCrops:
         self.schedule = schedule
         self.seed = seed
 
+    @classmethod
+    def from_arrays(
+        cls, photos: list[np.ndarray], crop: int, schedule: ProgressiveSchedule, seed: int = 0
+    ) -> PhotoCrops:
+        """Crops of photos already decoded (``H x W x 3`` uint8, short side at least ``crop``)."""
+        if not photos or min(min(photo.shape[:2]) for photo in photos) < crop:
+            raise InputError(f"crops of {crop} px need photos with a short side of at least {crop} px")
+        crops = cls.__new__(cls)
+        crops.photos, crops.crop, crops.schedule, crops.seed = list(photos), crop, schedule, seed
+        return crops
+
     def __len__(self) -> int:
         return len(self.photos)
 

@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import shutil
 import tempfile
+import threading
 import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +29,8 @@ import cv2
 import numpy as np
 import torch
 
-from hrinpaint.io import find_photos, to_float
+from hrinpaint.io import find_photos, from_float, to_float
+from hrinpaint.masks.schedule import ProgressiveSchedule
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, PhotoCrops, load_rgb8
 from hrinpaint.train.pool import PrefillPool, Stage1Pool
@@ -77,8 +80,11 @@ class PackSpec:
     Attributes:
         photos: training photos kept (spread over those that hold a native crop), resized to long side
             ``photo_side``.
-        fill_cases, stage1_cases: cases in the fillers' pool and in ``shift``'s (the defaults with ``quality``
-            88 make a pack of 29.5 MB: with the 28.7 MB repository, under the 64 MiB a GPU machine is sent).
+        fill_cases, stage1_cases: cases in the fillers' pool and in ``shift``'s.
+        fresh_photos: photos (of ``photos``, spread) kept in the pack as they are, from which the GPU machine's
+            processors cut and fill new cases while it trains (:class:`FreshCases`); 0 for none. With ``quality``
+            88 the defaults make a pack of about 30 MB: with the 28.7 MB repository, under the 64 MiB a GPU machine
+            is sent.
         crop: the pools' crop side.
         val_photos, val_side: validation photos (of the validation folder) and their long side.
         quality: JPEG quality of the photos and the pools' pixels.
@@ -86,8 +92,9 @@ class PackSpec:
 
     photos: int = 200
     photo_side: int = 768
-    fill_cases: int = 180
-    stage1_cases: int = 72
+    fill_cases: int = 120
+    stage1_cases: int = 48
+    fresh_photos: int = 120
     crop: int = 512
     val_photos: int = 12
     val_side: int = 256
@@ -149,6 +156,8 @@ class PackedPool(PrefillPool):
         self.size, self.seed, self.path, self.augment = len(self.masks), seed, Path(path), augment
         self._threads: ThreadPoolExecutor | None = None
         self._ahead: dict[tuple[int, int], Future] = {}
+        self.fresh: FreshCases | None = None  # set it to mix new cases in (the batches are then no pure function)
+        self._lock, self._next = threading.Lock(), 0
 
     def batch(self, step: int, size: int) -> Batch:
         """The cases :class:`PrefillPool` would draw for ``step``, posed; the next batches are made meanwhile on
@@ -165,11 +174,16 @@ class PackedPool(PrefillPool):
 
     def _make(self, step: int, size: int) -> Batch:
         """The batch of ``step``: posed while still 8-bit (on the pixels as floats the turns cost more)."""
-        if not self.augment:
-            return super().batch(step, size)
-        picks = np.random.default_rng([self.seed, step]).integers(self.size, size=size)
+        with self._lock:
+            if self.fresh is not None:  # new cases replace the oldest, the pool a window sliding over them
+                for image, mask, prefill in self.fresh.take(size):
+                    slot, self._next = self._next, (self._next + 1) % self.size
+                    self.images[slot], self.masks[slot], self.prefills[slot] = image, mask, prefill
+            if not self.augment:
+                return super().batch(step, size)
+            picks = np.random.default_rng([self.seed, step]).integers(self.size, size=size)
+            images, prefills, masks = self.images[picks], self.prefills[picks], self.masks[picks]
         poses = np.random.default_rng([self.seed, step, 8]).integers(8, size=size)
-        images, prefills, masks = self.images[picks], self.prefills[picks], self.masks[picks]
         for index, pose in enumerate(poses):
             for arrays in (images, prefills, masks):
                 turned = np.rot90(arrays[index], int(pose) % 4)
@@ -181,25 +195,113 @@ class PackedPool(PrefillPool):
         )
 
 
+class FreshCases:
+    """Processes that cut new cases from a pack's photos (``photos.npz``) and fill them as the pool of ``kind``
+    fills its own (``fill``: the default filler; ``stage1``: the default method at a fraction of the size), while a
+    run trains on the GPU: a few hundred cached cases are otherwise seen dozens of times each in a few minutes.
+
+    Args:
+        pack: the pack's folder.
+        kind: ``fill`` or ``stage1`` (:data:`POOLS`).
+        workers: processes (each on one thread).
+        crop: the cases' side.
+        seed: seeds the processes' draws (each process its own stream).
+    """
+
+    def __init__(self, pack: str | Path, kind: str, workers: int, crop: int, seed: int = 0) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")  # no fork after CUDA has started
+        self.queue, self.stop = context.Queue(maxsize=16 * workers), context.Event()
+        self.processes = [
+            context.Process(
+                target=_produce, args=(str(pack), kind, crop, seed, index, self.queue, self.stop), daemon=True
+            )
+            for index in range(workers)
+        ]
+        for process in self.processes:
+            process.start()
+        self.taken = 0
+
+    def take(self, limit: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Up to ``limit`` cases made since the last call (``image``, ``mask``, ``prefill``; uint8, bool,
+        uint8), without waiting."""
+        import queue
+
+        cases = []
+        while len(cases) < limit:
+            try:
+                cases.append(self.queue.get_nowait())
+            except queue.Empty:
+                break
+        self.taken += len(cases)
+        return cases
+
+    def close(self) -> None:
+        """Stops the processes."""
+        self.stop.set()
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            process.join(timeout=5)
+
+
+def _produce(pack: str, kind: str, crop: int, seed: int, worker: int, queue: Any, stop: Any) -> None:
+    """A :class:`FreshCases` process: draws cases as the pool of ``kind`` draws its own (hole scales spread over the
+    pack's schedule) and puts them, 8-bit, on ``queue`` until ``stop`` is set."""
+    import queue as queues
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    with np.load(Path(pack) / "photos.npz") as stored:
+        data, offsets = stored["data"], stored["offsets"]
+    photos = [_decode(data[start:stop]) for start, stop in zip(offsets[:-1], offsets[1:], strict=True)]
+    crops = PhotoCrops.from_arrays(photos, crop, pack_schedule(), seed)
+    pool_kind = Stage1Pool if kind == "stage1" else PrefillPool
+    drawer = pool_kind.drawer(crops, 10**6, seed=1000 * (seed + 1) + worker)
+    rng = np.random.default_rng([seed, worker, 31])
+    while not stop.is_set():
+        index = int(rng.integers(drawer.size))
+        image, mask = drawer.case(index)
+        holed = np.where(mask[..., None], 0.0, image).astype(np.float32)
+        case = (from_float(image, np.uint8), mask, from_float(drawer.prefill(holed, mask, index), np.uint8))
+        while not stop.is_set():
+            try:
+                queue.put(case, timeout=0.5)
+                break
+            except queues.Full:
+                continue
+
+
+def pack_schedule() -> ProgressiveSchedule:
+    """The holes of a pack's cases (its pools' and the fresh ones'): the kinds the papers train on, at half to full
+    scale, spread over the cases."""
+    return ProgressiveSchedule(0.5, 1.0, 300, ("thick", "medium", "deepfill", "box"))
+
+
 def build_pack(out: str | Path, data: str | Path, val_data: str | Path, spec: PackSpec, log: Any = print) -> None:
     """Builds the pack in ``out`` (replacing one there): ``val/`` (validation photos), ``fill.npz`` and
     ``stage1.npz`` (the pools, cut from the training photos resized to ``photo_side``; the photos themselves stay
     here: the run reads only the pools)."""
-    from hrinpaint.masks.schedule import ProgressiveSchedule
-
     out = Path(out)
     if out.exists():
         shutil.rmtree(out)
     (out / "val").mkdir(parents=True)
     for path in find_photos(val_data)[: spec.val_photos]:
         cv2.imwrite(str(out / "val" / f"{path.stem}.png"), load_rgb8(path, spec.val_side)[..., ::-1])
-    schedule = ProgressiveSchedule(0.5, 1.0, 300, ("thick", "medium", "deepfill", "box"))
+    schedule = pack_schedule()
     with tempfile.TemporaryDirectory() as cache:
         photos = Path(cache) / "photos"
         photos.mkdir()
         for path in _photos_for(data, spec):
             pixels = load_rgb8(path, spec.photo_side, spec.crop)
             (photos / f"{path.stem}.jpg").write_bytes(_encode(pixels, spec.quality))
+        kept = sorted(photos.iterdir())
+        if spec.fresh_photos > 0:
+            picks = np.linspace(0, len(kept) - 1, min(spec.fresh_photos, len(kept))).round().astype(int)
+            blobs = [kept[index].read_bytes() for index in picks]
+            offsets = np.cumsum([0] + [len(blob) for blob in blobs]).astype(np.int64)
+            np.savez(out / "photos.npz", data=np.frombuffer(b"".join(blobs), np.uint8), offsets=offsets)
         crops = PhotoCrops(photos, spec.crop, schedule, preload_side=spec.photo_side)
         for name, kind, cases in (("fill", PrefillPool, spec.fill_cases), ("stage1", Stage1Pool, spec.stage1_cases)):
             began = time.perf_counter()
@@ -262,9 +364,13 @@ def train_families(
     tiny: bool = False,
     log: Any = print,
     families: tuple[str, ...] = tuple(FAMILIES),
+    fresh_workers: int = 0,
 ) -> dict[str, Any]:
     """Trains every family on ``pack`` for an equal share of ``minutes`` and exports each to ``out``
-    (``<family>.safetensors`` and its manifest, the validation against the default included)."""
+    (``<family>.safetensors`` and its manifest, the validation against the default included). With
+    ``fresh_workers`` (and photos in the pack) that many processes make new cases meanwhile (:class:`FreshCases`);
+    the manifest records how many went in (``training.fresh_cases``)."""
+    from hrinpaint.nn.weights import manifest_path
     from hrinpaint.train.export import export_run
 
     pack, out = Path(pack), Path(out)
@@ -278,12 +384,15 @@ def train_families(
         for index, family in enumerate(families):
             # an equal share of what is left: time spent validating (or a family that failed early) is shared out
             share = max(1.0, (deadline - time.perf_counter()) / (len(families) - index))
-            began, run = time.perf_counter(), Path(runs) / family
+            began, run, fresh = time.perf_counter(), Path(runs) / family, None
             try:
                 config = family_config(family, pack, share, steps, tiny)
                 dataset = PackedPool(pack / f"{POOLS[family]}.npz", config.seed, augment=True)
                 if tiny:
                     dataset = _shrunk(dataset, config.data.crop)
+                if fresh_workers > 0 and (pack / "photos.npz").exists():
+                    fresh = FreshCases(pack, POOLS[family], fresh_workers, config.data.crop, config.seed)
+                    dataset.fresh = fresh
                 trained = _train_in_time(
                     config.replace(data={"pool": len(dataset), "val_folder": None}),
                     run,
@@ -292,14 +401,20 @@ def train_families(
                     log=log,
                 )
                 validation = _validate(trained, config)
-                manifests[family] = export_run(run, out / f"{family}.safetensors", validation)
+                manifests[family] = manifest = export_run(run, out / f"{family}.safetensors", validation)
+                if fresh is not None:
+                    manifest["training"]["fresh_cases"] = fresh.taken
+                    manifest_path(out / f"{family}.safetensors").write_text(json.dumps(manifest, indent=2) + "\n")
             except Exception:  # one family's failure must not cost the others their share of a lent GPU
                 log(f"{family} failed:\n{traceback.format_exc()}")
                 failed.append(family)
                 continue
+            finally:
+                if fresh is not None:
+                    fresh.close()
             log(
-                f"{family}: {manifests[family]['training']['steps']} steps in {time.perf_counter() - began:.0f} s, "
-                f"validation {json.dumps(validation)}"
+                f"{family}: {manifests[family]['training']['steps']} steps in {time.perf_counter() - began:.0f} s"
+                f"{f', {fresh.taken} fresh cases' if fresh is not None else ''}, validation {json.dumps(validation)}"
             )
     if failed:
         raise RuntimeError(f"families failed: {', '.join(failed)} (the others were exported)")
@@ -366,6 +481,13 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--steps", type=int, default=10**6)
     run.add_argument("--tiny", action="store_true", help="tiny networks on tiny crops (the scripts' CPU test)")
     run.add_argument("--families", default=",".join(FAMILIES), help="comma-separated families to train, in order")
+    run.add_argument(
+        "--fresh-workers",
+        type=int,
+        default=-1,
+        help="processes making new cases from the pack's photos while training (-1: all processors but 4 where CUDA "
+        "is, else 0)",
+    )
     args = parser.parse_args(argv)
     if args.command == "pack":
         spec = PackSpec(**{name: getattr(args, name) for name in PackSpec().__dict__})
@@ -375,7 +497,12 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [name for name in families if name not in FAMILIES]
         if unknown:
             parser.error(f"unknown families {unknown}; known: {', '.join(FAMILIES)}")
-        train_families(args.pack, args.out, args.minutes, args.steps, args.tiny, families=families)
+        workers = args.fresh_workers
+        if workers < 0:
+            workers = max(0, (os.cpu_count() or 1) - 4) if torch.cuda.is_available() else 0
+        train_families(
+            args.pack, args.out, args.minutes, args.steps, args.tiny, families=families, fresh_workers=workers
+        )
     return 0
 
 

@@ -60,6 +60,17 @@ class PrefillPool:
             np.savez(temporary, images=self.images, masks=self.masks, prefills=self.prefills)
             os.replace(temporary, self.path)
 
+    @classmethod
+    def drawer(cls, crops: PhotoCrops, size: int, seed: int = 0, **options: Any) -> PrefillPool:
+        """The pool's cases without the pool: an object whose :meth:`case` and :meth:`prefill` draw and fill
+        cases as the built pool's would (``options``: a subclass's own, as ``factors``), and which holds none (for
+        processes that make new cases while a run trains)."""
+        pool = cls.__new__(cls)
+        pool.crops, pool.size, pool.seed = crops, size, seed
+        for name, value in options.items():
+            setattr(pool, name, value)
+        return pool
+
     def key(self) -> str:
         """A hash of everything that decides the pool: photos, crop, schedule, size, seed and default method."""
         schedule = self.crops.schedule
@@ -131,6 +142,8 @@ class Stage1Pool(PrefillPool):
     with a working size of ``crop / factor``, ``factor`` drawn per case from ``factors`` (the ratio of the region
     to its working size at inference).
     """
+
+    factors: tuple[float, ...] = (2.0, 4.0)  # what a :meth:`drawer` uses unless told
 
     def __init__(self, *args: Any, factors: tuple[float, ...] = (2.0, 4.0), **options: Any) -> None:
         """:class:`PrefillPool`'s arguments, and ``factors``."""
