@@ -83,7 +83,7 @@ class PackSpec:
         fill_cases, stage1_cases: cases in the fillers' pool and in ``shift``'s.
         fresh_photos: photos (of ``photos``, spread) kept in the pack as they are, from which the GPU machine's
             processors cut and fill new cases while it trains (:class:`FreshCases`); 0 for none. With ``quality``
-            88 the defaults make a pack of about 30 MB: with the 28.7 MB repository, under the 64 MiB a GPU machine
+            88 the defaults make a pack of 31.9 MB: with the 28.7 MB repository, under the 64 MiB a GPU machine
             is sent.
         crop: the pools' crop side.
         val_photos, val_side: validation photos (of the validation folder) and their long side.
