@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 import torch
 
-from hrinpaint.io import find_photos, from_float, to_float
+from hrinpaint.io import find_photos, to_float
 from hrinpaint.masks.schedule import ProgressiveSchedule
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, PhotoCrops, load_rgb8
@@ -112,6 +112,18 @@ def _decode(data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
 
 
+def _joined(blobs: list[bytes]) -> dict[str, np.ndarray]:
+    """Encoded blobs as one byte array and their offsets (what :func:`_split` decodes)."""
+    offsets = np.cumsum([0] + [len(blob) for blob in blobs]).astype(np.int64)
+    return {"data": np.frombuffer(b"".join(blobs), np.uint8), "offsets": offsets}
+
+
+def _split(stored: Any) -> list[np.ndarray]:
+    """The images of a :func:`_joined` store (an open ``.npz``), decoded."""
+    data, offsets = stored["data"], stored["offsets"]
+    return [_decode(data[start:stop]) for start, stop in zip(offsets[:-1], offsets[1:], strict=True)]
+
+
 def _hole_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     """The bounding box ``(top, bottom, left, right)`` of a hole (the whole crop for an empty one)."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
@@ -127,11 +139,9 @@ def save_pool(pool: PrefillPool, path: Path, quality: int) -> None:
     blobs = []
     for image, prefill, (top, bottom, left, right) in zip(pool.images, pool.prefills, boxes, strict=True):
         blobs += [_encode(image, quality), _encode(prefill[top:bottom, left:right], quality)]
-    offsets = np.cumsum([0] + [len(blob) for blob in blobs]).astype(np.int64)
     np.savez(
         path,
-        data=np.frombuffer(b"".join(blobs), np.uint8),
-        offsets=offsets,
+        **_joined(blobs),
         masks=np.packbits(pool.masks, axis=-1),
         shape=np.array(pool.masks.shape),
         boxes=boxes,
@@ -145,10 +155,8 @@ class PackedPool(PrefillPool):
 
     def __init__(self, path: str | Path, seed: int = 0, augment: bool = False) -> None:
         with np.load(path) as stored:
-            data, offsets, shape = stored["data"], stored["offsets"], tuple(stored["shape"])
-            self.masks = np.unpackbits(stored["masks"], axis=-1, count=shape[-1]).astype(bool)
-            boxes = stored["boxes"]
-        arrays = [_decode(data[start:stop]) for start, stop in zip(offsets[:-1], offsets[1:], strict=True)]
+            self.masks = np.unpackbits(stored["masks"], axis=-1, count=stored["shape"][-1]).astype(bool)
+            boxes, arrays = stored["boxes"], _split(stored)
         self.images = np.stack(arrays[0::2])
         self.prefills = self.images.copy()
         for prefill, inside, (top, bottom, left, right) in zip(self.prefills, arrays[1::2], boxes, strict=True):
@@ -254,17 +262,12 @@ def _produce(pack: str, kind: str, crop: int, seed: int, worker: int, queue: Any
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     with np.load(Path(pack) / "photos.npz") as stored:
-        data, offsets = stored["data"], stored["offsets"]
-    photos = [_decode(data[start:stop]) for start, stop in zip(offsets[:-1], offsets[1:], strict=True)]
-    crops = PhotoCrops.from_arrays(photos, crop, pack_schedule(), seed)
+        crops = PhotoCrops.from_arrays(_split(stored), crop, pack_schedule(), seed)
     pool_kind = Stage1Pool if kind == "stage1" else PrefillPool
     drawer = pool_kind.drawer(crops, 10**6, seed=1000 * (seed + 1) + worker)
     rng = np.random.default_rng([seed, worker, 31])
     while not stop.is_set():
-        index = int(rng.integers(drawer.size))
-        image, mask = drawer.case(index)
-        holed = np.where(mask[..., None], 0.0, image).astype(np.float32)
-        case = (from_float(image, np.uint8), mask, from_float(drawer.prefill(holed, mask, index), np.uint8))
+        case = drawer.filled_case(int(rng.integers(drawer.size)))
         while not stop.is_set():
             try:
                 queue.put(case, timeout=0.5)
@@ -293,15 +296,13 @@ def build_pack(out: str | Path, data: str | Path, val_data: str | Path, spec: Pa
     with tempfile.TemporaryDirectory() as cache:
         photos = Path(cache) / "photos"
         photos.mkdir()
+        blobs = []
         for path in _photos_for(data, spec):
-            pixels = load_rgb8(path, spec.photo_side, spec.crop)
-            (photos / f"{path.stem}.jpg").write_bytes(_encode(pixels, spec.quality))
-        kept = sorted(photos.iterdir())
+            blobs.append(_encode(load_rgb8(path, spec.photo_side, spec.crop), spec.quality))
+            (photos / f"{path.stem}.jpg").write_bytes(blobs[-1])
         if spec.fresh_photos > 0:
-            picks = np.linspace(0, len(kept) - 1, min(spec.fresh_photos, len(kept))).round().astype(int)
-            blobs = [kept[index].read_bytes() for index in picks]
-            offsets = np.cumsum([0] + [len(blob) for blob in blobs]).astype(np.int64)
-            np.savez(out / "photos.npz", data=np.frombuffer(b"".join(blobs), np.uint8), offsets=offsets)
+            picks = np.linspace(0, len(blobs) - 1, min(spec.fresh_photos, len(blobs))).round().astype(int)
+            np.savez(out / "photos.npz", **_joined([blobs[index] for index in picks]))
         crops = PhotoCrops(photos, spec.crop, schedule, preload_side=spec.photo_side)
         for name, kind, cases in (("fill", PrefillPool, spec.fill_cases), ("stage1", Stage1Pool, spec.stage1_cases)):
             began = time.perf_counter()

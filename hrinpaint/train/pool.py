@@ -26,6 +26,9 @@ from hrinpaint.io import from_float, to_float
 from hrinpaint.methods import DEFAULT_METHOD, resolve_method
 from hrinpaint.train.data import Batch, PhotoCrops
 
+#: The ratios of a region to its working size that :class:`Stage1Pool` draws its stage 1 at, by default.
+STAGE1_FACTORS: tuple[float, ...] = (2.0, 4.0)
+
 
 class PrefillPool:
     """``size`` cases of ``crops`` with their default fills; :meth:`batch` has :class:`PhotoCrops`'s signature.
@@ -102,16 +105,19 @@ class PrefillPool:
         """What the pool caches for a case (its hole cleared in ``image``): the default filler's fill."""
         return default_fill(image, mask).image
 
+    def filled_case(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Case ``index`` as the pool holds it: the photo (uint8), its hole (bool) and its prefill (uint8)."""
+        image, mask = self.case(index)
+        holed = np.where(mask[..., None], 0.0, image).astype(np.float32)
+        return from_float(image, np.uint8), mask, from_float(self.prefill(holed, mask, index), np.uint8)
+
     def _build(self, progress: Callable[[int, int], None] | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         crop = self.crops.crop
         images = np.empty((self.size, crop, crop, 3), np.uint8)
         masks = np.empty((self.size, crop, crop), bool)
         prefills = np.empty((self.size, crop, crop, 3), np.uint8)
         for index in range(self.size):
-            image, mask = self.case(index)
-            holed = np.where(mask[..., None], 0.0, image).astype(np.float32)
-            images[index], masks[index] = from_float(image, np.uint8), mask
-            prefills[index] = from_float(self.prefill(holed, mask, index), np.uint8)
+            images[index], masks[index], prefills[index] = self.filled_case(index)
             if progress is not None:
                 progress(index + 1, self.size)
         return images, masks, prefills
@@ -143,9 +149,9 @@ class Stage1Pool(PrefillPool):
     to its working size at inference).
     """
 
-    factors: tuple[float, ...] = (2.0, 4.0)  # what a :meth:`drawer` uses unless told
+    factors: tuple[float, ...] = STAGE1_FACTORS  # what a :meth:`drawer` uses unless told
 
-    def __init__(self, *args: Any, factors: tuple[float, ...] = (2.0, 4.0), **options: Any) -> None:
+    def __init__(self, *args: Any, factors: tuple[float, ...] = STAGE1_FACTORS, **options: Any) -> None:
         """:class:`PrefillPool`'s arguments, and ``factors``."""
         self.factors = tuple(factors)
         super().__init__(*args, **options)
