@@ -27,25 +27,69 @@ def _run(*command: str) -> str:
 def test_pack_then_train_two_steps_writes_eight_files_with_manifests(tile_photos, tmp_path):
     pack, out = tmp_path / "pack", tmp_path / "out"
     options = ["--data", str(tile_photos), "--val-data", str(tile_photos), "--fill-cases", "3", "--stage1-cases", "2"]
-    options += ["--crop", "64", "--photo-side", "128", "--val-side", "48"]
+    options += ["--crop", "64", "--photo-side", "128", "--val-side", "48", "--check-photos", "2", "--check-side", "96"]
     printed = _run("scripts/gpu_pack.sh", str(pack), *options)
     assert "fill: 3 cases" in printed and "stage1: 2 cases" in printed
-    assert sorted(p.name for p in pack.iterdir()) == ["fill.npz", "pack.json", "photos.npz", "stage1.npz", "val"]
+    names = ["check.npz", "fill.npz", "pack.json", "photos.npz", "stage1.npz", "val"]
+    assert sorted(p.name for p in pack.iterdir()) == names
     from hrinpaint.train.gpu import PackedPool
 
     pool = PackedPool(pack / "fill.npz")
     assert pool.images.shape == pool.prefills.shape == (3, 64, 64, 3) and pool.masks.any()
-    assert np.abs(pool.prefills[~pool.masks].astype(int) - pool.images[~pool.masks]).mean() < 3  # JPEG-coded
+    # the known pixels are the photo's exactly (a fill is stored as its hole's box, pasted on the hole only)
+    assert np.array_equal(pool.prefills[~pool.masks], pool.images[~pool.masks])
+    assert np.abs(pool.prefills[pool.masks].astype(int) - pool.images[pool.masks]).mean() > 3  # filled, not copied
 
-    _run("scripts/train_gpu.sh", str(out), str(pack), "--steps", "2", "--tiny")
+    printed = _run("scripts/train_gpu.sh", str(out), str(pack), "--steps", "2", "--tiny", "--check-workers", "2")
     files = sorted(p.name for p in out.iterdir())
     assert len(files) == 8 and all((out / f"{family}.safetensors").exists() for family in ("hifill", "zoom"))
     for family in ("hifill", "zoom", "pyramid", "shift"):
         manifest = json.loads((out / f"{family}.json").read_text())
-        assert manifest["model"] == family and manifest["training"]["steps"] == 2
-        assert "hole_psnr" in manifest["validation"]
-    hifill = json.loads((out / "hifill.json").read_text())
-    assert hifill["config"]["prefill"] == "patchmatch" and "gain_hole_psnr" in hifill["validation"]
+        assert manifest["model"] == family and manifest["training"]["steps"] in (1, 2)
+        # checked twice (steps 1 and 2) through the method on the check's 2 photos x 2 hole kinds; the best kept
+        check = manifest["validation"]["check"]
+        assert [c["step"] for c in check["candidates"]] == [1, 2] and check["photos"] == 2 and check["exact"]
+        assert check["gain"] == max(c["gain"] for c in check["candidates"])
+        best = [c["step"] for c in check["candidates"] if c["gain"] == check["gain"]][-1]  # of equals the later
+        assert manifest["training"]["steps"] == best
+        for kind in ("object", "thick"):
+            scores = check["trained"][kind]
+            assert np.isfinite(scores["hole_psnr"]) and scores["better"] + scores["worse"] <= 2
+            assert len(scores["bands"]) == 4
+        assert f"{family} at step 2: over the default; trained object" in printed
+    # by default each network keeps its own prefill (the shipped ones' is Telea's; shift's a Telea stage 1)
+    assert json.loads((out / "hifill.json").read_text())["config"]["prefill"] == "telea"
+    assert json.loads((out / "shift.json").read_text())["training"]["prefill"] == "telea+upsample"
+
+
+def test_the_gpu_run_fine_tunes_the_shipped_networks_on_their_own_prefill_unless_told(tile_photos, tmp_path):
+    from hrinpaint.fillers.network import batch_prefill, shipped_weights
+    from hrinpaint.train.gpu import PackedPool, _telea_batches, family_config
+
+    pack = tmp_path / "pack"
+    options = ["--data", str(tile_photos), "--val-data", str(tile_photos), "--fill-cases", "3", "--stage1-cases", "2"]
+    _run("scripts/gpu_pack.sh", str(pack), *options, "--crop", "32", "--photo-side", "64", "--check-photos", "0")
+    for family, side in (("hifill", 256), ("shift", 192)):
+        shipped = json.loads(shipped_weights(f"{family}.json").read_text())
+        own = family_config(family, pack, 60.0, 10, tiny=False)
+        assert own.init == str(shipped_weights(f"{family}.safetensors")) and own.data.crop == side
+        assert own.model == shipped["config"] and own.losses.band == 0  # the shipped network as it was trained
+        told = family_config(family, pack, 60.0, 10, tiny=False, prefill="patchmatch", crop=512)
+        assert told.losses.band == 3.0 and told.data.crop == 512  # the loss on the band the filler keeps
+        assert told.model.get("prefill") == ("patchmatch" if family == "hifill" else None)
+    pool = PackedPool(pack / "fill.npz")
+    cached = pool.batch(0, 3)
+    pool.keep_prefill = False
+    assert pool.batch(0, 3).prefill is None  # the trainer makes its own
+    pool.transform = _telea_batches(family_config("hifill", pack, 60.0, 10, tiny=True))
+    telea = pool.batch(0, 3)
+    assert torch.equal(telea.prefill, batch_prefill(cached.image, cached.mask, "telea"))
+    assert not torch.equal(telea.prefill, cached.prefill)
+    shift = PackedPool(pack / "stage1.npz")
+    shift.keep_prefill, shift.transform = False, _telea_batches(family_config("shift", pack, 60.0, 10, tiny=True))
+    stage1 = shift.batch(0, 2)
+    known = stage1.mask.expand_as(stage1.image) < 0.5
+    assert torch.equal(stage1.prefill[known], stage1.image[known]) and not torch.equal(stage1.prefill, stage1.image)
 
 
 def test_a_packed_pools_augmented_batch_is_each_case_flipped_or_turned_alike(tile_photos, tmp_path):
@@ -70,8 +114,8 @@ def test_a_packed_pools_augmented_batch_is_each_case_flipped_or_turned_alike(til
     assert any(changed)
 
 
-@pytest.mark.parametrize("kind", ["fill", "stage1"])
-def test_fresh_cases_are_new_filled_cases_that_a_packed_pool_mixes_in(tile_photos, tmp_path, kind):
+@pytest.mark.parametrize(("kind", "filled"), [("fill", True), ("stage1", True), ("fill", False)])
+def test_fresh_cases_are_new_filled_cases_that_a_packed_pool_mixes_in(tile_photos, tmp_path, kind, filled):
     import time
 
     from hrinpaint.train.gpu import FreshCases, PackedPool
@@ -81,7 +125,7 @@ def test_fresh_cases_are_new_filled_cases_that_a_packed_pool_mixes_in(tile_photo
     _run("scripts/gpu_pack.sh", str(pack), *options, "--crop", "32", "--photo-side", "64", "--val-side", "32")
     pool = PackedPool(pack / f"{kind}.npz")
     before = pool.images.copy()
-    fresh = FreshCases(pack, kind, workers=1, crop=32, seed=3)
+    fresh = FreshCases(pack, kind, workers=1, crop=32, seed=3, filled=filled)
     try:
         cases, deadline = [], time.monotonic() + 120
         while len(cases) < 4 and time.monotonic() < deadline:
@@ -92,7 +136,10 @@ def test_fresh_cases_are_new_filled_cases_that_a_packed_pool_mixes_in(tile_photo
             assert image.shape == prefill.shape == (32, 32, 3) and image.dtype == prefill.dtype == np.uint8
             assert mask.shape == (32, 32) and mask.any() and not mask.all()
             assert np.array_equal(prefill[~mask], image[~mask])  # a fill keeps every known pixel
-            assert np.abs(prefill[mask].astype(int) - 0).mean() > 1  # the hole is filled, not left black
+            if filled:
+                assert np.abs(prefill[mask].astype(int) - 0).mean() > 1  # the hole is filled, not left black
+            else:  # a run that makes its own prefill: the photo stands in, no PatchMatch spent
+                assert np.array_equal(prefill, image)
         assert len({case[0].tobytes() for case in cases}) == 4  # each case new
         pool.fresh = fresh
         deadline = time.monotonic() + 60

@@ -3,10 +3,12 @@
 The GPU machine gets only the repository's working tree (64 MiB at most), no ``../shared`` and no network. So
 :func:`build_pack` makes, here, a folder holding everything the run needs: the training photos resized, the pools
 of crops with the default's fill cached (JPEG-compressed, one for the fillers' families and one of regions with
-their stage 1 for ``shift``) and the validation photos. :func:`train_families` runs there: the four families one
-after the other in one process, each fine-tuned from its shipped weights at the papers' resolution and batch size
-for its share of the time, validated against the default on the pack's validation photos, and exported (weights
-and manifest) to the output folder. ``scripts/gpu_pack.sh`` and ``scripts/train_gpu.sh`` call these.
+their stage 1 for ``shift``), photos for fresh cases, the validation photos and the method check's
+(:mod:`hrinpaint.train.check`). :func:`train_families` runs there: the four families one after the other in one
+process, each fine-tuned from its shipped weights at the papers' resolution and batch size for its share of the
+time, checked twice on the way through its method as a user runs it against the default and the shipped weights,
+and its best checkpoint exported (weights and manifest) to the output folder. ``scripts/gpu_pack.sh`` and
+``scripts/train_gpu.sh`` call these.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import tempfile
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +32,9 @@ import cv2
 import numpy as np
 import torch
 
-from hrinpaint.io import find_photos, to_float
+from hrinpaint.io import find_photos, from_float, to_float
 from hrinpaint.masks.schedule import ProgressiveSchedule
+from hrinpaint.train.check import CHECK_MASKS, MethodCheck, save_check
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, PhotoCrops, load_rgb8
 from hrinpaint.train.pool import PrefillPool, Stage1Pool
@@ -38,37 +42,32 @@ from hrinpaint.train.pool import PrefillPool, Stage1Pool
 if TYPE_CHECKING:
     from hrinpaint.train.base import Trainer
 
-#: The families and what each trains at on the GPU: the papers' resolution (HiFill and the Pyramid Generator
-#: 512 px; Zoom-to-Inpaint's labels 512 px, its input half that, batch 16; shift's crops 512 px) and batch size
-#: (HiFill 8, Zoom-to-Inpaint 16; 8 where the paper gives none), every network prefilled with the default's fill
-#: and, where the trainer has it, its loss on the band the filler keeps (band = 3 px at 512, the fillers' default).
+#: The families and what each trains with on the GPU: the papers' batch size (HiFill 8, Zoom-to-Inpaint 16; 8
+#: where the paper gives none) and losses. The network is the shipped one (its manifest's config, prefill
+#: included), fine-tuned; ``model`` here is the tiny test's (and a from-scratch run's) network. ``band`` applies on the
+#: default's prefill only (the loss on the change the filler keeps): see :func:`family_config`.
 FAMILIES: dict[str, dict[str, Any]] = {
-    "hifill": {
-        "model": {"width": 16, "prefill": "patchmatch"},
-        "data": {"crop": 512},
-        "batch_size": 8,
-        "losses": {"band": 3.0},
-    },
+    "hifill": {"model": {"width": 16, "prefill": "telea"}, "batch_size": 8, "losses": {}},
     "zoom": {
-        "model": {"width": 16, "gate": "pw", "sr_width": 16, "sr_blocks": 4, "zoom": "sr", "prefill": "patchmatch"},
-        "data": {"crop": 512},
+        "model": {"width": 16, "gate": "pw", "sr_width": 16, "sr_blocks": 4, "zoom": "sr", "prefill": "telea"},
         "batch_size": 16,
         "losses": {"gradient_weight": 1.0},
     },
     "pyramid": {
-        "model": {"levels": 3, "width": 16, "gate": "pw", "prefill": "patchmatch"},
+        "model": {"levels": 3, "width": 16, "gate": "pw", "prefill": "telea"},
         "options": {"level_weights": [10.0, 1.0, 1.0]},
-        "data": {"crop": 512},
         "batch_size": 8,
+        "losses": {},
     },
     "shift": {
         "model": {"width": 16, "depth": 4, "shift": 0.2},
         "options": {"factor": [2, 4]},
-        "data": {"crop": 512},
         "batch_size": 8,
-        "losses": {"band": 3.0, "gradient_weight": 0.5, "tv_weight": 0.1},
+        "losses": {"gradient_weight": 0.5, "tv_weight": 0.1},
     },
 }
+#: The band (px at the crop) of the loss on the change a filler keeps, with the default's prefill.
+BAND = {"hifill": 3.0, "shift": 3.0}
 #: The pack's pool each family draws from: the default's fill of crops, or regions with their stage 1.
 POOLS = {"hifill": "fill", "zoom": "fill", "pyramid": "fill", "shift": "stage1"}
 
@@ -83,10 +82,12 @@ class PackSpec:
         fill_cases, stage1_cases: cases in the fillers' pool and in ``shift``'s.
         fresh_photos: photos (of ``photos``, spread) kept in the pack as they are, from which the GPU machine's
             processors cut and fill new cases while it trains (:class:`FreshCases`); 0 for none. With ``quality``
-            88 the defaults make a pack of 31.9 MB: with the 28.7 MB repository, under the 64 MiB a GPU machine
+            88 the defaults make a pack of 33.5 MiB: with the 27.4 MiB repository, under the 64 MiB a GPU machine
             is sent.
         crop: the pools' crop side.
-        val_photos, val_side: validation photos (of the validation folder) and their long side.
+        val_photos, val_side: validation photos (the validation folder's first) and their long side.
+        check_photos, check_side: the method check's photos (the validation folder's last; apart from the
+            validation photos where it holds enough) and their long side (:mod:`hrinpaint.train.check`).
         quality: JPEG quality of the photos and the pools' pixels.
     """
 
@@ -98,6 +99,8 @@ class PackSpec:
     crop: int = 512
     val_photos: int = 12
     val_side: int = 256
+    check_photos: int = 12
+    check_side: int = 768
     quality: int = 88
 
 
@@ -159,12 +162,19 @@ class PackedPool(PrefillPool):
             boxes, arrays = stored["boxes"], _split(stored)
         self.images = np.stack(arrays[0::2])
         self.prefills = self.images.copy()
-        for prefill, inside, (top, bottom, left, right) in zip(self.prefills, arrays[1::2], boxes, strict=True):
-            prefill[top:bottom, left:right] = inside
+        for prefill, mask, inside, (top, bottom, left, right) in zip(
+            self.prefills, self.masks, arrays[1::2], boxes, strict=True
+        ):  # the hole's pixels only: the known ones in its box stay the photo's (no second JPEG error on them)
+            box = prefill[top:bottom, left:right]
+            box[mask[top:bottom, left:right]] = inside[mask[top:bottom, left:right]]
         self.size, self.seed, self.path, self.augment = len(self.masks), seed, Path(path), augment
         self._threads: ThreadPoolExecutor | None = None
         self._ahead: dict[tuple[int, int], Future] = {}
         self.fresh: FreshCases | None = None  # set it to mix new cases in (the batches are then no pure function)
+        # what a batch's prefill is: the cached default fill; None (the trainer makes its own), or the batch made
+        # by ``transform(batch, step)`` on the threads that make batches ahead (a Telea fill: CPU work)
+        self.keep_prefill = True
+        self.transform: Callable[[Batch, int], Batch] | None = None
         self._lock, self._next = threading.Lock(), 0
 
     def batch(self, step: int, size: int) -> Batch:
@@ -188,7 +198,7 @@ class PackedPool(PrefillPool):
                     slot, self._next = self._next, (self._next + 1) % self.size
                     self.images[slot], self.masks[slot], self.prefills[slot] = image, mask, prefill
             if not self.augment:
-                return super().batch(step, size)
+                return self._finished(super().batch(step, size), step)
             picks = np.random.default_rng([self.seed, step]).integers(self.size, size=size)
             images, prefills, masks = self.images[picks], self.prefills[picks], self.masks[picks]
         poses = np.random.default_rng([self.seed, step, 8]).integers(8, size=size)
@@ -196,11 +206,17 @@ class PackedPool(PrefillPool):
             for arrays in (images, prefills, masks):
                 turned = np.rot90(arrays[index], int(pose) % 4)
                 arrays[index] = turned[:, ::-1] if pose >= 4 else turned
-        return Batch(
+        batch = Batch(
             torch.from_numpy(to_float(images).transpose(0, 3, 1, 2).copy()),
             torch.from_numpy(masks[:, None].astype(np.float32)),
             torch.from_numpy(to_float(prefills).transpose(0, 3, 1, 2).copy()),
         )
+        return self._finished(batch, step)
+
+    def _finished(self, batch: Batch, step: int) -> Batch:
+        if not self.keep_prefill:
+            batch = Batch(batch.image, batch.mask)
+        return batch if self.transform is None else self.transform(batch, step)
 
 
 class FreshCases:
@@ -216,14 +232,18 @@ class FreshCases:
         seed: seeds the processes' draws (each process its own stream).
     """
 
-    def __init__(self, pack: str | Path, kind: str, workers: int, crop: int, seed: int = 0) -> None:
+    def __init__(
+        self, pack: str | Path, kind: str, workers: int, crop: int, seed: int = 0, filled: bool = True
+    ) -> None:
         import multiprocessing
 
         context = multiprocessing.get_context("spawn")  # no fork after CUDA has started
         self.queue, self.stop = context.Queue(maxsize=16 * workers), context.Event()
         self.processes = [
             context.Process(
-                target=_produce, args=(str(pack), kind, crop, seed, index, self.queue, self.stop), daemon=True
+                target=_produce,
+                args=(str(pack), kind, crop, seed, index, self.queue, self.stop, filled),
+                daemon=True,
             )
             for index in range(workers)
         ]
@@ -254,9 +274,12 @@ class FreshCases:
             process.join(timeout=5)
 
 
-def _produce(pack: str, kind: str, crop: int, seed: int, worker: int, queue: Any, stop: Any) -> None:
+def _produce(
+    pack: str, kind: str, crop: int, seed: int, worker: int, queue: Any, stop: Any, filled: bool = True
+) -> None:
     """A :class:`FreshCases` process: draws cases as the pool of ``kind`` draws its own (hole scales spread over the
-    pack's schedule) and puts them, 8-bit, on ``queue`` until ``stop`` is set."""
+    pack's schedule) and puts them, 8-bit, on ``queue`` until ``stop`` is set; unless ``filled``, without the
+    pool's fill (the photo stands in for it: a run that makes its own prefill, cases by the hundred a second)."""
     import queue as queues
 
     torch.set_num_threads(1)
@@ -267,7 +290,13 @@ def _produce(pack: str, kind: str, crop: int, seed: int, worker: int, queue: Any
     drawer = pool_kind.drawer(crops, 10**6, seed=1000 * (seed + 1) + worker)
     rng = np.random.default_rng([seed, worker, 31])
     while not stop.is_set():
-        case = drawer.filled_case(int(rng.integers(drawer.size)))
+        index = int(rng.integers(drawer.size))
+        if filled:
+            case = drawer.filled_case(index)
+        else:
+            image, mask = drawer.case(index)
+            pixels = from_float(image, np.uint8)
+            case = (pixels, mask, pixels)
         while not stop.is_set():
             try:
                 queue.put(case, timeout=0.5)
@@ -277,9 +306,10 @@ def _produce(pack: str, kind: str, crop: int, seed: int, worker: int, queue: Any
 
 
 def pack_schedule() -> ProgressiveSchedule:
-    """The holes of a pack's cases (its pools' and the fresh ones'): the kinds the papers train on, at half to full
-    scale, spread over the cases."""
-    return ProgressiveSchedule(0.5, 1.0, 300, ("thick", "medium", "deepfill", "box"))
+    """The holes of a pack's cases (its pools' and the fresh ones'), at half to full scale, spread over the cases:
+    a third real objects' silhouettes (the holes of users' removals and of the bench's ``object`` cases), the rest
+    the kinds the papers train on."""
+    return ProgressiveSchedule(0.5, 1.0, 300, ("object", "object", "thick", "medium", "deepfill", "box"))
 
 
 def build_pack(out: str | Path, data: str | Path, val_data: str | Path, spec: PackSpec, log: Any = print) -> None:
@@ -290,8 +320,11 @@ def build_pack(out: str | Path, data: str | Path, val_data: str | Path, spec: Pa
     if out.exists():
         shutil.rmtree(out)
     (out / "val").mkdir(parents=True)
-    for path in find_photos(val_data)[: spec.val_photos]:
+    val_photos = find_photos(val_data)
+    for path in val_photos[: spec.val_photos]:
         cv2.imwrite(str(out / "val" / f"{path.stem}.png"), load_rgb8(path, spec.val_side)[..., ::-1])
+    if spec.check_photos > 0:
+        save_check(val_photos[-spec.check_photos :], out / "check.npz", spec.check_side)
     schedule = pack_schedule()
     with tempfile.TemporaryDirectory() as cache:
         photos = Path(cache) / "photos"
@@ -328,14 +361,33 @@ def _photos_for(data: str | Path, spec: PackSpec) -> list[Path]:
     return [fit[index] for index in picks]
 
 
-def family_config(family: str, pack: Path, seconds: float, steps: int, tiny: bool) -> TrainConfig:
-    """The training config of ``family`` on ``pack``: its :data:`FAMILIES` entry, fine-tuned from the shipped
-    weights (``tiny``: a tiny fresh network at 32 px, for the CPU test of the scripts)."""
+def family_config(
+    family: str, pack: Path, seconds: float, steps: int, tiny: bool, prefill: str = "", crop: int = 0
+) -> TrainConfig:
+    """The training config of ``family`` on ``pack``: the shipped network fine-tuned (its manifest's model config)
+    with :data:`FAMILIES`' batch size and losses (``tiny``: a tiny fresh network at 32 px, for the CPU test).
+
+    ``prefill`` (empty: the shipped network's own, Telea's for all four) is what the network starts from:
+    ``telea`` (``shift``: its simulated Telea stage 1), or ``patchmatch`` (``shift``: ``default``), the pack's
+    cached default fills, with the loss on the band the filler keeps. ``crop`` (0: the shipped network's
+    resolution, 256 px, ``shift`` 192) is the cases' side; the pack's are 512 px, brought down by area.
+    """
     from hrinpaint.fillers.network import shipped_weights
 
+    shipped = shipped_weights(f"{family}.safetensors")
+    manifest = json.loads(shipped.with_suffix(".json").read_text())
     values = copy.deepcopy(FAMILIES[family])
+    model = dict(values["model"]) if tiny else dict(manifest["config"])
+    cached = uses_pack_fills(prefill)
+    if family != "shift":
+        model["prefill"] = "patchmatch" if cached else (prefill or model.get("prefill", "telea"))
+    losses = dict(values["losses"])
+    if cached and family in BAND:
+        losses["band"] = BAND[family]
     values.update(
         family=family,
+        model=model,
+        losses=losses,
         steps=steps,
         time_limit=seconds,
         lr=1e-4,
@@ -344,17 +396,42 @@ def family_config(family: str, pack: Path, seconds: float, steps: int, tiny: boo
         log_every=25,
         val_every=10**9,
         checkpoint_every=200,
-        init=str(shipped_weights(f"{family}.safetensors")),
+        init=None if tiny else str(shipped),
     )
-    # batches come from the pack's pools, so the folder the manifest records as the data is the pack
-    data = {"folder": str(pack), "val_folder": str(pack / "val"), "val_size": 256, "val_masks": ["thick"]}
-    values["data"] = {**values["data"], **data}
+    side = crop or (32 if tiny else int(manifest["training"]["resolution"]))
+    # batches come from the pack's pools, so the folder the manifest records as the data is the pack; ``pool`` > 0
+    # tells the trainer a batch's prefill is the pool's cached one (the default's), 0 that it makes its own
+    data = {"folder": str(pack), "val_folder": str(pack / "val"), "val_size": min(side, 256), "val_masks": ["thick"]}
+    values["data"] = {**values.get("data", {}), **data, "crop": side}
     if tiny:
         small = {"hifill": {"width": 4, "coarse_dilations": [1], "refine_dilations": [2]}, "shift": {"depth": 2}}
-        values.update(batch_size=2, init=None, log_every=1)
-        values["data"].update(crop=32, val_size=32)
+        values.update(batch_size=2, log_every=1)
         values["model"] = {**values["model"], "width": 4, **small.get(family, {})}
     return TrainConfig.from_dict(values)
+
+
+def _telea_batches(config: TrainConfig) -> Callable[[Batch, int], Batch] | None:
+    """What the batch threads do to a batch of a run that makes its own prefill, as its trainer would on the main
+    thread: ``hifill`` gets its Telea fill, ``shift`` its simulated Telea stage 1; ``zoom`` and ``pyramid`` fill
+    their smaller inputs and levels themselves (None)."""
+    from hrinpaint.fillers.network import batch_prefill
+
+    if config.family == "hifill":
+        kind = str(config.model.get("prefill", "telea"))
+        return lambda batch, step: Batch(batch.image, batch.mask, batch_prefill(batch.image, batch.mask, kind))
+    if config.family == "shift":
+        from hrinpaint.train.shift import ShiftOptions, simulated_stage1
+        from hrinpaint.train.typed import checked
+
+        options = checked(ShiftOptions, config.options, "shift trainer options")
+        return lambda batch, step: simulated_stage1(batch, config.seed, step, options)
+    return None
+
+
+def uses_pack_fills(prefill: str) -> bool:
+    """Whether a run with ``prefill`` (:func:`family_config`'s) starts from the pack's cached default fills (else
+    the trainer makes its own Telea fill of each batch)."""
+    return prefill in ("patchmatch", "default")
 
 
 def train_families(
@@ -366,70 +443,220 @@ def train_families(
     log: Any = print,
     families: tuple[str, ...] = tuple(FAMILIES),
     fresh_workers: int = 0,
+    check_workers: int = 1,
+    checks: int = 2,
+    prefill: str = "",
+    crop: int = 0,
 ) -> dict[str, Any]:
     """Trains every family on ``pack`` for an equal share of ``minutes`` and exports each to ``out``
-    (``<family>.safetensors`` and its manifest, the validation against the default included). With
-    ``fresh_workers`` (and photos in the pack) that many processes make new cases meanwhile (:class:`FreshCases`);
-    the manifest records how many went in (``training.fresh_cases``)."""
-    from hrinpaint.nn.weights import manifest_path
-    from hrinpaint.train.export import export_run
+    (``<family>.safetensors`` and its manifest). With ``fresh_workers`` (and photos in the pack) that many processes
+    make new cases meanwhile (:class:`FreshCases`); the manifest records how many went in (``training.fresh_cases``).
 
+    With the pack's method check (``check.npz``) each family's run is exported ``checks`` times, at even fractions
+    of its time (of its steps when ``steps`` bounds it), and each of those checkpoints scored through its method as
+    a user runs it by ``check_workers`` processes (:class:`~hrinpaint.train.check.MethodCheck`) while the training
+    goes on; the best is exported, with its scores, the shipped weights' and the other checkpoints' as its
+    manifest's validation. Without one, the last checkpoint, validated by the trainer on the pack's validation
+    photos."""
     pack, out = Path(pack), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if torch.cuda.is_available():  # fixed shapes: let cuDNN pick its fastest convolutions; TF32 matrix products
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     deadline = time.perf_counter() + minutes * 60.0
-    manifests, failed = {}, []
-    with tempfile.TemporaryDirectory() as runs:
-        for index, family in enumerate(families):
-            # an equal share of what is left: time spent validating (or a family that failed early) is shared out
-            share = max(1.0, (deadline - time.perf_counter()) / (len(families) - index))
-            began, run, fresh = time.perf_counter(), Path(runs) / family, None
-            try:
-                config = family_config(family, pack, share, steps, tiny)
-                dataset = PackedPool(pack / f"{POOLS[family]}.npz", config.seed, augment=True)
-                if tiny:
-                    dataset = _shrunk(dataset, config.data.crop)
-                if fresh_workers > 0 and (pack / "photos.npz").exists():
-                    fresh = FreshCases(pack, POOLS[family], fresh_workers, config.data.crop, config.seed)
-                    dataset.fresh = fresh
-                trained = _train_in_time(
-                    config.replace(data={"pool": len(dataset), "val_folder": None}),
-                    run,
-                    dataset,
-                    timed=steps >= 10**6,
-                    log=log,
-                )
-                validation = _validate(trained, config)
-                manifests[family] = manifest = export_run(run, out / f"{family}.safetensors", validation)
-                if fresh is not None:
-                    manifest["training"]["fresh_cases"] = fresh.taken
-                    manifest_path(out / f"{family}.safetensors").write_text(json.dumps(manifest, indent=2) + "\n")
-            except Exception:  # one family's failure must not cost the others their share of a lent GPU
-                log(f"{family} failed:\n{traceback.format_exc()}")
-                failed.append(family)
-                continue
-            finally:
-                if fresh is not None:
-                    fresh.close()
-            log(
-                f"{family}: {manifests[family]['training']['steps']} steps in {time.perf_counter() - began:.0f} s"
-                f"{f', {fresh.taken} fresh cases' if fresh is not None else ''}, validation {json.dumps(validation)}"
-            )
+    check = MethodCheck(pack / "check.npz", check_workers) if (pack / "check.npz").exists() else None
+    trained, manifests, failed = {}, {}, []
+    try:
+        with tempfile.TemporaryDirectory() as runs:
+            for index, family in enumerate(families):
+                # an equal share of what is left (a family that failed early leaves its time to the others)
+                share = max(1.0, (deadline - time.perf_counter()) / (len(families) - index))
+                began = time.perf_counter()
+                try:
+                    trained[family] = _train_family(
+                        family,
+                        pack,
+                        out,
+                        Path(runs),
+                        share,
+                        steps,
+                        tiny,
+                        fresh_workers,
+                        check,
+                        checks,
+                        log,
+                        prefill,
+                        crop,
+                    )
+                except Exception:  # one family's failure must not cost the others their share of a lent GPU
+                    log(f"{family} failed:\n{traceback.format_exc()}")
+                    failed.append(family)
+                    continue
+                log(f"{family}: trained in {time.perf_counter() - began:.0f} s")
+            for family, candidates in trained.items():  # the checks' scores, mostly in by now
+                try:
+                    manifests[family] = _export_best(family, pack, out, candidates, check, log)
+                except Exception:
+                    log(f"{family} failed:\n{traceback.format_exc()}")
+                    failed.append(family)
+    finally:
+        if check is not None:
+            check.close()
+    for family, manifest in manifests.items():
+        log(check_line(family, manifest["validation"], manifest["training"]["steps"]))
     if failed:
         raise RuntimeError(f"families failed: {', '.join(failed)} (the others were exported)")
     return manifests
 
 
-def _train_in_time(config: TrainConfig, run: Path, dataset: PrefillPool, timed: bool, log: Any) -> Trainer:
-    """Trains ``config`` into ``run``. A ``timed`` run (bounded by ``config.time_limit``, not by its steps)
-    first trains a sixth of its time (20 s at most: half to warm up, half to measure its pace once warm), then
-    resumes with the steps that fit in the rest, so that the learning rate's cosine ends with the time."""
+def _train_family(
+    family: str,
+    pack: Path,
+    out: Path,
+    runs: Path,
+    share: float,
+    steps: int,
+    tiny: bool,
+    fresh_workers: int,
+    check: MethodCheck | None,
+    checks: int,
+    log: Any,
+    prefill: str = "",
+    crop: int = 0,
+) -> list[tuple[Path, dict[str, Any], str | None]]:
+    """One family's run in ``runs``: its checkpoints exported there, each submitted to ``check``; without a check
+    the last, validated by the trainer, exported to ``out``. Returns each ``(weights, manifest, shipped)``."""
+    from hrinpaint.fillers.network import shipped_weights
+    from hrinpaint.train.export import export_run
+
+    config = family_config(family, pack, share, steps, tiny, prefill, crop)
+    cached = uses_pack_fills(prefill)
+    dataset = PackedPool(pack / f"{POOLS[family]}.npz", config.seed, augment=True)
+    if dataset.images.shape[1] != config.data.crop:
+        dataset = _shrunk(dataset, config.data.crop)
+    dataset.keep_prefill, dataset.transform = cached, None if cached else _telea_batches(config)
+    fresh = None
+    if fresh_workers > 0 and (pack / "photos.npz").exists():
+        fresh = FreshCases(pack, POOLS[family], fresh_workers, config.data.crop, config.seed, filled=cached)
+        dataset.fresh = fresh
+    run, candidates = runs / family, []
+    shipped = None if tiny else str(shipped_weights(f"{family}.safetensors"))
+
+    def exported() -> None:  # a checkpoint exported and sent to the check, which scores it meanwhile
+        weights = runs / f"{family}-{len(candidates)}.safetensors"
+        candidates.append((weights, export_run(run, weights, {}), shipped))
+        assert check is not None
+        check.start(family, weights, shipped)
+
+    try:
+        trainer = _train_in_time(
+            config.replace(data={"pool": len(dataset) if cached else 0, "val_folder": None}),
+            run,
+            dataset,
+            timed=steps >= 10**6,
+            log=log,
+            checks=checks if check is not None else 1,
+            on_check=exported if check is not None else None,
+        )
+    finally:
+        if fresh is not None:
+            fresh.close()
+    if check is None:
+        target = out / f"{family}.safetensors"
+        candidates.append((target, export_run(run, target, _validate(trainer, config)), None))
+    if fresh is not None:
+        for _, manifest, _ in candidates:
+            manifest["training"]["fresh_cases"] = fresh.taken
+    return candidates
+
+
+def _export_best(
+    family: str,
+    pack: Path,
+    out: Path,
+    candidates: list[tuple[Path, dict[str, Any], str | None]],
+    check: MethodCheck | None,
+    log: Any,
+) -> dict[str, Any]:
+    """The best of a family's checkpoints by the check (of equals the later) copied to ``out`` with its manifest,
+    the check's report its validation; without a check, the one candidate as exported."""
+    from hrinpaint.nn.weights import manifest_path
+
+    target = out / f"{family}.safetensors"
+    if check is None:
+        weights, manifest, _ = candidates[-1]
+    else:
+        reports = []
+        for weights, manifest, shipped in candidates:
+            reports.append(check.judge(family, weights, shipped))
+            log(check_line(family, reports[-1], manifest["training"]["steps"]))
+        best = max(reversed(range(len(candidates))), key=lambda index: reports[index]["gain"])
+        weights, manifest, _ = candidates[best]
+        steps = [manifest["training"]["steps"] for _, manifest, _ in candidates]
+        others = [{"step": step, "gain": report["gain"]} for step, report in zip(steps, reports, strict=True)]
+        manifest["validation"] = {
+            "check": {
+                "data": f"{pack.name}/check.npz",
+                "masks": list(CHECK_MASKS),
+                "route": "the method as a user runs it (default gate and lifter), CPU",
+                **reports[best],
+                "candidates": others,
+            }
+        }
+        shutil.copyfile(weights, target)
+    manifest_path(target).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def check_line(family: str, validation: dict[str, Any], step: int | None = None) -> str:
+    """A method check's report in one line (the ungated validation's, without a check)."""
+    report = validation.get("check", validation)
+    if "trained" not in report:
+        return f"{family}: validation {json.dumps(report)}"
+    parts = [f"{family}{f' at step {step}' if step is not None else ''}: over the default"]
+    for name in ("trained", "shipped"):
+        if name in report:
+            kinds = ", ".join(
+                f"{kind} {report[name][kind]['over_default']:+.4f} ({report[name][kind]['better']} / "
+                f"{report[name][kind]['worse']}, worst {report[name][kind]['worst']:+.3f})"
+                for kind in CHECK_MASKS
+            )
+            parts.append(f"{name} {kinds}")
+    if "beats_shipped" in report:
+        parts.append(f"beats shipped: {report['beats_shipped']}")
+    return "; ".join(parts)
+
+
+def _train_in_time(
+    config: TrainConfig,
+    run: Path,
+    dataset: PrefillPool,
+    timed: bool,
+    log: Any,
+    checks: int = 1,
+    on_check: Any = None,
+) -> Trainer:
+    """Trains ``config`` into ``run``, calling ``on_check`` (if given) at ``checks`` even fractions of the run
+    (the last at its end). A ``timed`` run (bounded by ``config.time_limit``, not by its steps) first trains a
+    sixth of its time (20 s at most: half to warm up, half to measure its pace once warm), then resumes with the
+    steps that fit in the rest, so that the learning rate's cosine ends with the time; its checks split the rest
+    of the time (each part stopped by a time limit, the cosine over the whole), a step-bounded run's its steps."""
     from hrinpaint.train.loop import load_checkpoint, train
 
+    checks, checked = max(1, checks), -1
+
+    def check() -> None:  # a checkpoint not checked yet
+        nonlocal checked
+        step = int(load_checkpoint(run)["step"])
+        if on_check is not None and step != checked:
+            checked = step
+            on_check()
+
     if not timed:
-        return train(config, run, dataset=dataset)
+        for part in range(1, checks + 1):
+            trained = train(config, run, resume=part > 1, dataset=dataset, until=max(1, config.steps * part // checks))
+            check()
+        return trained
     probe = min(20.0, config.time_limit / 6)
     train(config.replace(time_limit=probe / 2), run, dataset=dataset)  # warm-up: cuDNN's search, first kernels
     warm = load_checkpoint(run)
@@ -437,9 +664,15 @@ def _train_in_time(config: TrainConfig, run: Path, dataset: PrefillPool, timed: 
     state = load_checkpoint(run)
     done, elapsed = int(state["step"]), float(state["elapsed"])
     pace = (done - int(warm["step"])) / max(elapsed - float(warm["elapsed"]), 1e-6)
-    total = done + int(pace * max(config.time_limit - elapsed, 0.0) * 0.95)
+    rest = max(config.time_limit - elapsed, 0.0)
+    total = done + int(pace * rest * 0.95)
     log(f"{config.family}: {done} steps in {elapsed:.1f} s ({pace:.2f} steps/s warm), planning {total}")
-    return train(config.replace(steps=max(total, done + 1)), run, resume=True, dataset=dataset)
+    planned = config.replace(steps=max(total, done + 1))
+    for part in range(1, checks + 1):
+        limit = config.time_limit if part == checks else elapsed + rest * part / checks
+        trained = train(planned.replace(time_limit=limit), run, resume=True, dataset=dataset)
+        check()
+    return trained
 
 
 def _validate(trainer: Trainer, config: TrainConfig) -> dict[str, Any]:
@@ -489,6 +722,18 @@ def main(argv: list[str] | None = None) -> int:
         help="processes making new cases from the pack's photos while training (-1: all processors but 4 where CUDA "
         "is, else 0)",
     )
+    run.add_argument(
+        "--prefill",
+        default="",
+        choices=["", "telea", "patchmatch"],
+        help="what the networks start from (default: the shipped weights' own, Telea's fill; patchmatch: the pack's "
+        "default fills, shift's default stage 1)",
+    )
+    run.add_argument("--crop", type=int, default=0, help="cases' side (0: the shipped weights' resolution)")
+    run.add_argument("--checks", type=int, default=2, help="method checks per family (the best is exported)")
+    run.add_argument(
+        "--check-workers", type=int, default=-1, help="processes of the method check (-1: all processors but 2)"
+    )
     args = parser.parse_args(argv)
     if args.command == "pack":
         spec = PackSpec(**{name: getattr(args, name) for name in PackSpec().__dict__})
@@ -501,8 +746,19 @@ def main(argv: list[str] | None = None) -> int:
         workers = args.fresh_workers
         if workers < 0:
             workers = max(0, (os.cpu_count() or 1) - 4) if torch.cuda.is_available() else 0
+        checkers = args.check_workers if args.check_workers > 0 else max(1, (os.cpu_count() or 1) - 2)
         train_families(
-            args.pack, args.out, args.minutes, args.steps, args.tiny, families=families, fresh_workers=workers
+            args.pack,
+            args.out,
+            args.minutes,
+            args.steps,
+            args.tiny,
+            families=families,
+            fresh_workers=workers,
+            check_workers=checkers,
+            checks=args.checks,
+            prefill=args.prefill,
+            crop=args.crop,
         )
     return 0
 

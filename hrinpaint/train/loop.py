@@ -67,8 +67,10 @@ def train(
     resume: bool = False,
     on_log: Callable[[dict[str, Any]], None] | None = None,
     dataset: PhotoCrops | None = None,
+    until: int | None = None,
 ) -> Trainer:
-    """Trains ``config.steps`` steps into ``run_dir``; returns the trainer.
+    """Trains ``config.steps`` steps into ``run_dir`` (``until``: stops after that step, checkpointed, the
+    learning rate's cosine still over ``config.steps``); returns the trainer.
 
     With ``resume`` the run continues from ``run_dir/checkpoint.pt`` with the config saved there (the given
     ``config`` may change only ``steps`` and the logging intervals). Without it, an existing checkpoint is an
@@ -114,7 +116,8 @@ def train(
     elif state is None:
         trainer.initialise(dataset)
     began = time.perf_counter() - elapsed
-    for step in range(start, config.steps):
+    last = config.steps if until is None else min(until, config.steps)
+    for step in range(start, last):
         named = trainer.step(dataset.batch(step, config.batch_size), step)
         done = step + 1
         if done % config.log_every == 0 or done == config.steps:
@@ -126,7 +129,7 @@ def train(
             _append_log(run_dir, {"step": done, "seconds": round(time.perf_counter() - began, 1), **named}, on_log)
         if out_of_time and validation and done % config.val_every and done != config.steps:
             _append_log(run_dir, {"step": done, "validation": trainer.validate(validation)}, on_log)
-        if done % config.checkpoint_every == 0 or done == config.steps or out_of_time:
+        if done % config.checkpoint_every == 0 or done in (config.steps, last) or out_of_time:
             save_checkpoint(run_dir, trainer, done, time.perf_counter() - began)
         if out_of_time:
             break

@@ -135,6 +135,18 @@ def batch_stage1(
     return torch.from_numpy(np.stack(filled)).permute(0, 3, 1, 2).contiguous().to(image.device)
 
 
+def simulated_stage1(batch: Batch, seed: int, step: int, options: ShiftOptions) -> Batch:
+    """The batch of ``step`` as the trainer sees it without a pool: each hole fitted to ``options.hole_range`` and
+    its Telea stage 1 simulated (:func:`batch_stage1`), on the CPU; deterministic for ``(seed, step)``."""
+    rng = np.random.default_rng([seed, step, 7])
+    low, high = options.hole_range
+    holes = batch.mask.detach().cpu()[:, 0].numpy() > 0.5
+    fitted = np.stack([fit_hole_range(hole, low, high, rng) for hole in holes])
+    mask = torch.from_numpy(fitted[:, None].astype(np.float32))
+    image = batch.image.detach().cpu()
+    return Batch(image, mask, batch_stage1(image, mask, options.factor, rng))
+
+
 class ShiftTrainer(Trainer):
     """Trains :class:`ShiftUNet` on simulated stage-1 fills (see the module's notes for the options). It has no
     critic and no coarse branch: a ``[critic]`` setting or ``coarse_weight`` is an error."""
@@ -160,13 +172,7 @@ class ShiftTrainer(Trainer):
         """The step's ground truth, mask (fitted to ``hole_range``) and stage-1 image, on the device; from a pool,
         its cached stage 1 and its mask as they are (the inference geometry)."""
         if batch.prefill is None:
-            rng = np.random.default_rng([self.config.seed, step, 7])
-            low, high = self.options.hole_range
-            holes = batch.mask.detach().cpu()[:, 0].numpy() > 0.5
-            fitted = np.stack([fit_hole_range(hole, low, high, rng) for hole in holes])
-            mask = torch.from_numpy(fitted[:, None].astype(np.float32))
-            image = batch.image.detach().cpu()
-            batch = Batch(image, mask, batch_stage1(image, mask, self.options.factor, rng))
+            batch = simulated_stage1(batch, self.config.seed, step, self.options)
         batch = batch.to(self.device)
         assert batch.prefill is not None
         return batch.image, batch.mask, batch.prefill
