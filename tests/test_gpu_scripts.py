@@ -77,6 +77,7 @@ def test_the_gpu_run_fine_tunes_the_shipped_networks_on_their_own_prefill_unless
         told = family_config(family, pack, 60.0, 10, tiny=False, prefill="patchmatch", crop=512)
         assert told.losses.band == 3.0 and told.data.crop == 512  # the loss on the band the filler keeps
         assert told.model.get("prefill") == ("patchmatch" if family == "hifill" else None)
+        assert family_config(family, pack, 60.0, 10, tiny=False, band=2.0).losses.band == 2.0  # --band
     pool = PackedPool(pack / "fill.npz")
     cached = pool.batch(0, 3)
     pool.keep_prefill = False
@@ -90,6 +91,25 @@ def test_the_gpu_run_fine_tunes_the_shipped_networks_on_their_own_prefill_unless
     stage1 = shift.batch(0, 2)
     known = stage1.mask.expand_as(stage1.image) < 0.5
     assert torch.equal(stage1.prefill[known], stage1.image[known]) and not torch.equal(stage1.prefill, stage1.image)
+
+
+def test_a_timed_run_is_checked_at_half_and_at_the_end_of_its_time_and_exports_the_better(tile_photos, tmp_path):
+    from hrinpaint.train.gpu import train_families
+
+    pack, out = tmp_path / "pack", tmp_path / "out"
+    options = ["--data", str(tile_photos), "--val-data", str(tile_photos), "--fill-cases", "3", "--stage1-cases", "2"]
+    options += ["--crop", "64", "--photo-side", "128", "--check-photos", "1", "--check-side", "64"]
+    _run("scripts/gpu_pack.sh", str(pack), *options)
+    lines: list[str] = []
+    manifests = train_families(pack, out, minutes=0.25, tiny=True, log=lines.append, families=("hifill",))
+    check = manifests["hifill"]["validation"]["check"]
+    steps = [candidate["step"] for candidate in check["candidates"]]
+    assert len(steps) == 2 and 0 < steps[0] < steps[1]  # the time split in two, the cosine over the whole
+    assert any("planning" in line for line in lines)  # the pace measured once warm, the steps planned
+    chosen = max(reversed(check["candidates"]), key=lambda candidate: candidate["gain"])
+    assert manifests["hifill"]["training"]["steps"] == chosen["step"] and check["exact"]
+    written = json.loads((out / "hifill.json").read_text())
+    assert written["training"]["steps"] == chosen["step"] and written["validation"]["check"]["gain"] == check["gain"]
 
 
 def test_a_packed_pools_augmented_batch_is_each_case_flipped_or_turned_alike(tile_photos, tmp_path):

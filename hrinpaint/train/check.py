@@ -7,7 +7,8 @@ gate, the lifter, full size, object holes). :class:`MethodCheck` runs that route
 GPU pack (``check.npz``, written by :func:`save_check`): each case through the family's method with the trained
 weights, the shipped weights and the default method, hole PSNR and band energies against the truth. Each case
 runs in a process of its own on the CPU (the networks are small; the default's fill and the lifters are CPU work),
-and the default's working fill is computed once per case and kept on disk for every later family.
+and the default's working fill that the network fillers start from is computed once per case and kept on disk for
+the later checkpoints and families (``shift``'s stage 1 and the default method itself compute theirs each time).
 """
 
 from __future__ import annotations
@@ -73,20 +74,23 @@ def check_method(family: str, weights: str | None) -> Any:
     return Inpainter.from_method(family, filler={"weights": weights}, device="cpu")
 
 
-def _run_case(path: str, index: int, kind: str, family: str, weights: str | None, cache: str) -> dict[str, Any]:
-    """One case through one method in a check process (one thread): hole PSNR, band energies, known pixels kept."""
+def _start_process(cache: str) -> None:
+    """A check process's set-up: one thread, a low priority (the check waits; the training and its fresh cases do
+    not) and the default's working fill kept in ``cache`` (what the network fillers' prefill and band split call)."""
     import torch
 
-    from hrinpaint.eval.metrics import evaluate
     from hrinpaint.fillers import network
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    if not getattr(_run_case, "niced", False):  # the check waits; the training and its fresh cases do not
-        os.nice(10)
-        _run_case.niced = True  # type: ignore[attr-defined]
-    if not getattr(network.default_fill, "on_disk", False):
-        network.default_fill = _on_disk(network.default_fill, Path(cache))
+    os.nice(10)
+    network.default_fill = _on_disk(network.default_fill, Path(cache))
+
+
+def _run_case(path: str, index: int, kind: str, family: str, weights: str | None) -> dict[str, Any]:
+    """One case through one method in a check process: hole PSNR, band energies, known pixels kept."""
+    from hrinpaint.eval.metrics import evaluate
+
     truth, mask = check_case(Path(path), index, kind)
     holed = np.where(mask[..., None], 0.0, truth).astype(np.float32)
     out = check_method(family, weights)(holed, mask)
@@ -112,7 +116,6 @@ def _on_disk(fill: Any, folder: Path) -> Any:
         os.replace(temporary, path)  # whole or absent, for the other processes
         return result
 
-    cached.on_disk = True  # type: ignore[attr-defined]
     return cached
 
 
@@ -130,7 +133,9 @@ class MethodCheck:
         self.cases = check_cases(self.path)
         self._folder = tempfile.TemporaryDirectory()
         context = multiprocessing.get_context("spawn")  # no fork after CUDA has started
-        self._pool = ProcessPoolExecutor(max(1, workers), mp_context=context)
+        self._pool = ProcessPoolExecutor(
+            max(1, workers), mp_context=context, initializer=_start_process, initargs=(self._folder.name,)
+        )
         self._pending: dict[tuple[str, str | None], list[Future]] = {}
 
     def start(self, family: str, weights: str | Path | None, shipped: str | Path | None = None) -> None:
@@ -142,7 +147,7 @@ class MethodCheck:
             key = self._key(*run)
             if key not in self._pending:
                 self._pending[key] = [
-                    self._pool.submit(_run_case, str(self.path), index, kind, run[0], run[1], self._folder.name)
+                    self._pool.submit(_run_case, str(self.path), index, kind, run[0], run[1])
                     for index, kind in self.cases
                 ]
 

@@ -5,10 +5,10 @@ The GPU machine gets only the repository's working tree (64 MiB at most), no ``.
 of crops with the default's fill cached (JPEG-compressed, one for the fillers' families and one of regions with
 their stage 1 for ``shift``), photos for fresh cases, the validation photos and the method check's
 (:mod:`hrinpaint.train.check`). :func:`train_families` runs there: the four families one after the other in one
-process, each fine-tuned from its shipped weights at the papers' resolution and batch size for its share of the
-time, checked twice on the way through its method as a user runs it against the default and the shipped weights,
-and its best checkpoint exported (weights and manifest) to the output folder. ``scripts/gpu_pack.sh`` and
-``scripts/train_gpu.sh`` call these.
+process, each shipped network fine-tuned as it was trained (its prefill, its resolution) with the papers' batch size
+for its share of the time, checked twice on the way through its method as a user runs it against the default and
+the shipped weights, and its best checkpoint exported (weights and manifest) to the output folder.
+``scripts/gpu_pack.sh`` and ``scripts/train_gpu.sh`` call these.
 """
 
 from __future__ import annotations
@@ -198,7 +198,10 @@ class PackedPool(PrefillPool):
                     slot, self._next = self._next, (self._next + 1) % self.size
                     self.images[slot], self.masks[slot], self.prefills[slot] = image, mask, prefill
             if not self.augment:
-                return self._finished(super().batch(step, size), step)
+                plain = super().batch(step, size)
+        if not self.augment:
+            return self._finished(plain, step)
+        with self._lock:
             picks = np.random.default_rng([self.seed, step]).integers(self.size, size=size)
             images, prefills, masks = self.images[picks], self.prefills[picks], self.masks[picks]
         poses = np.random.default_rng([self.seed, step, 8]).integers(8, size=size)
@@ -228,12 +231,21 @@ class FreshCases:
         pack: the pack's folder.
         kind: ``fill`` or ``stage1`` (:data:`POOLS`).
         workers: processes (each on one thread).
-        crop: the cases' side.
+        crop: the side the cases are cut at (the pack's crop).
         seed: seeds the processes' draws (each process its own stream).
+        filled: each case with its pool's fill (else the photo stands in: a run that makes its own prefill).
+        side: the side the cases are brought to, as the pool's are (0: ``crop``).
     """
 
     def __init__(
-        self, pack: str | Path, kind: str, workers: int, crop: int, seed: int = 0, filled: bool = True
+        self,
+        pack: str | Path,
+        kind: str,
+        workers: int,
+        crop: int,
+        seed: int = 0,
+        filled: bool = True,
+        side: int = 0,
     ) -> None:
         import multiprocessing
 
@@ -242,7 +254,7 @@ class FreshCases:
         self.processes = [
             context.Process(
                 target=_produce,
-                args=(str(pack), kind, crop, seed, index, self.queue, self.stop, filled),
+                args=(str(pack), kind, crop, seed, index, self.queue, self.stop, filled, side or crop),
                 daemon=True,
             )
             for index in range(workers)
@@ -275,11 +287,12 @@ class FreshCases:
 
 
 def _produce(
-    pack: str, kind: str, crop: int, seed: int, worker: int, queue: Any, stop: Any, filled: bool = True
+    pack: str, kind: str, crop: int, seed: int, worker: int, queue: Any, stop: Any, filled: bool, side: int
 ) -> None:
     """A :class:`FreshCases` process: draws cases as the pool of ``kind`` draws its own (hole scales spread over the
     pack's schedule) and puts them, 8-bit, on ``queue`` until ``stop`` is set; unless ``filled``, without the
-    pool's fill (the photo stands in for it: a run that makes its own prefill, cases by the hundred a second)."""
+    pool's fill (the photo stands in for it: a run that makes its own prefill, cases by the hundred a second);
+    brought to ``side`` as the pool's cases are (:func:`_shrunk`)."""
     import queue as queues
 
     torch.set_num_threads(1)
@@ -297,6 +310,7 @@ def _produce(
             image, mask = drawer.case(index)
             pixels = from_float(image, np.uint8)
             case = (pixels, mask, pixels)
+        case = _resized_case(*case, side)
         while not stop.is_set():
             try:
                 queue.put(case, timeout=0.5)
@@ -362,7 +376,14 @@ def _photos_for(data: str | Path, spec: PackSpec) -> list[Path]:
 
 
 def family_config(
-    family: str, pack: Path, seconds: float, steps: int, tiny: bool, prefill: str = "", crop: int = 0
+    family: str,
+    pack: Path,
+    seconds: float,
+    steps: int,
+    tiny: bool,
+    prefill: str = "",
+    crop: int = 0,
+    band: float = -1.0,
 ) -> TrainConfig:
     """The training config of ``family`` on ``pack``: the shipped network fine-tuned (its manifest's model config)
     with :data:`FAMILIES`' batch size and losses (``tiny``: a tiny fresh network at 32 px, for the CPU test).
@@ -370,7 +391,8 @@ def family_config(
     ``prefill`` (empty: the shipped network's own, Telea's for all four) is what the network starts from:
     ``telea`` (``shift``: its simulated Telea stage 1), or ``patchmatch`` (``shift``: ``default``), the pack's
     cached default fills, with the loss on the band the filler keeps. ``crop`` (0: the shipped network's
-    resolution, 256 px, ``shift`` 192) is the cases' side; the pack's are 512 px, brought down by area.
+    resolution, 256 px, ``shift`` 192) is the cases' side; the pack's are 512 px, brought down by area. ``band``
+    (>= 0) sets the loss's band split (px at the crop) of ``hifill`` and ``shift``, whatever the prefill.
     """
     from hrinpaint.fillers.network import shipped_weights
 
@@ -384,6 +406,8 @@ def family_config(
     losses = dict(values["losses"])
     if cached and family in BAND:
         losses["band"] = BAND[family]
+    if band >= 0 and family in BAND:  # zoom's and pyramid's trainers have no band split
+        losses["band"] = band
     values.update(
         family=family,
         model=model,
@@ -447,6 +471,7 @@ def train_families(
     checks: int = 2,
     prefill: str = "",
     crop: int = 0,
+    band: float = -1.0,
 ) -> dict[str, Any]:
     """Trains every family on ``pack`` for an equal share of ``minutes`` and exports each to ``out``
     (``<family>.safetensors`` and its manifest). With ``fresh_workers`` (and photos in the pack) that many processes
@@ -465,6 +490,11 @@ def train_families(
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     deadline = time.perf_counter() + minutes * 60.0
     check = MethodCheck(pack / "check.npz", check_workers) if (pack / "check.npz").exists() else None
+    if check is not None and not tiny:  # the default's and the shipped weights' cases first, while the GPU trains
+        from hrinpaint.fillers.network import shipped_weights
+
+        for family in families:
+            check.start(family, None, shipped_weights(f"{family}.safetensors"))
     trained, manifests, failed = {}, {}, []
     try:
         with tempfile.TemporaryDirectory() as runs:
@@ -487,6 +517,7 @@ def train_families(
                         log,
                         prefill,
                         crop,
+                        band,
                     )
                 except Exception:  # one family's failure must not cost the others their share of a lent GPU
                     log(f"{family} failed:\n{traceback.format_exc()}")
@@ -523,21 +554,22 @@ def _train_family(
     log: Any,
     prefill: str = "",
     crop: int = 0,
+    band: float = -1.0,
 ) -> list[tuple[Path, dict[str, Any], str | None]]:
     """One family's run in ``runs``: its checkpoints exported there, each submitted to ``check``; without a check
     the last, validated by the trainer, exported to ``out``. Returns each ``(weights, manifest, shipped)``."""
     from hrinpaint.fillers.network import shipped_weights
     from hrinpaint.train.export import export_run
 
-    config = family_config(family, pack, share, steps, tiny, prefill, crop)
+    config = family_config(family, pack, share, steps, tiny, prefill, crop, band)
     cached = uses_pack_fills(prefill)
     dataset = PackedPool(pack / f"{POOLS[family]}.npz", config.seed, augment=True)
-    if dataset.images.shape[1] != config.data.crop:
-        dataset = _shrunk(dataset, config.data.crop)
+    cut = dataset.images.shape[1]  # the pack's crop: fresh cases are cut so and brought down alike
+    dataset = _shrunk(dataset, config.data.crop)
     dataset.keep_prefill, dataset.transform = cached, None if cached else _telea_batches(config)
     fresh = None
     if fresh_workers > 0 and (pack / "photos.npz").exists():
-        fresh = FreshCases(pack, POOLS[family], fresh_workers, config.data.crop, config.seed, filled=cached)
+        fresh = FreshCases(pack, POOLS[family], fresh_workers, cut, config.seed, cached, config.data.crop)
         dataset.fresh = fresh
     run, candidates = runs / family, []
     shipped = None if tiny else str(shipped_weights(f"{family}.safetensors"))
@@ -545,8 +577,13 @@ def _train_family(
     def exported() -> None:  # a checkpoint exported and sent to the check, which scores it meanwhile
         weights = runs / f"{family}-{len(candidates)}.safetensors"
         candidates.append((weights, export_run(run, weights, {}), shipped))
+        if fresh is not None:
+            candidates[-1][1]["training"]["fresh_cases"] = fresh.taken
         assert check is not None
-        check.start(family, weights, shipped)
+        try:
+            check.start(family, weights, shipped)
+        except Exception as error:  # a broken check must not cost the training: the export says so
+            log(f"{family}: the check failed ({error}); exporting without it")
 
     try:
         trainer = _train_in_time(
@@ -564,9 +601,8 @@ def _train_family(
     if check is None:
         target = out / f"{family}.safetensors"
         candidates.append((target, export_run(run, target, _validate(trainer, config)), None))
-    if fresh is not None:
-        for _, manifest, _ in candidates:
-            manifest["training"]["fresh_cases"] = fresh.taken
+        if fresh is not None:
+            candidates[-1][1]["training"]["fresh_cases"] = fresh.taken
     return candidates
 
 
@@ -583,13 +619,21 @@ def _export_best(
     from hrinpaint.nn.weights import manifest_path
 
     target = out / f"{family}.safetensors"
+    reports = []
+    if check is not None:
+        try:
+            for weights, manifest, shipped in candidates:
+                reports.append(check.judge(family, weights, shipped))
+                log(check_line(family, reports[-1], manifest["training"]["steps"]))
+        except Exception as error:  # the last checkpoint, unjudged, rather than nothing
+            log(f"{family}: the check failed ({error}); exporting the last checkpoint without it")
+            weights, manifest, _ = candidates[-1]
+            manifest["validation"] = {"check": f"failed: {error}"}
+            shutil.copyfile(weights, target)
+            reports = []
     if check is None:
         weights, manifest, _ = candidates[-1]
-    else:
-        reports = []
-        for weights, manifest, shipped in candidates:
-            reports.append(check.judge(family, weights, shipped))
-            log(check_line(family, reports[-1], manifest["training"]["steps"]))
+    elif reports:
         best = max(reversed(range(len(candidates))), key=lambda index: reports[index]["gain"])
         weights, manifest, _ = candidates[best]
         steps = [manifest["training"]["steps"] for _, manifest, _ in candidates]
@@ -688,15 +732,23 @@ def _validate(trainer: Trainer, config: TrainConfig) -> dict[str, Any]:
 
 
 def _shrunk(pool: PrefillPool, crop: int) -> PrefillPool:
-    """The pool's cases resized to ``crop`` (the CPU test of the scripts trains tiny networks on tiny crops)."""
-
-    def resized(arrays: np.ndarray, interpolation: int) -> np.ndarray:
-        return np.stack([cv2.resize(a, (crop, crop), interpolation=interpolation) for a in arrays])
-
-    pool.images = resized(pool.images, cv2.INTER_AREA)
-    pool.prefills = resized(pool.prefills, cv2.INTER_AREA)
-    pool.masks = resized(pool.masks.astype(np.uint8), cv2.INTER_NEAREST).astype(bool)
+    """The pool's cases resized to ``crop`` (the pack's are 512 px; a run trains at its network's resolution, the
+    CPU test of the scripts tiny networks on tiny crops)."""
+    cases = [_resized_case(*case, crop) for case in zip(pool.images, pool.masks, pool.prefills, strict=True)]
+    pool.images, pool.masks, pool.prefills = (np.stack(arrays) for arrays in zip(*cases, strict=True))
     return pool
+
+
+def _resized_case(
+    image: np.ndarray, mask: np.ndarray, prefill: np.ndarray, side: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A square case brought to ``side`` (pixels by area, the hole by nearest)."""
+    if image.shape[0] == side:
+        return image, mask, prefill
+    size = (side, side)
+    hole = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    area = cv2.INTER_AREA
+    return cv2.resize(image, size, interpolation=area), hole, cv2.resize(prefill, size, interpolation=area)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -730,9 +782,16 @@ def main(argv: list[str] | None = None) -> int:
         "default fills, shift's default stage 1)",
     )
     run.add_argument("--crop", type=int, default=0, help="cases' side (0: the shipped weights' resolution)")
+    run.add_argument(
+        "--band",
+        type=float,
+        default=-1.0,
+        help="hifill's and shift's loss on the band the filler keeps, px at the crop (-1: 3 on --prefill patchmatch, "
+        "else none)",
+    )
     run.add_argument("--checks", type=int, default=2, help="method checks per family (the best is exported)")
     run.add_argument(
-        "--check-workers", type=int, default=-1, help="processes of the method check (-1: all processors but 2)"
+        "--check-workers", type=int, default=-1, help="processes of the method check (<= 0: all processors but 2)"
     )
     args = parser.parse_args(argv)
     if args.command == "pack":
@@ -759,6 +818,7 @@ def main(argv: list[str] | None = None) -> int:
             checks=args.checks,
             prefill=args.prefill,
             crop=args.crop,
+            band=args.band,
         )
     return 0
 
