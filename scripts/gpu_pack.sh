@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the GPU training pack in an ignored folder (default: pack/ at the repository root): the pools of 512 px
 # crops with the default's fill cached (JPEG-coded) for the fillers' families and for shift, and the validation
-# photos. Small enough to travel with the working tree (33.5 MiB with the defaults, the check photos included; it prints the size).
+# photos and the method check's. Small enough to travel with the working tree (33.5 MiB with the defaults; it
+# prints the size).
 # Options after the folder go to `python -m hrinpaint.train.gpu pack` (--fill-cases, --stage1-cases, --crop,
 # --data, --val-data, ...).
 # Usage: scripts/gpu_pack.sh [PACK_DIR] [options]
