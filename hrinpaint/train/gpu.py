@@ -203,16 +203,18 @@ class PackedPool(PrefillPool):
             return self._finished(plain, step)
         with self._lock:
             picks = np.random.default_rng([self.seed, step]).integers(self.size, size=size)
-            images, prefills, masks = self.images[picks], self.prefills[picks], self.masks[picks]
+            images, masks = self.images[picks], self.masks[picks]
+            prefills = self.prefills[picks] if self.keep_prefill else None  # else dropped: neither posed nor made
         poses = np.random.default_rng([self.seed, step, 8]).integers(8, size=size)
         for index, pose in enumerate(poses):
             for arrays in (images, prefills, masks):
-                turned = np.rot90(arrays[index], int(pose) % 4)
-                arrays[index] = turned[:, ::-1] if pose >= 4 else turned
+                if arrays is not None:
+                    turned = np.rot90(arrays[index], int(pose) % 4)
+                    arrays[index] = turned[:, ::-1] if pose >= 4 else turned
         batch = Batch(
             torch.from_numpy(to_float(images).transpose(0, 3, 1, 2).copy()),
             torch.from_numpy(masks[:, None].astype(np.float32)),
-            torch.from_numpy(to_float(prefills).transpose(0, 3, 1, 2).copy()),
+            None if prefills is None else torch.from_numpy(to_float(prefills).transpose(0, 3, 1, 2).copy()),
         )
         return self._finished(batch, step)
 
@@ -395,9 +397,10 @@ def family_config(
     (>= 0) sets the loss's band split (px at the crop) of ``hifill`` and ``shift``, whatever the prefill.
     """
     from hrinpaint.fillers.network import shipped_weights
+    from hrinpaint.nn.weights import read_manifest
 
     shipped = shipped_weights(f"{family}.safetensors")
-    manifest = json.loads(shipped.with_suffix(".json").read_text())
+    manifest = read_manifest(shipped)
     values = copy.deepcopy(FAMILIES[family])
     model = dict(values["model"]) if tiny else dict(manifest["config"])
     cached = uses_pack_fills(prefill)
@@ -734,6 +737,8 @@ def _validate(trainer: Trainer, config: TrainConfig) -> dict[str, Any]:
 def _shrunk(pool: PrefillPool, crop: int) -> PrefillPool:
     """The pool's cases resized to ``crop`` (the pack's are 512 px; a run trains at its network's resolution, the
     CPU test of the scripts tiny networks on tiny crops)."""
+    if pool.images.shape[1] == crop:
+        return pool
     cases = [_resized_case(*case, crop) for case in zip(pool.images, pool.masks, pool.prefills, strict=True)]
     pool.images, pool.masks, pool.prefills = (np.stack(arrays) for arrays in zip(*cases, strict=True))
     return pool
