@@ -170,3 +170,21 @@ def test_fresh_cases_are_new_filled_cases_that_a_packed_pool_mixes_in(tile_photo
         fresh.close()
     assert fresh.taken >= 6 and not np.array_equal(pool.images, before)  # the pool's oldest cases were replaced
     assert all(not process.is_alive() for process in fresh.processes)
+
+
+def test_blobs_store_round_trips_each_image_alone_and_all_together(tmp_path):
+    from hrinpaint.train import blobs
+
+    def ramps(height: int, width: int) -> np.ndarray:  # red across, green down, blue flat: smooth, RGB-distinct
+        rows, cols = np.mgrid[0:height, 0:width]
+        return np.stack([cols * 255 // width, rows * 255 // height, np.full_like(rows, 40)], -1).astype(np.uint8)
+
+    smooth = [ramps(32, 48), ramps(40, 24)]
+    np.savez(tmp_path / "store.npz", **blobs.joined([blobs.encode(image, 95) for image in smooth]))
+    with np.load(tmp_path / "store.npz") as stored:
+        every, second = blobs.split(stored), blobs.decode_at(stored, 1)
+    assert [image.shape for image in every] == [(32, 48, 3), (40, 24, 3)]
+    assert np.array_equal(every[1], second)  # the one decoded alone is the same image
+    for image, back in zip(smooth, every, strict=True):  # JPEG at 95: close, and RGB order kept (not BGR)
+        assert np.abs(back.astype(int) - image).mean() < 3
+        assert np.abs(back.astype(int) - image[..., ::-1]).mean() > 20

@@ -35,11 +35,11 @@ COUNTED = 0.005
 def save_check(paths: list[Path], path: Path, side: int) -> None:
     """Writes the check's photos (long side ``side``) to ``path``: JPEG-coded, with their names (the holes'
     seeds)."""
+    from hrinpaint.train import blobs
     from hrinpaint.train.data import load_rgb8
-    from hrinpaint.train.gpu import _encode, _joined
 
-    blobs = [_encode(load_rgb8(photo, side), CHECK_QUALITY) for photo in paths]
-    np.savez(path, **_joined(blobs), names=np.array([photo.stem for photo in paths]))
+    encoded = [blobs.encode(load_rgb8(photo, side), CHECK_QUALITY) for photo in paths]
+    np.savez(path, **blobs.joined(encoded), names=np.array([photo.stem for photo in paths]))
 
 
 def check_cases(path: Path) -> list[tuple[int, str]]:
@@ -54,11 +54,10 @@ def check_case(path: Path, index: int, kind: str) -> tuple[np.ndarray, np.ndarra
     from hrinpaint.eval.bench import mask_seed
     from hrinpaint.io import to_float
     from hrinpaint.masks import generate_mask
-    from hrinpaint.train.gpu import _decode
+    from hrinpaint.train import blobs
 
     with np.load(path) as stored:
-        start, stop = stored["offsets"][index : index + 2]
-        pixels, name = _decode(stored["data"][start:stop]), str(stored["names"][index])
+        pixels, name = blobs.decode_at(stored, index), str(stored["names"][index])
     truth = to_float(pixels)
     return truth, generate_mask(kind, truth.shape[:2], mask_seed(Path(name), kind, max(truth.shape[:2]), 0))
 

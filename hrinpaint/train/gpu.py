@@ -34,6 +34,7 @@ import torch
 
 from hrinpaint.io import find_photos, from_float, to_float
 from hrinpaint.masks.schedule import ProgressiveSchedule
+from hrinpaint.train import blobs
 from hrinpaint.train.check import CHECK_MASKS, MethodCheck, save_check
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, PhotoCrops, load_rgb8
@@ -104,29 +105,6 @@ class PackSpec:
     quality: int = 88
 
 
-def _encode(pixels: np.ndarray, quality: int) -> bytes:
-    ok, data = cv2.imencode(".jpg", np.ascontiguousarray(pixels[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return data.tobytes()
-
-
-def _decode(data: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
-
-
-def _joined(blobs: list[bytes]) -> dict[str, np.ndarray]:
-    """Encoded blobs as one byte array and their offsets (what :func:`_split` decodes)."""
-    offsets = np.cumsum([0] + [len(blob) for blob in blobs]).astype(np.int64)
-    return {"data": np.frombuffer(b"".join(blobs), np.uint8), "offsets": offsets}
-
-
-def _split(stored: Any) -> list[np.ndarray]:
-    """The images of a :func:`_joined` store (an open ``.npz``), decoded."""
-    data, offsets = stored["data"], stored["offsets"]
-    return [_decode(data[start:stop]) for start, stop in zip(offsets[:-1], offsets[1:], strict=True)]
-
-
 def _hole_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     """The bounding box ``(top, bottom, left, right)`` of a hole (the whole crop for an empty one)."""
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
@@ -139,12 +117,12 @@ def save_pool(pool: PrefillPool, path: Path, quality: int) -> None:
     """Writes a pool's cases compactly: JPEG-coded photos, bit-packed holes and, of each fill, only its hole's
     bounding box (outside the hole a fill is the photo: the filler keeps every known pixel)."""
     boxes = np.array([_hole_box(mask) for mask in pool.masks], np.int32).reshape(-1, 4)
-    blobs = []
+    encoded = []
     for image, prefill, (top, bottom, left, right) in zip(pool.images, pool.prefills, boxes, strict=True):
-        blobs += [_encode(image, quality), _encode(prefill[top:bottom, left:right], quality)]
+        encoded += [blobs.encode(image, quality), blobs.encode(prefill[top:bottom, left:right], quality)]
     np.savez(
         path,
-        **_joined(blobs),
+        **blobs.joined(encoded),
         masks=np.packbits(pool.masks, axis=-1),
         shape=np.array(pool.masks.shape),
         boxes=boxes,
@@ -159,7 +137,7 @@ class PackedPool(PrefillPool):
     def __init__(self, path: str | Path, seed: int = 0, augment: bool = False) -> None:
         with np.load(path) as stored:
             self.masks = np.unpackbits(stored["masks"], axis=-1, count=stored["shape"][-1]).astype(bool)
-            boxes, arrays = stored["boxes"], _split(stored)
+            boxes, arrays = stored["boxes"], blobs.split(stored)
         self.images = np.stack(arrays[0::2])
         self.prefills = self.images.copy()
         for prefill, mask, inside, (top, bottom, left, right) in zip(
@@ -300,7 +278,7 @@ def _produce(
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
     with np.load(Path(pack) / "photos.npz") as stored:
-        crops = PhotoCrops.from_arrays(_split(stored), crop, pack_schedule(), seed)
+        crops = PhotoCrops.from_arrays(blobs.split(stored), crop, pack_schedule(), seed)
     pool_kind = Stage1Pool if kind == "stage1" else PrefillPool
     drawer = pool_kind.drawer(crops, 10**6, seed=1000 * (seed + 1) + worker)
     rng = np.random.default_rng([seed, worker, 31])
@@ -345,13 +323,13 @@ def build_pack(out: str | Path, data: str | Path, val_data: str | Path, spec: Pa
     with tempfile.TemporaryDirectory() as cache:
         photos = Path(cache) / "photos"
         photos.mkdir()
-        blobs = []
+        encoded = []
         for path in _photos_for(data, spec):
-            blobs.append(_encode(load_rgb8(path, spec.photo_side, spec.crop), spec.quality))
-            (photos / f"{path.stem}.jpg").write_bytes(blobs[-1])
+            encoded.append(blobs.encode(load_rgb8(path, spec.photo_side, spec.crop), spec.quality))
+            (photos / f"{path.stem}.jpg").write_bytes(encoded[-1])
         if spec.fresh_photos > 0:
-            picks = np.linspace(0, len(blobs) - 1, min(spec.fresh_photos, len(blobs))).round().astype(int)
-            np.savez(out / "photos.npz", **_joined([blobs[index] for index in picks]))
+            picks = np.linspace(0, len(encoded) - 1, min(spec.fresh_photos, len(encoded))).round().astype(int)
+            np.savez(out / "photos.npz", **blobs.joined([encoded[index] for index in picks]))
         crops = PhotoCrops(photos, spec.crop, schedule, preload_side=spec.photo_side)
         for name, kind, cases in (("fill", PrefillPool, spec.fill_cases), ("stage1", Stage1Pool, spec.stage1_cases)):
             began = time.perf_counter()
