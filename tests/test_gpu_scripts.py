@@ -132,6 +132,12 @@ def test_a_packed_pools_augmented_batch_is_each_case_flipped_or_turned_alike(til
                 assert torch.equal(turned.flip(2) if k >= 4 else turned, getattr(second, name)[index])
     changed = [not torch.equal(plain.batch(s, 4).image, posed.batch(s, 4).image) for s in range(3)]
     assert any(changed)
+    wide = PackedPool(pack / "fill.npz", augment=True)
+    wide.threads = 5  # more threads make more batches ahead, and the same batches
+    for step in (0, 1, 2, 7):
+        made, same = wide.batch(step, 4), posed.batch(step, 4)
+        assert torch.equal(made.image, same.image) and torch.equal(made.mask, same.mask)
+    assert sorted(key[0] for key in wide._ahead) == [8, 9, 10, 11, 12]
 
 
 @pytest.mark.parametrize(("kind", "filled"), [("fill", True), ("stage1", True), ("fill", False)])

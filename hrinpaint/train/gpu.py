@@ -146,6 +146,9 @@ class PackedPool(PrefillPool):
             box = prefill[top:bottom, left:right]
             box[mask[top:bottom, left:right]] = inside[mask[top:bottom, left:right]]
         self.size, self.seed, self.path, self.augment = len(self.masks), seed, Path(path), augment
+        #: threads that make batches, each one batch ahead (set before the first batch): more where a batch's
+        #: prefill is made on them (``transform``), which costs more than a GPU step
+        self.threads = 2
         self._threads: ThreadPoolExecutor | None = None
         self._ahead: dict[tuple[int, int], Future] = {}
         self.fresh: FreshCases | None = None  # set it to mix new cases in (the batches are then no pure function)
@@ -159,9 +162,9 @@ class PackedPool(PrefillPool):
         """The cases :class:`PrefillPool` would draw for ``step``, posed; the next batches are made meanwhile on
         threads (a batch is a pure function of the step: making it took most of a GPU step in the first run)."""
         if self._threads is None:
-            self._threads, self._ahead = ThreadPoolExecutor(2), {}
+            self._threads, self._ahead = ThreadPoolExecutor(self.threads), {}
         made = self._ahead.pop((step, size), None)
-        for ahead in (1, 2):
+        for ahead in range(1, self.threads + 1):
             if (step + ahead, size) not in self._ahead:
                 self._ahead[step + ahead, size] = self._threads.submit(self._make, step + ahead, size)
         for key in [key for key in self._ahead if key[0] < step]:
@@ -548,6 +551,8 @@ def _train_family(
     cut = dataset.images.shape[1]  # the pack's crop: fresh cases are cut so and brought down alike
     dataset = _shrunk(dataset, config.data.crop)
     dataset.keep_prefill, dataset.transform = cached, None if cached else _telea_batches(config)
+    if dataset.transform is not None and torch.cuda.is_available():  # a Telea batch of 8 at 256 px: ~0.1 s a thread
+        dataset.threads = max(2, min(8, (os.cpu_count() or 1) // 2))
     fresh = None
     if fresh_workers > 0 and (pack / "photos.npz").exists():
         fresh = FreshCases(pack, POOLS[family], fresh_workers, cut, config.seed, cached, config.data.crop)
