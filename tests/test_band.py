@@ -245,6 +245,22 @@ def test_the_gate_keeps_a_correction_as_far_as_it_helps_on_the_known_ring():
     assert not gate_ring(np.ones((10, 10), bool) ^ np.eye(10, dtype=bool))[0].any()  # nothing known would be left
 
 
+def test_a_lifters_gate_ring_is_as_wide_as_the_fillers_at_the_working_size():
+    from hrinpaint.fillers.gate import gate_masks, gate_ring
+    from hrinpaint.ops.resize import downsample_mask
+
+    mask = np.zeros((800, 800), bool)
+    mask[200:600, 240:560] = True  # inscribed radius 160 px, 20 at the working size (1/8): a ring of 5 there
+    working = downsample_mask(mask, (100, 100))
+    _, grown_working = gate_ring(working)
+    ring, grown, grown_at_working = gate_masks(mask, working)
+    assert grown_working[50, 25] and not grown_working[50, 24]  # 5 working px left of column 30
+    assert grown[400, 200] and not grown[400, 199]  # 40 px at full size (16 at most there until session 33)
+    assert np.array_equal(grown, ring | mask) and not (ring & mask).any()
+    assert np.array_equal(grown_at_working, downsample_mask(grown, (100, 100)))
+    assert np.array_equal(gate_ring(mask, 8.0)[1], grown)
+
+
 def test_a_gated_network_whose_change_does_not_help_gives_the_default(silent, monkeypatch):
     from hrinpaint.fillers.base import FillResult
     from hrinpaint.fillers.network import GeneratorFiller
@@ -433,12 +449,12 @@ def test_refine_with_the_fillers_gain_field_keeps_its_correction_only_on_the_sid
     assert error(4.0, right) < error("default", right) + 0.002  # and drops the harm on the right
 
 
-def test_a_network_fillers_gate_is_by_default_a_gain_field_capped_by_its_one_gain(silent, monkeypatch):
-    from hrinpaint.fillers import gate, network
+def _recorded_gate(monkeypatch, module) -> tuple[np.ndarray, np.ndarray, list]:
+    """A 60 x 80 photo as floats, a box hole, and the ``(sigma, cap)`` of every gain field ``module`` makes."""
+    from hrinpaint.fillers import gate
 
-    image, mask = _photo(60, 80)
-    image = image.astype(np.float32) / 255.0
-    mask = np.zeros(mask.shape, bool)
+    image, _ = _photo(60, 80)
+    mask = np.zeros((60, 80), bool)
     mask[18:42, 20:60] = True
     seen = []
 
@@ -446,7 +462,14 @@ def test_a_network_fillers_gate_is_by_default_a_gain_field_capped_by_its_one_gai
         seen.append((sigma, cap))
         return gate.gain_field(correction, missing, ring, sigma, cap)
 
-    monkeypatch.setattr(network, "gain_field", recording)
+    monkeypatch.setattr(module, "gain_field", recording)
+    return image.astype(np.float32) / 255.0, mask, seen
+
+
+def test_a_network_fillers_gate_is_by_default_a_gain_field_capped_by_its_one_gain(silent, monkeypatch):
+    from hrinpaint.fillers import network
+
+    image, mask, seen = _recorded_gate(monkeypatch, network)
 
     def gain(**options):
         filler = Inpainter.from_method("hifill", {"weights": str(silent["hifill"]), **options}, working_size=80).filler
@@ -456,3 +479,24 @@ def test_a_network_fillers_gate_is_by_default_a_gain_field_capped_by_its_one_gai
     assert gain().shape == mask.shape and seen == [(16.0, True)]  # the default: a field of 16 px, capped
     gain(gate_cap=False)
     assert seen[-1] == (16.0, False)
+
+
+def test_shifts_gate_is_by_default_a_gain_field_over_the_box_capped_by_its_one_gain(silent, monkeypatch):
+    from hrinpaint.errors import ConfigError
+    from hrinpaint.lifters import shift
+    from hrinpaint.ops.regions import Box
+
+    image, mask, seen = _recorded_gate(monkeypatch, shift)
+
+    def gain(box=None, **options):
+        method = Inpainter.from_method("shift", None, {"weights": str(silent["shift"]), **options}, working_size=40)
+        return method.lifter.gate_gain(image, mask, method.filler, mask[::2, ::2], box)
+
+    assert isinstance(gain(gate_sigma=0.0), float) and not seen  # one gain: no field
+    field = gain()
+    assert field.shape == mask.shape and seen == [(32.0, True)]  # 16 working px, at full size (x2), capped
+    assert 0.0 <= field.min() and field.max() <= 1.0
+    box = Box(10, 15, 50, 70)
+    assert np.allclose(gain(box), field[box.slices], atol=1e-5)  # over the box asked for, the same gains
+    with pytest.raises(ConfigError, match="gate_sigma"):
+        shift.ShiftConfig(gate_sigma=-1.0)

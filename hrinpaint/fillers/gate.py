@@ -12,14 +12,15 @@ import numpy as np
 _RING_PRIOR = 0.002
 
 
-def gate_ring(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gate_ring(mask: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """The ring of known pixels a network's correction is checked on, and the hole grown by it: a quarter of the
-    hole's largest inscribed radius (3 to 16 pixels), so the grown hole is of the same kind as the hole. No ring
-    when the grown hole would leave no known pixel."""
+    hole's largest inscribed radius (3 to 16 pixels at the working size, ``scale`` of this mask's pixels to one of
+    them), so the grown hole is of the same kind as the hole. No ring when the grown hole would leave no known
+    pixel."""
     from hrinpaint.ops.morphology import dilate
 
     inside = cv2.distanceTransform(np.pad(mask, 1).astype(np.uint8), cv2.DIST_L2, 5)[1:-1, 1:-1]
-    radius = int(np.clip(round(0.25 * float(inside.max())), 3, 16))
+    radius = int(round(np.clip(round(0.25 * float(inside.max()) / scale), 3, 16) * scale))
     grown = dilate(mask, radius)
     if grown.all():
         return np.zeros_like(mask), mask
@@ -29,10 +30,13 @@ def gate_ring(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def gate_masks(mask: np.ndarray, working_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """For a lifter's gate: :func:`gate_ring`'s ring and grown hole, and the grown hole at the working size
     (``working_mask``'s shape); None when there is no ring or the grown hole covers the whole working image (the
-    gate then keeps the whole correction)."""
+    gate then keeps the whole correction). The ring is as wide as the network fillers' at the working size (3 to 16
+    working pixels, scaled up): one 3 to 16 pixels wide at full size, inside the reach of what the network's
+    prefill spreads from the hole's edge, read a dark remnant that a mask left beside the hole as a reason to
+    darken the hole (real removal ``11``: ``shift``'s sky above the horizon 4.9 levels darker than the default's)."""
     from hrinpaint.ops.resize import downsample_mask
 
-    ring, grown = gate_ring(mask)
+    ring, grown = gate_ring(mask, max(mask.shape) / max(working_mask.shape))
     if not ring.any():
         return None
     grown_working = grown if working_mask.shape == mask.shape else downsample_mask(grown, working_mask.shape)

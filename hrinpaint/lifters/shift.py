@@ -26,7 +26,7 @@ import torch
 from hrinpaint.device import check_device_name, model_placement, torch_threads
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.gate import gate_masks
+from hrinpaint.fillers.gate import gain_field, gate_masks
 from hrinpaint.fillers.network import LOW_BANDS, band_merge, load_cached, ring_gain, weights_path
 from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.lifters.base import (
@@ -78,6 +78,11 @@ class ShiftConfig:
         gate: scale the network's change by how much it helps on a ring of known pixels around the hole (the
             hole grown, filled and refined the same way; :meth:`ShiftLifter.gate_gain`). Costs a second stage 1
             and network pass, and a pass of stage 1 alone for each.
+        gate_sigma: 0 for one gate gain for the whole region; above 0 (16, the default, as the network fillers'
+            option) a gain field: the ring's fit made around each hole pixel with the ring weighted by a Gaussian
+            of this many working pixels (scaled to the region; :func:`~hrinpaint.fillers.gate.gain_field`), so a
+            change that helps on one side of the hole and hurts on the other is dropped on the second.
+        gate_cap: the gain field never exceeds the one gain (it only drops the change where it hurts).
         keep_bands: the luma detail of this many of the finest octaves is kept at least at stage 1's (the
             default's output; :func:`~hrinpaint.lifters.octave_bands.keep_band_energy`, gain at most the octave
             lifter's ``coarse_gain``, as there): the network changes structure, not the amount of detail; 0 = off.
@@ -99,6 +104,8 @@ class ShiftConfig:
     threads: int = 0
     band: float = 7.0
     gate: bool = True
+    gate_sigma: float = 16.0
+    gate_cap: bool = True
     keep_bands: int = 5
     device: str = "auto"
     half: bool = False
@@ -119,6 +126,8 @@ class ShiftConfig:
             raise ConfigError("tile and max_pixels must be positive, overlap, threads and band non-negative")
         if self.keep_bands < 0:
             raise ConfigError(f"keep_bands must be non-negative, got {self.keep_bands}")
+        if not self.gate_sigma >= 0:
+            raise ConfigError(f"gate_sigma must be >= 0, got {self.gate_sigma}")
         object.__setattr__(self, "max_pixels", int(self.max_pixels))  # 1e6 from a config file is a float
 
 
@@ -260,7 +269,8 @@ class ShiftLifter:
         box = checked_box(box, mask)
         hole = mask[box.slices]
         if gated:
-            gain = self.gate_gain(image, mask, filler, working_mask)
+            gain = self.gate_gain(image, mask, filler, working_mask, box)
+            gain = gain[..., None] if isinstance(gain, np.ndarray) else np.float32(gain)
             refined = np.where(hole[..., None], stage1 + gain * (refined - stage1), refined).astype(np.float32)
         if keep:  # the network changes structure, not the amount of detail stage 1 (the default's output) has
             refined = keep_in_context(
@@ -268,18 +278,40 @@ class ShiftLifter:
             )
         return refined
 
-    def gate_gain(self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray) -> float:
+    def gate_gain(
+        self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None = None
+    ) -> float | np.ndarray:
         """The share of the network's change kept, in [0, 1]: the hole grown by a ring
         (:func:`~hrinpaint.fillers.network.gate_ring`) is filled and refined the same way, and the gain is the
         least-squares scale of the change that best moves stage 1 towards the ring's known pixels (see
-        :meth:`hrinpaint.fillers.network.GeneratorFiller.gate_gain`)."""
+        :meth:`hrinpaint.fillers.network.GeneratorFiller.gate_gain`). With ``gate_sigma`` above 0 a gain field
+        over ``box`` (``H x W`` float32) instead, the fit made around every hole pixel
+        (:func:`~hrinpaint.fillers.gate.gain_field`)."""
         masks = gate_masks(mask, working_mask)
         if masks is None:
             return 1.0
         ring, grown, grown_working = masks
-        refined, stage1 = self._run(image, grown, filler, grown_working, None, with_stage1=True)
+        grown_box = bounding_box(grown)
+        assert grown_box is not None
+        refined, stage1 = self._run(image, grown, filler, grown_working, grown_box, with_stage1=True)
         assert stage1 is not None
-        return ring_gain((refined - stage1)[ring], to_float(image[ring]) - stage1[ring])
+        on_ring, change = ring[grown_box.slices], refined - stage1
+        missing = to_float(image[grown_box.slices]) - stage1
+        if self.config.gate_sigma <= 0:
+            return ring_gain(change[on_ring], missing[on_ring])
+        sigma = self.config.gate_sigma * max(mask.shape) / max(working_mask.shape)
+        field = gain_field(change, missing, on_ring, sigma, self.config.gate_cap)
+        box = checked_box(box, mask)
+        plane = np.zeros(box.shape, np.float32)  # the hole inside box lies inside the grown box
+        both = Box(
+            max(box.top, grown_box.top),
+            max(box.left, grown_box.left),
+            min(box.bottom, grown_box.bottom),
+            min(box.right, grown_box.right),
+        )
+        if both.height > 0 and both.width > 0:
+            plane[both.within(box)] = field[both.within(grown_box)]
+        return plane
 
     def _run(
         self,
