@@ -124,6 +124,7 @@ OPTION_BOUNDS: dict[tuple[str, str], dict[str, Bounds]] = {
         "threads": _THREADS,
         "band": (0.0, 64.0),
         "keep_bands": (0, 8),
+        "gate_sigma": (0.0, 256.0),
     },
 }
 

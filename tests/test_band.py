@@ -500,3 +500,25 @@ def test_shifts_gate_is_by_default_a_gain_field_over_the_box_capped_by_its_one_g
     assert np.allclose(gain(box), field[box.slices], atol=1e-5)  # over the box asked for, the same gains
     with pytest.raises(ConfigError, match="gate_sigma"):
         shift.ShiftConfig(gate_sigma=-1.0)
+
+
+def test_shift_keeps_only_the_change_its_grown_holes_run_agrees_with(silent, monkeypatch):
+    from hrinpaint.lifters import shift
+
+    agreed = shift.agreed(np.float32([0.2, -0.1, 0.3, -0.2]), np.float32([0.1, 0.2, 0.5, -0.4]))
+    assert np.allclose(agreed, [0.1, 0.0, 0.3, -0.2])  # the smaller where the signs agree, else nothing
+    image, mask = _photo()
+    options = {"weights": str(silent["shift"]), "gate_agree": True}
+    method = Inpainter.from_method("shift", None, options, working_size=60)
+    monkeypatch.setattr(  # the grown hole's run changed nothing: nothing of the real run's change is agreed on
+        shift.ShiftLifter, "_gate", lambda self, image, mask, filler, working, box: (1.0, np.zeros((*box.shape, 3)))
+    )
+    default = Inpainter.from_method(None, working_size=60)(image, mask)
+    assert np.abs(method(image, mask) - default).max() < 1e-6
+    assert (
+        np.abs(
+            Inpainter.from_method("shift", None, {**options, "gate_agree": False}, working_size=60)(image, mask)
+            - default
+        ).max()
+        > 1e-3
+    )  # without it the (ungated, gain 1) change is kept

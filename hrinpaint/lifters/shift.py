@@ -83,6 +83,9 @@ class ShiftConfig:
             of this many working pixels (scaled to the region; :func:`~hrinpaint.fillers.gate.gain_field`), so a
             change that helps on one side of the hole and hurts on the other is dropped on the second.
         gate_cap: the gain field never exceeds the one gain (it only drops the change where it hurts).
+        gate_agree: keep, of the network's change, only what the run on the grown hole (the one the ring checks)
+            agrees with (:func:`agreed`): a change that comes from what lies just outside the hole, which the
+            grown hole covers (a dark remnant of the removed object that the mask left), is not kept.
         keep_bands: the luma detail of this many of the finest octaves is kept at least at stage 1's (the
             default's output; :func:`~hrinpaint.lifters.octave_bands.keep_band_energy`, gain at most the octave
             lifter's ``coarse_gain``, as there): the network changes structure, not the amount of detail; 0 = off.
@@ -106,6 +109,7 @@ class ShiftConfig:
     gate: bool = True
     gate_sigma: float = 16.0
     gate_cap: bool = True
+    gate_agree: bool = False
     keep_bands: int = 5
     device: str = "auto"
     half: bool = False
@@ -198,6 +202,13 @@ def gather_stack(source: Stage1, window: Box, offsets: tuple[tuple[int, int], ..
     return stack
 
 
+def agreed(change: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """What two estimates of a change agree on, channel by channel: the smaller in magnitude where their signs are
+    the same, else 0."""
+    same = np.sign(change) == np.sign(other)
+    return np.where(same, np.sign(change) * np.minimum(np.abs(change), np.abs(other)), 0.0).astype(np.float32)
+
+
 def _split(start: int, stop: int, parts: int) -> list[tuple[int, int]]:
     edges = np.linspace(start, stop, parts + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
@@ -269,9 +280,12 @@ class ShiftLifter:
         box = checked_box(box, mask)
         hole = mask[box.slices]
         if gated:
-            gain = self.gate_gain(image, mask, filler, working_mask, box)
+            gain, grown_change = self._gate(image, mask, filler, working_mask, box)
             gain = gain[..., None] if isinstance(gain, np.ndarray) else np.float32(gain)
-            refined = np.where(hole[..., None], stage1 + gain * (refined - stage1), refined).astype(np.float32)
+            change = refined - stage1
+            if self.config.gate_agree and grown_change is not None:
+                change = agreed(change, grown_change)
+            refined = np.where(hole[..., None], stage1 + gain * change, refined).astype(np.float32)
         if keep:  # the network changes structure, not the amount of detail stage 1 (the default's output) has
             refined = keep_in_context(
                 image, mask, box, refined, stage1, self.config.keep_bands, OctaveConfig.coarse_gain
@@ -287,9 +301,15 @@ class ShiftLifter:
         :meth:`hrinpaint.fillers.network.GeneratorFiller.gate_gain`). With ``gate_sigma`` above 0 a gain field
         over ``box`` (``H x W`` float32) instead, the fit made around every hole pixel
         (:func:`~hrinpaint.fillers.gate.gain_field`)."""
+        return self._gate(image, mask, filler, working_mask, checked_box(box, mask))[0]
+
+    def _gate(
+        self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box
+    ) -> tuple[float | np.ndarray, np.ndarray | None]:
+        """:meth:`gate_gain`, and the change of the run on the grown hole over ``box`` (None without a ring)."""
         masks = gate_masks(mask, working_mask)
         if masks is None:
-            return 1.0
+            return 1.0, None
         ring, grown, grown_working = masks
         grown_box = bounding_box(grown)
         assert grown_box is not None
@@ -297,21 +317,24 @@ class ShiftLifter:
         assert stage1 is not None
         on_ring, change = ring[grown_box.slices], refined - stage1
         missing = to_float(image[grown_box.slices]) - stage1
-        if self.config.gate_sigma <= 0:
-            return ring_gain(change[on_ring], missing[on_ring])
-        sigma = self.config.gate_sigma * max(mask.shape) / max(working_mask.shape)
-        field = gain_field(change, missing, on_ring, sigma, self.config.gate_cap)
-        box = checked_box(box, mask)
-        plane = np.zeros(box.shape, np.float32)  # the hole inside box lies inside the grown box
-        both = Box(
+        both = Box(  # the hole inside box lies inside the grown box
             max(box.top, grown_box.top),
             max(box.left, grown_box.left),
             min(box.bottom, grown_box.bottom),
             min(box.right, grown_box.right),
         )
-        if both.height > 0 and both.width > 0:
+        seen = both.height > 0 and both.width > 0
+        grown_change = np.zeros((*box.shape, 3), np.float32)
+        if seen:
+            grown_change[both.within(box)] = change[both.within(grown_box)]
+        if self.config.gate_sigma <= 0:
+            return ring_gain(change[on_ring], missing[on_ring]), grown_change
+        sigma = self.config.gate_sigma * max(mask.shape) / max(working_mask.shape)
+        field = gain_field(change, missing, on_ring, sigma, self.config.gate_cap)
+        plane = np.zeros(box.shape, np.float32)
+        if seen:
             plane[both.within(box)] = field[both.within(grown_box)]
-        return plane
+        return plane, grown_change
 
     def _run(
         self,
