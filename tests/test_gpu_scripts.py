@@ -91,6 +91,18 @@ def test_the_gpu_run_fine_tunes_the_shipped_networks_on_their_own_prefill_unless
     stage1 = shift.batch(0, 2)
     known = stage1.mask.expand_as(stage1.image) < 0.5
     assert torch.equal(stage1.prefill[known], stage1.image[known]) and not torch.equal(stage1.prefill, stage1.image)
+    from hrinpaint.nn.pyramid import PyramidConfig, PyramidGenerator
+    from hrinpaint.train.pyramid import made_prefill
+
+    tiny = family_config("pyramid", pack, 60.0, 10, tiny=True)
+    pool.transform = _telea_batches(tiny)
+    made = pool.batch(0, 3)  # each level's Telea fill made on the batch threads, as the trainer would make it
+    assert [tuple(level.shape[-2:]) for level in made.level_prefills] == [(8, 8), (16, 16), (32, 32)]
+    generator = PyramidGenerator(PyramidConfig(**tiny.model)).eval()
+    with torch.no_grad():
+        ahead = generator(made.image, made.mask, made_prefill(made.level_prefills)).image
+        own = generator(made.image, made.mask, lambda image, mask: batch_prefill(image, mask, "telea")).image
+    assert torch.equal(ahead, own)
 
 
 def test_a_timed_run_is_checked_at_half_and_at_the_end_of_its_time_and_exports_the_better(tile_photos, tmp_path):

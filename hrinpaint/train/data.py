@@ -32,16 +32,21 @@ class Batch:
         mask: ``B x 1 x H x W`` float32, 1 = hole.
         prefill: ``B x 3 x H x W`` float32, the default's fill of each hole when the data cached it
             (:class:`~hrinpaint.train.pool.PrefillPool`); None otherwise.
+        level_prefills: a pyramid generator's prefill at each of its levels (``pyramid``'s Telea fills, made
+            ahead on the threads that make batches, :func:`hrinpaint.train.gpu._telea_batches`), coarsest first;
+            None: the trainer makes them.
     """
 
     image: torch.Tensor
     mask: torch.Tensor
     prefill: torch.Tensor | None = None
+    level_prefills: tuple[torch.Tensor, ...] | None = None
 
     def to(self, device: torch.device) -> Batch:
         """The batch on ``device``."""
         prefill = None if self.prefill is None else self.prefill.to(device)
-        return Batch(self.image.to(device), self.mask.to(device), prefill)
+        levels = None if self.level_prefills is None else tuple(level.to(device) for level in self.level_prefills)
+        return Batch(self.image.to(device), self.mask.to(device), prefill, levels)
 
     def halved(self) -> Batch:
         """The batch at half size: images by 2 x 2 means, a hole wherever one of the 2 x 2 pixels is one."""

@@ -140,6 +140,8 @@ class PyramidTrainer(Trainer):
         image, mask = batch.image, batch.mask
         labels = image_pyramid(image, mask, self.model_config.levels)
         prefill = self._prefill if batch.prefill is None else cached_prefill(batch.prefill)
+        if batch.level_prefills is not None:  # made ahead, on the threads that make batches
+            prefill = made_prefill(batch.level_prefills)
         out = self.generator(image, mask, prefill)
         named: dict[str, float] = {"lr": lr}
 
@@ -205,3 +207,24 @@ def cached_prefill(top: torch.Tensor) -> Prefill:
         return top if size == tuple(top.shape[-2:]) else torch.nn.functional.interpolate(top, size=size, mode="area")
 
     return prefill
+
+
+def made_prefill(levels: tuple[torch.Tensor, ...]) -> Prefill:
+    """The generator's prefill from fills made ahead (:func:`level_prefills`), each level's by its size."""
+    by_size = {tuple(level.shape[-2:]): level for level in levels}
+
+    def prefill(level_image: torch.Tensor, level_mask: torch.Tensor) -> torch.Tensor:
+        return by_size[tuple(level_image.shape[-2:])]
+
+    return prefill
+
+
+def level_prefills(image: torch.Tensor, mask: torch.Tensor, levels: int, kind: str) -> tuple[torch.Tensor, ...]:
+    """``kind``'s fill of the hole at every level of the generator's pyramid (:func:`image_pyramid`), coarsest
+    first: what the generator asks its prefill for in a training step, made before it."""
+    filled = []
+    for level_image, level_mask in image_pyramid(image, mask, levels):
+        made = batch_prefill(level_image, level_mask, kind)
+        assert made is not None  # only for a prefilled generator
+        filled.append(made)
+    return tuple(filled)
