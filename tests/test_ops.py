@@ -136,6 +136,8 @@ def test_bounding_box_and_contains():
     box = bounding_box(mask)
     assert box == Box(4, 7, 12, 26)
     assert Box(0, 0, 20, 30).contains(box) and box.contains(box) and not Box(5, 7, 12, 26).contains(box)
+    assert box.intersection(Box(10, 0, 30, 10)) == Box(10, 7, 12, 10) == Box(10, 0, 30, 10).intersection(box)
+    assert box.intersection(Box(12, 0, 20, 30)) is None  # touching edges share no pixel
     outer = box.expand(3, (20, 30))
     image = np.arange(20 * 30).reshape(20, 30)
     assert np.array_equal(image[outer.slices][box.within(outer)], image[box.slices])

@@ -209,6 +209,15 @@ def agreed(change: np.ndarray, other: np.ndarray) -> np.ndarray:
     return np.where(same, np.sign(change) * np.minimum(np.abs(change), np.abs(other)), 0.0).astype(np.float32)
 
 
+def _moved(values: np.ndarray, source: Box, target: Box) -> np.ndarray:
+    """``values`` (over ``source``) over ``target`` instead: zero where ``source`` does not reach."""
+    moved = np.zeros((*target.shape, *values.shape[2:]), np.float32)
+    both = target.intersection(source)
+    if both is not None:
+        moved[both.within(target)] = values[both.within(source)]
+    return moved
+
+
 def _split(start: int, stop: int, parts: int) -> list[tuple[int, int]]:
     edges = np.linspace(start, stop, parts + 1).round().astype(int)
     return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True)]
@@ -317,24 +326,12 @@ class ShiftLifter:
         assert stage1 is not None
         on_ring, change = ring[grown_box.slices], refined - stage1
         missing = to_float(image[grown_box.slices]) - stage1
-        both = Box(  # the hole inside box lies inside the grown box
-            max(box.top, grown_box.top),
-            max(box.left, grown_box.left),
-            min(box.bottom, grown_box.bottom),
-            min(box.right, grown_box.right),
-        )
-        seen = both.height > 0 and both.width > 0
-        grown_change = np.zeros((*box.shape, 3), np.float32)
-        if seen:
-            grown_change[both.within(box)] = change[both.within(grown_box)]
+        grown_change = _moved(change, grown_box, box)  # the hole inside box lies inside the grown box
         if self.config.gate_sigma <= 0:
             return ring_gain(change[on_ring], missing[on_ring]), grown_change
         sigma = self.config.gate_sigma * max(mask.shape) / max(working_mask.shape)
         field = gain_field(change, missing, on_ring, sigma, self.config.gate_cap)
-        plane = np.zeros(box.shape, np.float32)
-        if seen:
-            plane[both.within(box)] = field[both.within(grown_box)]
-        return plane, grown_change
+        return _moved(field, grown_box, box), grown_change
 
     def _run(
         self,

@@ -62,6 +62,17 @@ class Box:
             and other.right <= self.right
         )
 
+    def intersection(self, other: Box) -> Box | None:
+        """The pixels both boxes hold; None when they do not overlap."""
+        if not self.overlaps(other):
+            return None
+        return Box(
+            max(self.top, other.top),
+            max(self.left, other.left),
+            min(self.bottom, other.bottom),
+            min(self.right, other.right),
+        )
+
     def union(self, other: Box) -> Box:
         return Box(
             min(self.top, other.top),
