@@ -503,9 +503,10 @@ def test_shifts_gate_is_by_default_a_gain_field_over_the_box_capped_by_its_one_g
 
 
 def test_shift_keeps_only_the_change_its_grown_holes_run_agrees_with(silent, monkeypatch):
+    from hrinpaint.fillers.gate import agreed as agree
     from hrinpaint.lifters import shift
 
-    agreed = shift.agreed(np.float32([0.2, -0.1, 0.3, -0.2]), np.float32([0.1, 0.2, 0.5, -0.4]))
+    agreed = agree(np.float32([0.2, -0.1, 0.3, -0.2]), np.float32([0.1, 0.2, 0.5, -0.4]))
     assert np.allclose(agreed, [0.1, 0.0, 0.3, -0.2])  # the smaller where the signs agree, else nothing
     image, mask = _photo()
     options = {"weights": str(silent["shift"]), "gate_agree": True}
@@ -522,3 +523,36 @@ def test_shift_keeps_only_the_change_its_grown_holes_run_agrees_with(silent, mon
         ).max()
         > 1e-3
     )  # without it the (ungated, gain 1) change is kept
+
+
+def test_refine_keeps_only_the_correction_its_grown_holes_refinement_agrees_with(silent, monkeypatch):
+    from hrinpaint.lifters.refine import RefineLifter
+    from hrinpaint.ops.regions import bounding_box
+
+    image, mask = _photo(120, 160)
+    banded = RefineLifter._banded
+
+    def constant(self, image_, mask_, *args):  # every refinement lightens its hole by 0.1
+        hole, default, _ = banded(self, image_, mask_, *args)
+        return hole, default, np.where(mask_[hole.slices][..., None], 0.1, 0.0).astype(np.float32)
+
+    def gate(self, image_, mask_, *args):  # the grown hole's refinement: the same on the left, darker on the right
+        hole = bounding_box(mask_)
+        right = np.arange(hole.left, hole.right) >= 62
+        return 1.0, hole, np.where(right[None, :, None], -0.1, 0.1) * mask_[hole.slices][..., None]
+
+    monkeypatch.setattr(RefineLifter, "_banded", constant)
+    monkeypatch.setattr(RefineLifter, "_gate_gain", gate)
+    options, lift = {"weights": str(silent["hifill"])}, {"iterations": 1, "keep_bands": 0}
+    runs = {
+        agree: Inpainter.from_method("hifill+refine", options, {**lift, "gate_agree": agree}, working_size=40)(
+            image, mask
+        ).astype(int)
+        for agree in (False, True)
+    }
+    default = Inpainter.from_method(None, working_size=40)(image, mask).astype(int)
+    left, right = mask.copy(), mask.copy()
+    left[:, 62:], right[:, :62] = False, False
+    assert np.abs(runs[False] - default)[mask].mean() > 20  # the whole correction (0.1: about 25 levels)
+    assert np.array_equal(runs[True][left], runs[False][left])  # agreed on the left: kept
+    assert np.array_equal(runs[True][right], default[right])  # not on the right: the default's

@@ -97,3 +97,11 @@ def gain_field(
     local = np.where(valid, local, 0.0)
     gain[box] = np.minimum(local, ring_gain(c, m)) if cap else local
     return gain
+
+
+def agreed(change: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """What two estimates of a change agree on, channel by channel: the smaller in magnitude where their signs are
+    the same, else 0. A lifter's gate checks its network's change on the grown hole; what the run on the real hole
+    changes beyond that (from what lies just outside the hole, inside the grown one) is not checked."""
+    same = np.sign(change) == np.sign(other)
+    return np.where(same, np.sign(change) * np.minimum(np.abs(change), np.abs(other)), 0.0).astype(np.float32)

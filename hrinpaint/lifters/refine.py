@@ -34,7 +34,7 @@ import torch
 
 from hrinpaint.errors import ConfigError, InpaintError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.gate import gain_field, gate_masks
+from hrinpaint.fillers.gate import agreed, gain_field, gate_masks
 from hrinpaint.fillers.network import GeneratorFiller, band_merge, default_filler, on_hole, ring_gain
 from hrinpaint.lifters.base import TwoStepLifter, checked_box, registered_two_step
 from hrinpaint.lifters.cra import CraLifter
@@ -112,6 +112,9 @@ class RefineConfig:
         keep_bands: (band split) the luma detail of this many of the finest octaves is kept at least at the
             default's output's (:func:`~hrinpaint.lifters.octave_bands.keep_band_energy`, gain at most the octave
             lifter's ``coarse_gain``): the refined correction changes structure, not the amount of detail; 0 = off.
+        gate_agree: (band split, gated) keep, of the refined correction, only what the refinement of the grown
+            hole (the one the gate's ring checks) agrees with (:func:`~hrinpaint.fillers.gate.agreed`), as
+            ``shift``'s option.
     """
 
     max_scales: int = 3
@@ -125,6 +128,7 @@ class RefineConfig:
     anchor: bool = True
     lift: str = "cra"
     keep_bands: int = 5
+    gate_agree: bool = False
 
     def __post_init__(self) -> None:
         if self.max_scales < 1:
@@ -210,12 +214,17 @@ class RefineLifter:
         box = checked_box(box, mask)
         if isinstance(filler, GeneratorFiller) and filler.config.band > 0:
             hole, default, correction = self._banded(image, mask, filler, model, levels, working_mask)
-            gain = self._gate_gain(image, mask, filler, model, working_mask) if filler.config.gate else None
-            if isinstance(gain, tuple):  # a gain field over the grown hole's box
-                field, grown_box = gain
-                correction = correction * field[hole.within(grown_box)][..., None]
+            if not filler.config.gate:
+                correction = correction * np.float32(filler.config.weight)
             else:
-                correction = correction * np.float32(filler.config.weight if gain is None else gain)
+                gain, grown_box, grown = self._gate_gain(image, mask, filler, model, working_mask)
+                if grown_box is not None and grown is not None and self.config.gate_agree:
+                    correction = agreed(correction, grown[hole.within(grown_box)])
+                if isinstance(gain, np.ndarray):  # a gain field over the grown hole's box
+                    assert grown_box is not None
+                    correction = correction * gain[hole.within(grown_box)][..., None]
+                else:
+                    correction = correction * np.float32(gain)
             output = np.clip(default + correction, 0.0, 1.0)
             if self.config.keep_bands:  # the default's output is the reference for the amount of detail
                 keep = self.config.keep_bands
@@ -249,16 +258,17 @@ class RefineLifter:
 
     def _gate_gain(
         self, image: np.ndarray, mask: np.ndarray, filler: GeneratorFiller, model: Splittable, working_mask: np.ndarray
-    ) -> float | tuple[np.ndarray, Box]:
+    ) -> tuple[float | np.ndarray, Box | None, np.ndarray | None]:
         """The filler's gate for the refined correction: the hole grown by a ring
         (:func:`~hrinpaint.fillers.network.gate_ring`) is refined the same way, and the gain is how far that
         correction moves the default's output towards the ring's known pixels
         (:func:`~hrinpaint.fillers.network.ring_gain`). With the filler's ``gate_sigma`` above 0, a gain field
-        instead (:func:`~hrinpaint.fillers.gate.gain_field`, its sigma scaled from the working size to this one),
-        returned with the grown hole's box it covers. Costs a second refinement."""
+        instead (:func:`~hrinpaint.fillers.gate.gain_field`, its sigma scaled from the working size to this one).
+        Returned with the grown hole's box and that refinement's correction over it (None without a ring). Costs a
+        second refinement."""
         masks = gate_masks(mask, working_mask)
         if masks is None:
-            return 1.0
+            return 1.0, None, None
         ring, grown, grown_working = masks
         progress, self.progress = self.progress, None  # the check's steps are not the fill's
         try:
@@ -270,9 +280,9 @@ class RefineLifter:
         if filler.config.gate_sigma > 0:
             sigma = filler.config.gate_sigma * max(mask.shape) / max(working_mask.shape)
             missing = to_float(image[hole.slices]) - default
-            return gain_field(correction, missing, on_ring, sigma, filler.config.gate_cap), hole
+            return gain_field(correction, missing, on_ring, sigma, filler.config.gate_cap), hole, correction
         truth = to_float(image[hole.slices])[on_ring]
-        return ring_gain(correction[on_ring], truth - default[on_ring])
+        return ring_gain(correction[on_ring], truth - default[on_ring]), hole, correction
 
     def _banded(
         self,

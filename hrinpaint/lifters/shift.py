@@ -26,7 +26,7 @@ import torch
 from hrinpaint.device import check_device_name, model_placement, torch_threads
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.gate import gain_field, gate_masks
+from hrinpaint.fillers.gate import agreed, gain_field, gate_masks
 from hrinpaint.fillers.network import LOW_BANDS, band_merge, load_cached, ring_gain, weights_path
 from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.lifters.base import (
@@ -84,8 +84,9 @@ class ShiftConfig:
             change that helps on one side of the hole and hurts on the other is dropped on the second.
         gate_cap: the gain field never exceeds the one gain (it only drops the change where it hurts).
         gate_agree: keep, of the network's change, only what the run on the grown hole (the one the ring checks)
-            agrees with (:func:`agreed`): a change that comes from what lies just outside the hole, which the
-            grown hole covers (a dark remnant of the removed object that the mask left), is not kept.
+            agrees with (:func:`~hrinpaint.fillers.gate.agreed`): a change that comes from what lies just outside
+            the hole, which the grown hole covers (a dark remnant of the removed object that the mask left), is not
+            kept.
         keep_bands: the luma detail of this many of the finest octaves is kept at least at stage 1's (the
             default's output; :func:`~hrinpaint.lifters.octave_bands.keep_band_energy`, gain at most the octave
             lifter's ``coarse_gain``, as there): the network changes structure, not the amount of detail; 0 = off.
@@ -200,13 +201,6 @@ def gather_stack(source: Stage1, window: Box, offsets: tuple[tuple[int, int], ..
         stack[3 * index : 3 * index + 3, rows, cols] = pixels.transpose(2, 0, 1)
         stack[3 * copies + index, rows, cols] = hole
     return stack
-
-
-def agreed(change: np.ndarray, other: np.ndarray) -> np.ndarray:
-    """What two estimates of a change agree on, channel by channel: the smaller in magnitude where their signs are
-    the same, else 0."""
-    same = np.sign(change) == np.sign(other)
-    return np.where(same, np.sign(change) * np.minimum(np.abs(change), np.abs(other)), 0.0).astype(np.float32)
 
 
 def _moved(values: np.ndarray, source: Box, target: Box) -> np.ndarray:
