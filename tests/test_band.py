@@ -247,6 +247,7 @@ def test_the_gate_keeps_a_correction_as_far_as_it_helps_on_the_known_ring():
 
 def test_a_lifters_gate_ring_is_as_wide_as_the_fillers_at_the_working_size():
     from hrinpaint.fillers.gate import gate_masks, gate_ring
+    from hrinpaint.ops.morphology import dilate
     from hrinpaint.ops.resize import downsample_mask
 
     mask = np.zeros((800, 800), bool)
@@ -258,7 +259,7 @@ def test_a_lifters_gate_ring_is_as_wide_as_the_fillers_at_the_working_size():
     assert grown[400, 200] and not grown[400, 199]  # 40 px at full size (16 at most there until session 33)
     assert np.array_equal(grown, ring | mask) and not (ring & mask).any()
     assert np.array_equal(grown_at_working, downsample_mask(grown, (100, 100)))
-    assert np.array_equal(gate_ring(mask, 8.0)[1], grown)
+    assert np.array_equal(gate_ring(mask)[1], dilate(mask, 16))  # at its own size: 16 px at most
 
 
 def test_a_gated_network_whose_change_does_not_help_gives_the_default(silent, monkeypatch):
@@ -498,6 +499,11 @@ def test_shifts_gate_is_by_default_a_gain_field_over_the_box_capped_by_its_one_g
     assert 0.0 <= field.min() and field.max() <= 1.0
     box = Box(10, 15, 50, 70)
     assert np.allclose(gain(box), field[box.slices], atol=1e-5)  # over the box asked for, the same gains
+    method = Inpainter.from_method("shift", None, {"weights": str(silent["shift"])}, working_size=40)
+    whole, boxed = (
+        method.lifter._gate(image, mask, method.filler, mask[::2, ::2], b)[1] for b in (Box(0, 0, 60, 80), box)
+    )
+    assert np.abs(whole).max() > 1e-3 and np.allclose(boxed, whole[box.slices], atol=1e-5)  # the grown run's change too
     with pytest.raises(ConfigError, match="gate_sigma"):
         shift.ShiftConfig(gate_sigma=-1.0)
 

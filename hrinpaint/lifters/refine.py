@@ -260,7 +260,7 @@ class RefineLifter:
         self, image: np.ndarray, mask: np.ndarray, filler: GeneratorFiller, model: Splittable, working_mask: np.ndarray
     ) -> tuple[float | np.ndarray, Box | None, np.ndarray | None]:
         """The filler's gate for the refined correction: the hole grown by a ring
-        (:func:`~hrinpaint.fillers.network.gate_ring`) is refined the same way, and the gain is how far that
+        (:func:`~hrinpaint.fillers.gate.gate_ring`) is refined the same way, and the gain is how far that
         correction moves the default's output towards the ring's known pixels
         (:func:`~hrinpaint.fillers.network.ring_gain`). With the filler's ``gate_sigma`` above 0, a gain field
         instead (:func:`~hrinpaint.fillers.gate.gain_field`, its sigma scaled from the working size to this one).

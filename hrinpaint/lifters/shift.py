@@ -277,7 +277,8 @@ class ShiftLifter:
         """:meth:`Lifter.run <hrinpaint.lifters.base.Lifter.run>`: stage 1 (the fill lifted by ``stage1``) refined
         by the network; a region filled at its own resolution is refined too (stage 1 is then the fill itself,
         with its correction). With ``gate`` (and a band split) the network's change is scaled by how much it
-        helps on a ring of known pixels around the hole (:meth:`gate_gain`)."""
+        helps on a ring of known pixels around the hole (:meth:`gate_gain`), and with ``gate_agree`` only what
+        the run on the grown hole agrees with is kept."""
         gated = self.config.gate and self.config.band > 0
         keep = self.config.keep_bands > 0 and self.config.band > 0
         refined, stage1 = self._run(image, mask, filler, working_mask, box, with_stage1=gated or keep)
@@ -302,7 +303,7 @@ class ShiftLifter:
         self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box | None = None
     ) -> float | np.ndarray:
         """The share of the network's change kept, in [0, 1]: the hole grown by a ring
-        (:func:`~hrinpaint.fillers.network.gate_ring`) is filled and refined the same way, and the gain is the
+        (:func:`~hrinpaint.fillers.gate.gate_ring`) is filled and refined the same way, and the gain is the
         least-squares scale of the change that best moves stage 1 towards the ring's known pixels (see
         :meth:`hrinpaint.fillers.network.GeneratorFiller.gate_gain`). With ``gate_sigma`` above 0 a gain field
         over ``box`` (``H x W`` float32) instead, the fit made around every hole pixel

@@ -34,7 +34,8 @@ class Batch:
             (:class:`~hrinpaint.train.pool.PrefillPool`); None otherwise.
         level_prefills: a pyramid generator's prefill at each of its levels (``pyramid``'s Telea fills, made
             ahead on the threads that make batches, :func:`hrinpaint.train.gpu._telea_batches`), coarsest first;
-            None: the trainer makes them.
+            None: the trainer makes them. Made for this batch's image and mask: a batch with another mask needs
+            ``level_prefills=None`` (``dataclasses.replace``).
     """
 
     image: torch.Tensor

@@ -35,6 +35,7 @@ import torch
 from hrinpaint.io import find_photos, from_float, to_float
 from hrinpaint.masks.schedule import ProgressiveSchedule
 from hrinpaint.train import blobs
+from hrinpaint.train.base import INIT_BATCH_STEP
 from hrinpaint.train.check import CHECK_MASKS, MethodCheck, save_check
 from hrinpaint.train.config import TrainConfig
 from hrinpaint.train.data import Batch, PhotoCrops, load_rgb8
@@ -164,7 +165,7 @@ class PackedPool(PrefillPool):
         if self._threads is None:
             self._threads, self._ahead = ThreadPoolExecutor(self.threads), {}
         made = self._ahead.pop((step, size), None)
-        for ahead in range(1, self.threads + 1):
+        for ahead in range(1, self.threads + 1 if step < INIT_BATCH_STEP else 1):  # none after the init's batch
             if (step + ahead, size) not in self._ahead:
                 self._ahead[step + ahead, size] = self._threads.submit(self._make, step + ahead, size)
         for key in [key for key in self._ahead if key[0] < step]:
@@ -435,11 +436,17 @@ def _telea_batches(config: TrainConfig) -> Callable[[Batch, int], Batch] | None:
 
         options = checked(ShiftOptions, config.options, "shift trainer options")
         return lambda batch, step: simulated_stage1(batch, config.seed, step, options)
-    if config.family == "pyramid" and str(config.model.get("prefill", "telea")) != "none":
+    if config.family == "pyramid":
+        from hrinpaint.nn.pyramid import PyramidConfig
         from hrinpaint.train.pyramid import level_prefills
+        from hrinpaint.train.typed import checked
 
-        kind, levels = str(config.model.get("prefill", "telea")), int(config.model.get("levels", 3))
-        return lambda batch, step: replace(batch, level_prefills=level_prefills(batch.image, batch.mask, levels, kind))
+        model = checked(PyramidConfig, config.model, "pyramid model")
+        if model.prefill == "none":
+            return None
+        return lambda batch, step: replace(
+            batch, level_prefills=level_prefills(batch.image, batch.mask, model.levels, model.prefill)
+        )
     return None
 
 
@@ -558,7 +565,8 @@ def _train_family(
     cut = dataset.images.shape[1]  # the pack's crop: fresh cases are cut so and brought down alike
     dataset = _shrunk(dataset, config.data.crop)
     dataset.keep_prefill, dataset.transform = cached, None if cached else _telea_batches(config)
-    if dataset.transform is not None and torch.cuda.is_available():  # a Telea batch of 8 at 256 px: ~0.1 s a thread
+    if dataset.transform is not None and torch.cuda.is_available():  # a Telea batch: 0.16-0.22 s a thread here
+        # the fresh-case processes of a Telea run only cut crops, and wait on a full queue most of the time
         dataset.threads = max(2, min(8, (os.cpu_count() or 1) // 2))
     fresh = None
     if fresh_workers > 0 and (pack / "photos.npz").exists():

@@ -214,7 +214,10 @@ def made_prefill(levels: tuple[torch.Tensor, ...]) -> Prefill:
     by_size = {tuple(level.shape[-2:]): level for level in levels}
 
     def prefill(level_image: torch.Tensor, level_mask: torch.Tensor) -> torch.Tensor:
-        return by_size[tuple(level_image.shape[-2:])]
+        made = by_size.get(tuple(level_image.shape[-2:]))
+        if made is None or made.shape != level_image.shape:
+            raise ValueError(f"no prefill made ahead for a level of {tuple(level_image.shape)}")
+        return made
 
     return prefill
 
