@@ -52,14 +52,14 @@ parser.add_argument("--out", default=None)
 parser.add_argument("--plain-gain", action="store_true", help="gate with the ring's least-squares scale alone")
 args = parser.parse_args()
 if args.plain_gain:  # the gate's scale without its cos^2 shrink (measured against it, docs/methods/networks.md)
-    from hrinpaint.lifters import refine, shift
+    from hrinpaint.fillers import gate
 
     def plain_gain(correction: np.ndarray, missing: np.ndarray) -> float:
         correction, missing = correction.astype(np.float64), missing.astype(np.float64)
         energy = float(np.sum(correction**2))
         return 0.0 if energy <= 1e-12 else float(np.clip(np.sum(correction * missing) / energy, 0.0, 1.0))
 
-    network.ring_gain = refine.ring_gain = shift.ring_gain = plain_gain
+    gate.ring_gain = plain_gain  # every gate's one gain and the field's cap go through it
 variants = {"default": Inpainter.from_method(None)}
 for text in args.variants:
     name, method, filler, lifter = parse_variant(text)

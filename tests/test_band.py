@@ -225,7 +225,7 @@ def test_a_fill_correction_is_added_after_lifting_whatever_the_lifter(silent):
 
 
 def test_the_gate_keeps_a_correction_as_far_as_it_helps_on_the_known_ring():
-    from hrinpaint.fillers.network import gate_ring, ring_gain
+    from hrinpaint.fillers.gate import gate_ring, ring_gain
 
     rng = np.random.default_rng(0)
     missing = rng.normal(0, 0.05, (500, 3))
@@ -450,27 +450,25 @@ def test_refine_with_the_fillers_gain_field_keeps_its_correction_only_on_the_sid
     assert error(4.0, right) < error("default", right) + 0.002  # and drops the harm on the right
 
 
-def _recorded_gate(monkeypatch, module) -> tuple[np.ndarray, np.ndarray, list]:
-    """A 60 x 80 photo as floats, a box hole, and the ``(sigma, cap)`` of every gain field ``module`` makes."""
+def _recorded_gate(monkeypatch) -> tuple[np.ndarray, np.ndarray, list]:
+    """A 60 x 80 photo as floats, a box hole, and the ``(sigma, cap)`` of every gain field a gate makes."""
     from hrinpaint.fillers import gate
 
     image, _ = _photo(60, 80)
     mask = np.zeros((60, 80), bool)
     mask[18:42, 20:60] = True
-    seen = []
+    seen, field = [], gate.gain_field
 
     def recording(correction, missing, ring, sigma, cap=True):
         seen.append((sigma, cap))
-        return gate.gain_field(correction, missing, ring, sigma, cap)
+        return field(correction, missing, ring, sigma, cap)
 
-    monkeypatch.setattr(module, "gain_field", recording)
+    monkeypatch.setattr(gate, "gain_field", recording)
     return image.astype(np.float32) / 255.0, mask, seen
 
 
 def test_a_network_fillers_gate_is_by_default_a_gain_field_capped_by_its_one_gain(silent, monkeypatch):
-    from hrinpaint.fillers import network
-
-    image, mask, seen = _recorded_gate(monkeypatch, network)
+    image, mask, seen = _recorded_gate(monkeypatch)
 
     def gain(**options):
         filler = Inpainter.from_method("hifill", {"weights": str(silent["hifill"]), **options}, working_size=80).filler
@@ -487,7 +485,7 @@ def test_shifts_gate_is_by_default_a_gain_field_over_the_box_capped_by_its_one_g
     from hrinpaint.lifters import shift
     from hrinpaint.ops.regions import Box
 
-    image, mask, seen = _recorded_gate(monkeypatch, shift)
+    image, mask, seen = _recorded_gate(monkeypatch)
 
     def gain(box=None, **options):
         method = Inpainter.from_method("shift", None, {"weights": str(silent["shift"]), **options}, working_size=40)

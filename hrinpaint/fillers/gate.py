@@ -65,12 +65,13 @@ def gain_field(
     """:func:`ring_gain` made around every pixel: the sums over the ring (correction times miss, correction and miss
     squared) weighted by a Gaussian of ``sigma`` pixels centred on the pixel, plus a small share of the whole ring's
     mean sums (far from the ring, where the Gaussian reaches none of it, the gain tends to the one gain of
-    :func:`ring_gain`), then the same scale and shrink. A correction that helps on one side of the hole and hurts on
-    the other is dropped near the second side. With ``cap`` the field never exceeds the whole ring's one gain: it
-    only takes the correction away where the local fit says it hurts, never keeps more of it than one gain would
-    (a local fit on a short stretch of ring is optimistic; ``pyramid``'s worst of 24 photos at 2048 px on thick
-    strokes: one gain -0.27 dB, uncapped field -0.14, capped -0.05, for 0.01-0.02 dB of mean). Uncapped, the
-    first side keeps up to all of the correction.
+    :func:`ring_gain`), then the same scale and shrink. Only inside the ring's bounding box: a hole that reaches
+    the image's edge, beyond the ring's box there, gets 0 (no correction). A correction that helps on one side of
+    the hole and hurts on the other is dropped near the second side. With ``cap`` the field never exceeds the
+    whole ring's one gain: it only takes the correction away where the local fit says it hurts, never keeps more
+    of it than one gain would (a local fit on a short stretch of ring is optimistic; ``pyramid``'s worst of 24
+    photos at 2048 px on thick strokes: one gain -0.27 dB, uncapped field -0.14, capped -0.05, for 0.01-0.02 dB
+    of mean). Uncapped, the first side keeps up to all of the correction.
 
     Shape:
         correction, missing ``H x W x 3`` (read on the ring only), ring ``H x W`` bool; returns ``H x W`` float32
@@ -105,3 +106,17 @@ def agreed(change: np.ndarray, other: np.ndarray) -> np.ndarray:
     changes beyond that (from what lies just outside the hole, inside the grown one) is not checked."""
     same = np.sign(change) == np.sign(other)
     return np.where(same, np.sign(change) * np.minimum(np.abs(change), np.abs(other)), 0.0).astype(np.float32)
+
+
+def ring_fit(
+    correction: np.ndarray, missing: np.ndarray, ring: np.ndarray, sigma: float, cap: bool = True
+) -> float | np.ndarray:
+    """The gate's gain from the grown hole's run: one gain for the whole ring (:func:`ring_gain`) with ``sigma``
+    0, else a gain field of ``sigma`` pixels (:func:`gain_field`, capped by the one gain with ``cap``).
+
+    Shape:
+        correction, missing ``H x W x 3`` (read on the ring only), ring ``H x W`` bool; a field is ``H x W``.
+    """
+    if sigma > 0:
+        return gain_field(correction, missing, ring, sigma, cap)
+    return ring_gain(correction[ring], missing[ring])

@@ -15,7 +15,7 @@ from hrinpaint.device import MODELS, check_device_name, model_placement, torch_t
 from hrinpaint.errors import ConfigError, InputError
 from hrinpaint.fillers.attention import CellAttention
 from hrinpaint.fillers.base import Filler, FillResult, check_fill_input
-from hrinpaint.fillers.gate import gain_field, gate_ring, ring_gain
+from hrinpaint.fillers.gate import gate_ring, ring_fit
 from hrinpaint.ops.resize import area_downsample, downsample_mask, fit_long_side, resize_bilinear
 
 if TYPE_CHECKING:
@@ -403,9 +403,7 @@ class GeneratorFiller:
         correction = self.fill_on(holed, grown, base, sigma).correction
         if correction is None:
             return 1.0
-        if self.config.gate_sigma > 0:
-            return gain_field(correction, image - base.image, ring, self.config.gate_sigma, self.config.gate_cap)
-        return ring_gain(correction[ring], image[ring] - base.image[ring])
+        return ring_fit(correction, image - base.image, ring, self.config.gate_sigma, self.config.gate_cap)
 
     def fill_on(
         self, image: np.ndarray, mask: np.ndarray, base: FillResult | None, sigma: float | None = None

@@ -34,8 +34,8 @@ import torch
 
 from hrinpaint.errors import ConfigError, InpaintError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.gate import agreed, gain_field, gate_masks
-from hrinpaint.fillers.network import GeneratorFiller, band_merge, default_filler, on_hole, ring_gain
+from hrinpaint.fillers.gate import agreed, gate_masks, ring_fit
+from hrinpaint.fillers.network import GeneratorFiller, band_merge, default_filler, on_hole
 from hrinpaint.lifters.base import TwoStepLifter, checked_box, registered_two_step
 from hrinpaint.lifters.cra import CraLifter
 from hrinpaint.lifters.octave import OctaveConfig
@@ -262,7 +262,7 @@ class RefineLifter:
         """The filler's gate for the refined correction: the hole grown by a ring
         (:func:`~hrinpaint.fillers.gate.gate_ring`) is refined the same way, and the gain is how far that
         correction moves the default's output towards the ring's known pixels
-        (:func:`~hrinpaint.fillers.network.ring_gain`). With the filler's ``gate_sigma`` above 0, a gain field
+        (:func:`~hrinpaint.fillers.gate.ring_gain`). With the filler's ``gate_sigma`` above 0, a gain field
         instead (:func:`~hrinpaint.fillers.gate.gain_field`, its sigma scaled from the working size to this one).
         Returned with the grown hole's box and that refinement's correction over it (None without a ring). Costs a
         second refinement."""
@@ -276,13 +276,9 @@ class RefineLifter:
             hole, default, correction = self._banded(image, grown, filler, model, levels, grown_working)
         finally:
             self.progress = progress
-        on_ring = ring[hole.slices]
-        if filler.config.gate_sigma > 0:
-            sigma = filler.config.gate_sigma * max(mask.shape) / max(working_mask.shape)
-            missing = to_float(image[hole.slices]) - default
-            return gain_field(correction, missing, on_ring, sigma, filler.config.gate_cap), hole, correction
-        truth = to_float(image[hole.slices])[on_ring]
-        return ring_gain(correction[on_ring], truth - default[on_ring]), hole, correction
+        sigma = filler.config.gate_sigma * max(mask.shape) / max(working_mask.shape)
+        missing = to_float(image[hole.slices]) - default
+        return ring_fit(correction, missing, ring[hole.slices], sigma, filler.config.gate_cap), hole, correction
 
     def _banded(
         self,

@@ -26,8 +26,8 @@ import torch
 from hrinpaint.device import check_device_name, model_placement, torch_threads
 from hrinpaint.errors import ConfigError
 from hrinpaint.fillers.base import Filler, FillResult
-from hrinpaint.fillers.gate import agreed, gain_field, gate_masks
-from hrinpaint.fillers.network import LOW_BANDS, band_merge, load_cached, ring_gain, weights_path
+from hrinpaint.fillers.gate import agreed, gate_masks, ring_fit
+from hrinpaint.fillers.network import LOW_BANDS, band_merge, load_cached, weights_path
 from hrinpaint.fillers.opencv import telea_prefill
 from hrinpaint.lifters.base import (
     TwoStepLifter,
@@ -325,11 +325,9 @@ class ShiftLifter:
         on_ring, change = ring[grown_box.slices], refined - stage1
         missing = to_float(image[grown_box.slices]) - stage1
         grown_change = _moved(change, grown_box, box)  # the hole inside box lies inside the grown box
-        if self.config.gate_sigma <= 0:
-            return ring_gain(change[on_ring], missing[on_ring]), grown_change
         sigma = self.config.gate_sigma * max(mask.shape) / max(working_mask.shape)
-        field = gain_field(change, missing, on_ring, sigma, self.config.gate_cap)
-        return _moved(field, grown_box, box), grown_change
+        gain = ring_fit(change, missing, on_ring, sigma, self.config.gate_cap)
+        return (_moved(gain, grown_box, box) if isinstance(gain, np.ndarray) else gain), grown_change
 
     def _run(
         self,
