@@ -218,13 +218,13 @@ class RefineLifter:
                 correction = correction * np.float32(filler.config.weight)
             else:
                 gain, grown_box, grown = self._gate_gain(image, mask, filler, model, working_mask)
-                if grown_box is not None and grown is not None and self.config.gate_agree:
-                    correction = agreed(correction, grown[hole.within(grown_box)])
-                if isinstance(gain, np.ndarray):  # a gain field over the grown hole's box
-                    assert grown_box is not None
-                    correction = correction * gain[hole.within(grown_box)][..., None]
-                else:
-                    correction = correction * np.float32(gain)
+                if grown_box is not None and grown is not None:  # both, or neither (no ring)
+                    inside = hole.within(grown_box)
+                    if self.config.gate_agree:
+                        correction = agreed(correction, grown[inside])
+                    if isinstance(gain, np.ndarray):  # a gain field over the grown hole's box
+                        gain = gain[inside][..., None]
+                correction = correction * (gain if isinstance(gain, np.ndarray) else np.float32(gain))
             output = np.clip(default + correction, 0.0, 1.0)
             if self.config.keep_bands:  # the default's output is the reference for the amount of detail
                 keep = self.config.keep_bands

@@ -313,7 +313,8 @@ class ShiftLifter:
     def _gate(
         self, image: np.ndarray, mask: np.ndarray, filler: Filler, working_mask: np.ndarray, box: Box
     ) -> tuple[float | np.ndarray, np.ndarray | None]:
-        """:meth:`gate_gain`, and the change of the run on the grown hole over ``box`` (None without a ring)."""
+        """:meth:`gate_gain`, and the change of the run on the grown hole over ``box`` (None without a ring, or
+        without ``gate_agree``, which alone reads it)."""
         masks = gate_masks(mask, working_mask)
         if masks is None:
             return 1.0, None
@@ -324,7 +325,8 @@ class ShiftLifter:
         assert stage1 is not None
         on_ring, change = ring[grown_box.slices], refined - stage1
         missing = to_float(image[grown_box.slices]) - stage1
-        grown_change = _moved(change, grown_box, box)  # the hole inside box lies inside the grown box
+        # the hole inside box lies inside the grown box
+        grown_change = _moved(change, grown_box, box) if self.config.gate_agree else None
         sigma = self.config.gate_sigma * max(mask.shape) / max(working_mask.shape)
         gain = ring_fit(change, missing, on_ring, sigma, self.config.gate_cap)
         return (_moved(gain, grown_box, box) if isinstance(gain, np.ndarray) else gain), grown_change
